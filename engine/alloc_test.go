@@ -1,0 +1,35 @@
+//go:build !race
+
+package engine
+
+import "testing"
+
+// The delivery path allocates nothing: publishing a frame to many
+// subscribers, and reading and answering a message.
+func TestBroadcastAllocatesNothing(t *testing.T) {
+	s := NewSimulator(Options{Loops: 2})
+	for i := 0; i < 1000; i++ {
+		s.Subscribe(s.Open(nopHandler{}), "room")
+	}
+	payload := make([]byte, 128)
+	publish := func() {
+		f := NewTextFrame(payload)
+		s.Publish("room", f)
+		f.Release()
+	}
+	publish() // warm the pools and arenas
+	if n := testing.AllocsPerRun(100, publish); n != 0 {
+		t.Fatalf("broadcast to 1000 allocates %.1f times", n)
+	}
+}
+
+func TestEchoPathAllocatesNothing(t *testing.T) {
+	s := NewSimulator(Options{})
+	sc := s.Open(Echo{})
+	frame := clientFrame(0x81, true, make([]byte, 128))
+	feed := func() { s.Feed(sc, frame) }
+	feed()
+	if n := testing.AllocsPerRun(100, feed); n != 0 {
+		t.Fatalf("read+echo allocates %.1f times", n)
+	}
+}

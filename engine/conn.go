@@ -1,0 +1,205 @@
+package engine
+
+import (
+	"net"
+	"sync/atomic"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
+)
+
+// connState is the life cycle of a connection.
+type connState uint8
+
+const (
+	stateHandshake connState = iota // reading the HTTP request head
+	stateOpen                       // WebSocket or stream open
+	stateClosing                    // close frame sent, waiting for the peer
+	stateClosed                     // gone; tasks for it are dropped
+)
+
+// connKind is the wire a connection speaks after its handshake.
+type connKind uint8
+
+const (
+	kindWebSocket connKind = iota
+	kindStream             // a long-lived plain HTTP response (Server-Sent Events)
+)
+
+// transport is the part of a gnet.Conn the write path needs; the in-process
+// simulation and benchmarks swap in a counting fake.
+type transport interface {
+	Writev(bs [][]byte) (int, error)
+	Write(b []byte) (int, error)
+	OutboundBuffered() int
+}
+
+// inbound is the part of a gnet.Conn the read path needs.
+type inbound interface {
+	InboundBuffered() int
+	Peek(n int) ([]byte, error)
+	Discard(n int) (int, error)
+}
+
+// Conn is one client connection. It is owned by one event loop: fields are
+// touched only there, so it carries no mutex. Methods say whether they are
+// "loop only" or "safe from any goroutine".
+type Conn struct {
+	_       noCopy
+	id      uint64
+	loop    *loop
+	tr      transport
+	in      inbound
+	gc      gnet.Conn // nil for simulated connections
+	handler Handler
+	value   any // the application's per-connection state (SetValue)
+	path    string
+	remote  net.Addr
+
+	state  connState
+	kind   connKind
+	closed atomic.Bool // mirrors state==stateClosed for other goroutines
+
+	// read side
+	need    int                        // bytes needed before the next parse attempt
+	scanned int                        // request-head bytes already searched for CRLFCRLF
+	fragOp  OpCode                     // opcode of the fragmented message in progress, 0 if none
+	frag    *bytebufferpool.ByteBuffer // reassembly buffer of a fragmented message
+
+	// write side: a list of segments in the loop's arena, flushed once per pass
+	segHead, segTail int32 // 1-based indexes into loop.segs; 0 = empty
+	pending          int   // bytes queued this pass
+	dirty            bool  // on loop.dirty
+	closeAfterFlush  bool  // close the transport once the queued bytes leave
+
+	// timers, in unix nanoseconds from the loop's clock
+	idx      int32 // position in loop.conns
+	openedAt int64
+	lastRead int64
+	lastPing int64
+	timerAt  int64 // OnTimer deadline, 0 = none
+	closeAt  int64 // deadline of the closing handshake
+
+	topics []string // topics this connection is subscribed to (loop only)
+	info   CloseInfo
+}
+
+// noCopy makes go vet flag copies of loop-owned structs.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}
+
+// ID is the engine-unique id of the connection. Safe from any goroutine.
+func (c *Conn) ID() uint64 { return c.id }
+
+// Path is the request path the connection was opened on. Safe from any goroutine.
+func (c *Conn) Path() string { return c.path }
+
+// RemoteAddr is the peer's address. Safe from any goroutine.
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// Closed reports whether the connection has ended. Safe from any goroutine.
+func (c *Conn) Closed() bool { return c.closed.Load() }
+
+// SetValue stores the application's per-connection state. Loop only; set it
+// in OnOpen, before other goroutines can see the connection.
+func (c *Conn) SetValue(v any) { c.value = v }
+
+// Value returns what SetValue stored. Safe from any goroutine once set in OnOpen.
+func (c *Conn) Value() any { return c.value }
+
+// SetTimer asks for Handler.OnTimer to run at or after the unix-nano time at
+// (resolution Options.SweepPeriod). Zero cancels. Loop only.
+func (c *Conn) SetTimer(at int64) { c.timerAt = at }
+
+// IsStream reports whether this is a long-lived HTTP response rather than a
+// WebSocket. Safe from any goroutine.
+func (c *Conn) IsStream() bool { return c.kind == kindStream }
+
+// LoopIndex is the index of the owning event loop, for per-loop sharding by
+// the application. Safe from any goroutine.
+func (c *Conn) LoopIndex() int { return c.loop.idx }
+
+// WriteText queues p as one WebSocket text message. p is copied. Loop only.
+func (c *Conn) WriteText(p []byte) error { return c.writeMessage(OpText, p) }
+
+// WriteBinary queues p as one WebSocket binary message. p is copied. Loop only.
+func (c *Conn) WriteBinary(p []byte) error { return c.writeMessage(OpBinary, p) }
+
+// WriteFrame queues a prepared frame. The frame is shared, not copied; the
+// engine holds a reference until it is written. Loop only.
+func (c *Conn) WriteFrame(f *Frame) error {
+	if c.state != stateOpen {
+		return ErrClosed
+	}
+	b := f.bytesFor(c.kind)
+	if b == nil {
+		return nil
+	}
+	f.retain()
+	c.loop.held = append(c.loop.held, f)
+	return c.loop.queueShared(c, b)
+}
+
+// WriteRaw queues p as-is, without WebSocket framing: for stream connections
+// and for frames the caller encoded itself. p is copied. Loop only.
+func (c *Conn) WriteRaw(p []byte) error {
+	if c.state != stateOpen {
+		return ErrClosed
+	}
+	return c.loop.queueCopy(c, p, nil)
+}
+
+func (c *Conn) writeMessage(op OpCode, p []byte) error {
+	if c.state != stateOpen {
+		return ErrClosed
+	}
+	if c.kind == kindStream {
+		return c.loop.queueCopy(c, p, nil)
+	}
+	var hdr [maxHeaderSize]byte
+	return c.loop.queueCopy(c, p, appendFrameHeader(hdr[:0], op, true, len(p)))
+}
+
+// Close starts the closing handshake with code and reason. Loop only; from
+// another goroutine use CloseAsync.
+func (c *Conn) Close(code CloseCode, reason string) {
+	c.loop.closeConn(c, ReasonServerClosed, code, reason, nil)
+}
+
+// Send queues a prepared frame for this connection from any goroutine. The
+// engine takes its own reference; the caller keeps (and releases) its own.
+func (c *Conn) Send(f *Frame) {
+	if c.closed.Load() {
+		return
+	}
+	f.retain()
+	c.loop.post(task{op: opSend, conn: c, frame: f})
+}
+
+// SendText queues p as one text message from any goroutine. p is copied.
+func (c *Conn) SendText(p []byte) {
+	if c.closed.Load() {
+		return
+	}
+	f := NewTextFrame(p)
+	c.loop.post(task{op: opSend, conn: c, frame: f})
+}
+
+// CloseAsync closes the connection with code and reason from any goroutine.
+func (c *Conn) CloseAsync(code CloseCode, reason string) {
+	if c.closed.Load() {
+		return
+	}
+	c.loop.post(task{op: opClose, conn: c, code: code, text: reason})
+}
+
+// Do runs fn on the connection's loop, from any goroutine. fn is dropped if
+// the connection closes first. It allocates; keep it off per-message paths.
+func (c *Conn) Do(fn func(c *Conn)) {
+	if c.closed.Load() {
+		return
+	}
+	c.loop.post(task{op: opFunc, conn: c, fn: fn})
+}

@@ -1,0 +1,557 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+func TestEchoTextAndBinary(t *testing.T) {
+	e := startEngine(t, Options{}, Echo{})
+	c := dial(t, e)
+	ctx := ctxT(t)
+	for _, tc := range []struct {
+		typ websocket.MessageType
+		msg []byte
+	}{
+		{websocket.MessageText, []byte("hello")},
+		{websocket.MessageBinary, []byte{0, 1, 2, 255}},
+		{websocket.MessageText, []byte("")},
+		{websocket.MessageText, []byte("héllo wörld ✓")},
+	} {
+		if err := c.Write(ctx, tc.typ, tc.msg); err != nil {
+			t.Fatal(err)
+		}
+		typ, got, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ != tc.typ || !bytes.Equal(got, tc.msg) {
+			t.Fatalf("echo: got %v %q, want %v %q", typ, got, tc.typ, tc.msg)
+		}
+	}
+}
+
+func TestEchoLargeMessages(t *testing.T) {
+	e := startEngine(t, Options{}, Echo{})
+	c := dial(t, e)
+	ctx := ctxT(t)
+	for _, size := range []int{125, 126, 65535, 64 << 10, 1 << 20} {
+		msg := make([]byte, size)
+		_, _ = rand.Read(msg)
+		if err := c.Write(ctx, websocket.MessageBinary, msg); err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("size %d: %v", size, err)
+		}
+		if !bytes.Equal(got, msg) {
+			t.Fatalf("size %d: echo differs (got %d bytes)", size, len(got))
+		}
+	}
+}
+
+func TestFragmentedMessage(t *testing.T) {
+	e := startEngine(t, Options{}, Echo{})
+	c := dial(t, e)
+	ctx := ctxT(t)
+	w, err := c.Writer(ctx, websocket.MessageText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []byte
+	for i := 0; i < 5; i++ {
+		part := []byte(fmt.Sprintf("part-%d;", i))
+		want = append(want, part...)
+		if _, err := w.Write(part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, got, err := c.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("got %q want %q", got, want)
+	}
+}
+
+func TestRawFragmentsWithControlFramesBetween(t *testing.T) {
+	e := startEngine(t, Options{}, Echo{})
+	rc := rawDial(t, e, "/ws")
+	var b []byte
+	b = append(b, clientFrame(byte(OpText), true, []byte("ab"))...)     // start, fin=0
+	b = append(b, clientFrame(0x80|byte(OpPing), true, []byte("p1"))...) // ping between
+	b = append(b, clientFrame(byte(OpContinuation), true, []byte("cd"))...)
+	b = append(b, clientFrame(0x80|byte(OpContinuation), true, []byte("ef"))...)
+	// send one byte at a time: every split offset of the stream
+	for i := range b {
+		rc.send(b[i : i+1])
+	}
+	op, p, err := rc.readFrame()
+	if err != nil || op != OpPong || string(p) != "p1" {
+		t.Fatalf("want pong p1, got %v %q %v", op, p, err)
+	}
+	op, p, err = rc.readFrame()
+	if err != nil || op != OpText || string(p) != "abcdef" {
+		t.Fatalf("want text abcdef, got %v %q %v", op, p, err)
+	}
+}
+
+func TestPingPong(t *testing.T) {
+	e := startEngine(t, Options{}, Echo{})
+	c := dial(t, e)
+	ctx := c.CloseRead(ctxT(t))
+	if err := c.Ping(ctx); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+}
+
+func TestProtocolViolationsCloseWithCode(t *testing.T) {
+	e := startEngine(t, Options{MaxMessageSize: 1024}, Echo{})
+	cases := []struct {
+		name  string
+		frame []byte
+		code  CloseCode
+	}{
+		{"unmasked", clientFrame(0x80|byte(OpText), false, []byte("x")), CloseProtocolError},
+		{"rsv1", clientFrame(0xC0|byte(OpText), true, []byte("x")), CloseProtocolError},
+		{"rsv3", clientFrame(0x90|byte(OpText), true, []byte("x")), CloseProtocolError},
+		{"opcode3", clientFrame(0x83, true, []byte("x")), CloseProtocolError},
+		{"opcode11", clientFrame(0x8B, true, nil), CloseProtocolError},
+		{"bigping", clientFrame(0x80|byte(OpPing), true, make([]byte, 126)), CloseProtocolError},
+		{"fragping", clientFrame(byte(OpPing), true, nil), CloseProtocolError},
+		{"continuation-first", clientFrame(0x80, true, []byte("x")), CloseProtocolError},
+		{"badutf8", clientFrame(0x80|byte(OpText), true, []byte{0xff, 0xfe}), CloseInvalidPayload},
+		{"toobig", clientFrame(0x80|byte(OpBinary), true, make([]byte, 2000)), CloseMessageTooBig},
+		{"close-1byte", clientFrame(0x80|byte(OpClose), true, []byte{3}), CloseProtocolError},
+		{"close-badcode", clientFrame(0x80|byte(OpClose), true, []byte{0x03, 0xe7}), CloseProtocolError},
+		{"close-1005", clientFrame(0x80|byte(OpClose), true, []byte{0x03, 0xed}), CloseProtocolError},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := rawDial(t, e, "/ws")
+			rc.send(tc.frame)
+			if got := rc.expectClose(); got != tc.code {
+				t.Fatalf("close code %d, want %d", got, tc.code)
+			}
+		})
+	}
+	t.Run("fragmented-too-big", func(t *testing.T) {
+		rc := rawDial(t, e, "/ws")
+		rc.send(clientFrame(byte(OpText), true, make([]byte, 600)))
+		rc.send(clientFrame(0x80, true, make([]byte, 600)))
+		if got := rc.expectClose(); got != CloseMessageTooBig {
+			t.Fatalf("close code %d", got)
+		}
+	})
+	t.Run("new-message-inside-fragmented", func(t *testing.T) {
+		rc := rawDial(t, e, "/ws")
+		rc.send(clientFrame(byte(OpText), true, []byte("a")))
+		rc.send(clientFrame(0x80|byte(OpText), true, []byte("b")))
+		if got := rc.expectClose(); got != CloseProtocolError {
+			t.Fatalf("close code %d", got)
+		}
+	})
+	t.Run("fragmented-badutf8", func(t *testing.T) {
+		rc := rawDial(t, e, "/ws")
+		rc.send(clientFrame(byte(OpText), true, []byte{0xe2, 0x82}))
+		rc.send(clientFrame(0x80, true, []byte{0x28}))
+		if got := rc.expectClose(); got != CloseInvalidPayload {
+			t.Fatalf("close code %d", got)
+		}
+	})
+}
+
+func TestClientCloseIsEchoed(t *testing.T) {
+	closed := make(chan CloseInfo, 1)
+	e := startEngine(t, Options{}, &closeRecorder{ch: closed})
+	c := dial(t, e)
+	if err := c.Close(websocket.StatusCode(4001), "bye"); err != nil {
+		t.Fatalf("close handshake: %v", err)
+	}
+	select {
+	case info := <-closed:
+		if info.Reason != ReasonClientClosed || info.Code != 4001 {
+			t.Fatalf("close info %+v", info)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnClose not called")
+	}
+}
+
+type closeRecorder struct {
+	Echo
+	ch chan CloseInfo
+}
+
+func (r *closeRecorder) OnClose(_ *Conn, info CloseInfo) { r.ch <- info }
+
+func TestViolatorsDoNotDisturbOthers(t *testing.T) {
+	e := startEngine(t, Options{MaxMessageSize: 4096}, Echo{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	stop := make(chan struct{})
+	// well-behaved clients echo continuously
+	for i := 0; i < 8; i++ {
+		c := dial(t, e)
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				msg := []byte(fmt.Sprintf("c%d-%d", i, n))
+				if err := c.Write(ctx, websocket.MessageText, msg); err != nil {
+					errs <- err
+					return
+				}
+				_, got, err := c.Read(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(got, msg) {
+					errs <- fmt.Errorf("got %q want %q", got, msg)
+					return
+				}
+			}
+		}(i)
+	}
+	bad := [][]byte{
+		clientFrame(0x81, false, []byte("x")),
+		clientFrame(0xC1, true, []byte("x")),
+		clientFrame(0x83, true, nil),
+		clientFrame(0x81, true, []byte{0xff}),
+		clientFrame(0x82, true, make([]byte, 5000)),
+		clientFrame(0x89, true, make([]byte, 200)),
+		[]byte{0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, // length with top bit
+		[]byte("GET / HTTP/1.1\r\n\r\n"),
+	}
+	for round := 0; round < 5; round++ {
+		for _, b := range bad {
+			rc := rawDial(t, e, "/ws")
+			rc.send(b)
+			rc.expectClose()
+			rc.nc.Close()
+		}
+	}
+	close(stop)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		t.Fatalf("a well-behaved client failed: %v", err)
+	default:
+	}
+}
+
+func TestManyConcurrentClients(t *testing.T) {
+	e := startEngine(t, Options{}, Echo{})
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, _, err := websocket.Dial(ctx, e.URL()+"/ws", &websocket.DialOptions{HTTPClient: noKeepAliveClient})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.CloseNow()
+			for j := 0; j < 10; j++ {
+				msg := []byte(fmt.Sprintf("%d/%d", i, j))
+				if err := c.Write(ctx, websocket.MessageText, msg); err != nil {
+					errs <- err
+					return
+				}
+				if _, got, err := c.Read(ctx); err != nil || !bytes.Equal(got, msg) {
+					errs <- fmt.Errorf("read %q: %v", got, err)
+					return
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func TestHalfOpenHandshakeTimesOut(t *testing.T) {
+	e := startEngine(t, Options{HandshakeTimeout: 200 * time.Millisecond, TickInterval: 20 * time.Millisecond, SweepPeriod: 40 * time.Millisecond}, Echo{})
+	var conns []net.Conn
+	for i := 0; i < 20; i++ {
+		nc, err := net.Dial("tcp", e.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		if i%2 == 0 {
+			_, _ = nc.Write([]byte("GET /ws HTTP/1.1\r\nHost: x\r\n")) // never finished
+		}
+		conns = append(conns, nc)
+	}
+	eventually(t, 5*time.Second, func() error {
+		if n := e.Stats().TCP; n != 0 {
+			return fmt.Errorf("%d connections still open", n)
+		}
+		return nil
+	})
+	for _, nc := range conns {
+		_ = nc.SetReadDeadline(time.Now().Add(time.Second))
+		if _, err := nc.Read(make([]byte, 1)); err == nil {
+			t.Fatal("half-open connection got data instead of a close")
+		}
+	}
+	if n := e.Stats().Closed[ReasonHandshakeTimeout.String()]; n != 20 {
+		t.Fatalf("handshake timeouts %d, want 20", n)
+	}
+}
+
+func TestHTTPRoutes(t *testing.T) {
+	e := startEngine(t, Options{MaxHeaderBytes: 1024}, Echo{})
+	if code, body := httpGet(t, e, "/health"); code != 200 || !strings.Contains(body, `"status":"ok"`) {
+		t.Fatalf("/health: %d %q", code, body)
+	}
+	if code, _ := httpGet(t, e, "/nope"); code != 404 {
+		t.Fatalf("/nope: %d", code)
+	}
+	if code, _ := httpGet(t, e, "/ws"); code != 426 {
+		t.Fatalf("plain GET /ws: %d", code)
+	}
+	if code, _ := httpGet(t, e, "/health", "X-Big: "+strings.Repeat("a", 2000)+"\r\n"); code != 431 {
+		t.Fatalf("big header: %d", code)
+	}
+	upgrade := "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	if code, _ := httpGet(t, e, "/elsewhere", upgrade); code != 404 {
+		t.Fatalf("upgrade on unknown path: %d", code)
+	}
+	if code, _ := httpGet(t, e, "/ws", "Upgrade: websocket\r\nConnection: Upgrade\r\n"); code/100 != 4 {
+		t.Fatalf("upgrade without key: %d", code)
+	}
+	nc, err := net.Dial("tcp", e.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_, _ = nc.Write([]byte("BLAH\r\n\r\n"))
+	buf := make([]byte, 64)
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _ := nc.Read(buf)
+	if !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 400") {
+		t.Fatalf("garbage request: %q", buf[:n])
+	}
+}
+
+func TestMaxConnections(t *testing.T) {
+	e := startEngine(t, Options{MaxConnections: 2}, Echo{})
+	dial(t, e)
+	dial(t, e)
+	ctx := ctxT(t)
+	_, resp, err := websocket.Dial(ctx, e.URL()+"/ws", &websocket.DialOptions{HTTPClient: noKeepAliveClient})
+	if err == nil || resp == nil || resp.StatusCode != 503 {
+		t.Fatalf("third connection: err=%v resp=%v", err, resp)
+	}
+}
+
+func TestPublishToTopic(t *testing.T) {
+	e := startEngine(t, Options{Loops: 2}, topicHandler{})
+	var clients []*websocket.Conn
+	for i := 0; i < 20; i++ {
+		clients = append(clients, dial(t, e))
+	}
+	eventually(t, 5*time.Second, func() error {
+		if n := e.Stats().Connections; n != 20 {
+			return fmt.Errorf("%d connections", n)
+		}
+		return nil
+	})
+	f := NewTextFrame([]byte("to everyone"))
+	e.Publish("all", f, []uint64{})
+	f.Release()
+	ctx := ctxT(t)
+	for i, c := range clients {
+		_, got, err := c.Read(ctx)
+		if err != nil || string(got) != "to everyone" {
+			t.Fatalf("client %d: %q %v", i, got, err)
+		}
+	}
+}
+
+func TestBurstCoalescesWrites(t *testing.T) {
+	e := startEngine(t, Options{Loops: 1}, topicHandler{})
+	c := dial(t, e)
+	eventually(t, 5*time.Second, func() error {
+		if e.Stats().Connections != 1 {
+			return errors.New("not connected")
+		}
+		return nil
+	})
+	before := e.Stats()
+	const n = 1000
+	for i := 0; i < n; i++ {
+		f := NewTextFrame([]byte(fmt.Sprintf("m%d", i)))
+		e.Publish("all", f, nil)
+		f.Release()
+	}
+	ctx := ctxT(t)
+	for i := 0; i < n; i++ {
+		_, got, err := c.Read(ctx)
+		if err != nil || string(got) != fmt.Sprintf("m%d", i) {
+			t.Fatalf("message %d: %q %v", i, got, err)
+		}
+	}
+	after := e.Stats()
+	writes := after.Writes - before.Writes
+	frames := after.FramesWritten - before.FramesWritten
+	if frames != n {
+		t.Fatalf("frames written %d, want %d", frames, n)
+	}
+	if writes >= n/2 {
+		t.Fatalf("%d writes for %d frames: bursts are not coalesced", writes, n)
+	}
+	t.Logf("%d frames in %d writes", frames, writes)
+}
+
+func TestSlowConsumerIsClosed(t *testing.T) {
+	closed := make(chan CloseInfo, 4)
+	e := startEngine(t, Options{Loops: 1, MaxPendingBytes: 256 << 10}, &slowRecorder{ch: closed})
+	// A raw client that never reads.
+	rc := rawDial(t, e, "/ws")
+	_ = rc
+	fast := dial(t, e)
+	eventually(t, 5*time.Second, func() error {
+		if e.Stats().Connections != 2 {
+			return errors.New("not connected")
+		}
+		return nil
+	})
+	payload := bytes.Repeat([]byte("x"), 16<<10)
+	ctx := ctxT(t)
+	go func() {
+		for {
+			if _, _, err := fast.Read(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.Stats().SlowConsumers == 0 && time.Now().Before(deadline) {
+		f := NewTextFrame(payload)
+		e.Publish("all", f, nil)
+		f.Release()
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case info := <-closed:
+		if info.Reason != ReasonSlowConsumer {
+			t.Fatalf("closed for %v", info.Reason)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("slow consumer never closed")
+	}
+	if e.Stats().Connections != 1 {
+		t.Fatalf("the fast reader should still be connected: %+v", e.Stats())
+	}
+}
+
+type slowRecorder struct {
+	topicHandler
+	ch chan CloseInfo
+}
+
+func (r *slowRecorder) OnClose(_ *Conn, info CloseInfo) { r.ch <- info }
+
+func TestShutdownSendsGoingAway(t *testing.T) {
+	e := New(Options{Addr: "127.0.0.1:0", Loops: 2})
+	e.Handle("/ws", Echo{})
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var cs []*websocket.Conn
+	for i := 0; i < 5; i++ {
+		cs = append(cs, dial(t, e))
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done <- e.Shutdown(ctx)
+	}()
+	for _, c := range cs {
+		_, _, err := c.Read(ctxT(t))
+		if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+			t.Fatalf("want 1001, got %v", err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if _, err := net.DialTimeout("tcp", e.Addr().String(), time.Second); err == nil {
+		t.Fatal("still accepting after shutdown")
+	}
+}
+
+func TestIdleTimeoutAndPing(t *testing.T) {
+	e := startEngine(t, Options{
+		IdleTimeout: 300 * time.Millisecond, PingInterval: 100 * time.Millisecond,
+		TickInterval: 20 * time.Millisecond, SweepPeriod: 20 * time.Millisecond,
+	}, Echo{})
+	// A raw client that answers nothing is closed for idleness, after pings.
+	rc := rawDial(t, e, "/ws")
+	sawPing := false
+	for {
+		op, _, err := rc.readFrame()
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		if op == OpPing {
+			sawPing = true
+		}
+		if op == OpClose {
+			break
+		}
+	}
+	if !sawPing {
+		t.Fatal("no ping before idle close")
+	}
+	// A real client answers pings automatically and stays.
+	c := dial(t, e)
+	ctx := c.CloseRead(ctxT(t))
+	time.Sleep(700 * time.Millisecond)
+	if err := c.Ping(ctx); err != nil {
+		t.Fatalf("live client was closed: %v", err)
+	}
+}

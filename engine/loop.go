@@ -1,0 +1,509 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// taskOp says what a posted task does.
+type taskOp uint8
+
+const (
+	opSend      taskOp = iota // write frame to conn
+	opClose                   // close conn with code/text
+	opPublish                 // write frame to every local subscriber of topic
+	opBroadcast               // write frame to conns (all on this loop)
+	opSubscribe               // subscribe conn to topic
+	opUnsub                   // unsubscribe conn from topic
+	opFunc                    // run fn(conn)
+	opLoopFunc                // run lfn on the loop
+	opTick                    // timer sweep
+	opShutdown                // close every connection with 1001
+)
+
+// task is one unit of work posted to a loop. It is a plain struct, not a
+// closure, so posting allocates nothing once the inbox has grown.
+type task struct {
+	frame   *Frame
+	conn    *Conn
+	conns   []*Conn
+	exclude []uint64
+	fn      func(*Conn)
+	lfn     func()
+	topic   string
+	text    string
+	op      taskOp
+	code    CloseCode
+}
+
+// executor runs a Runnable on the loop goroutine; gnet's EventLoop, or a
+// plain goroutine in the simulation.
+type executor interface {
+	Execute(ctx context.Context, r gnet.Runnable) error
+}
+
+// segment is a run of bytes queued for one connection: either shared frame
+// bytes, or a range of the loop's arena.
+type segment struct {
+	shared   []byte
+	off, end int32
+	next     int32 // 1-based index of the next segment, 0 = last
+}
+
+// loop is meshfast's state for one gnet event loop. Everything but the
+// inbox is touched only on the loop goroutine.
+type loop struct {
+	e    *Engine
+	idx  int
+	exec executor
+
+	mu        sync.Mutex // guards inbox and scheduled
+	inbox     []task
+	spare     []task
+	scheduled bool
+
+	// loop-only
+	depth    int        // nesting of entry points; flush when it returns to 0
+	current  *Conn      // connection whose OnTraffic is running
+	dirty    []*Conn    // connections with queued bytes
+	segs     []segment  // segment arena, reset after each flush
+	arena    []byte     // copied bytes, reset after each flush
+	iov      [][]byte   // writev scratch
+	gather   []byte     // gather-copy scratch for many small segments
+	held     []*Frame   // frames referenced by segs, released after flush
+	conns    []*Conn    // every connection, for the timer sweep
+	cursor   int        // sweep position in conns
+	topics   map[string]*topicSet
+	now      int64      // the loop's clock for this pass
+	hsReader byteReader // handshake request reader
+	hsWriter byteWriter // handshake response writer
+	req      Request    // the request being handshaken
+	resp     Response   // the HTTP response being built
+
+	stats loopStats
+}
+
+// loopStats are per-loop counters. Only the loop writes them; atomics let
+// Stats read them from other goroutines without a lock.
+type loopStats struct {
+	writes        atomic.Uint64 // write/writev calls
+	framesWritten atomic.Uint64 // frames (segments) handed to those calls
+	bytesWritten  atomic.Uint64
+	messagesIn    atomic.Uint64
+	bytesIn       atomic.Uint64
+}
+
+func newLoop(e *Engine, idx int, exec executor) *loop {
+	return &loop{e: e, idx: idx, exec: exec, topics: make(map[string]*topicSet)}
+}
+
+// post queues t for the loop and wakes it once for however many tasks pile
+// up before it runs, so a burst of publishes costs one wake-up.
+func (l *loop) post(t task) {
+	l.mu.Lock()
+	l.inbox = append(l.inbox, t)
+	wake := !l.scheduled
+	l.scheduled = true
+	l.mu.Unlock()
+	if wake {
+		if err := l.exec.Execute(context.Background(), l); err != nil {
+			// The engine is stopping: nothing will run these tasks.
+			l.mu.Lock()
+			dropped := l.inbox
+			l.inbox = l.spare[:0]
+			l.spare = nil
+			l.scheduled = false
+			l.mu.Unlock()
+			for i := range dropped {
+				if dropped[i].frame != nil {
+					dropped[i].frame.Release()
+				}
+			}
+		}
+	}
+}
+
+// Run drains the inbox on the loop goroutine. It implements gnet.Runnable.
+func (l *loop) Run(context.Context) error {
+	l.mu.Lock()
+	tasks := l.inbox
+	l.inbox = l.spare[:0]
+	l.spare = nil
+	l.scheduled = false
+	l.mu.Unlock()
+
+	l.enter()
+	for i := range tasks {
+		l.runTask(&tasks[i])
+	}
+	l.leave()
+	for i := range tasks {
+		if tasks[i].frame != nil {
+			tasks[i].frame.Release()
+		}
+		tasks[i] = task{}
+	}
+	l.mu.Lock()
+	if l.spare == nil {
+		l.spare = tasks[:0]
+	}
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *loop) runTask(t *task) {
+	switch t.op {
+	case opSend:
+		if c := t.conn; c.state == stateOpen {
+			if b := t.frame.bytesFor(c.kind); b != nil {
+				_ = l.queueShared(c, b)
+			}
+		}
+	case opClose:
+		if t.conn.state != stateClosed {
+			l.closeConn(t.conn, ReasonServerClosed, t.code, t.text, nil)
+		}
+	case opPublish:
+		l.publishLocal(t.topic, t.frame, t.exclude)
+	case opBroadcast:
+		for _, c := range t.conns {
+			if c.state == stateOpen && !excluded(t.exclude, c.id) {
+				if b := t.frame.bytesFor(c.kind); b != nil {
+					_ = l.queueShared(c, b)
+				}
+			}
+		}
+	case opSubscribe:
+		if t.conn.state == stateOpen {
+			l.subscribe(t.conn, t.topic)
+		}
+	case opUnsub:
+		l.unsubscribe(t.conn, t.topic)
+	case opFunc:
+		if t.conn.state == stateOpen {
+			t.fn(t.conn)
+		}
+	case opLoopFunc:
+		t.lfn()
+	case opTick:
+		l.sweep()
+	case opShutdown:
+		for i := len(l.conns) - 1; i >= 0; i-- {
+			if i < len(l.conns) {
+				l.closeConn(l.conns[i], ReasonShutdown, CloseGoingAway, "server shutting down", nil)
+			}
+		}
+	}
+}
+
+func excluded(ids []uint64, id uint64) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// enter marks the start of an entry point (a gnet callback or a task batch).
+func (l *loop) enter() {
+	if l.depth == 0 {
+		l.now = l.e.clock()
+	}
+	l.depth++
+}
+
+// leave ends an entry point; the outermost one flushes every dirty connection.
+func (l *loop) leave() {
+	l.depth--
+	if l.depth == 0 && len(l.dirty) > 0 {
+		l.depth++ // callbacks fired by a failing write must not flush re-entrantly
+		l.flushDirty()
+		l.depth--
+	}
+}
+
+// queueShared queues shared bytes (a published frame) for c.
+func (l *loop) queueShared(c *Conn, b []byte) error {
+	if !l.admit(c, len(b)) {
+		return ErrClosed
+	}
+	l.segs = append(l.segs, segment{shared: b})
+	l.link(c, len(b))
+	return nil
+}
+
+// queueCopy queues hdr followed by p, both copied into the arena.
+func (l *loop) queueCopy(c *Conn, p, hdr []byte) error {
+	n := len(hdr) + len(p)
+	if !l.admit(c, n) {
+		return ErrClosed
+	}
+	off := len(l.arena)
+	l.arena = append(l.arena, hdr...)
+	l.arena = append(l.arena, p...)
+	l.segs = append(l.segs, segment{off: int32(off), end: int32(off + n)})
+	l.link(c, n)
+	return nil
+}
+
+// admit enforces Options.MaxPendingBytes when bytes are queued: a consumer
+// that lets that much pile up is closed instead of growing the loop.
+func (l *loop) admit(c *Conn, n int) bool {
+	if c.pending+n+c.tr.OutboundBuffered() <= l.e.opts.MaxPendingBytes {
+		return true
+	}
+	l.slowConsumer(c)
+	return false
+}
+
+func (l *loop) slowConsumer(c *Conn) {
+	l.e.slowConsumers.Add(1)
+	// Queued bytes are dropped: a client this far behind gets the close frame
+	// after whatever the kernel already holds.
+	c.segHead, c.segTail, c.pending = 0, 0, 0
+	l.closeConn(c, ReasonSlowConsumer, l.e.opts.SlowConsumerCode, "slow consumer", nil)
+}
+
+func (l *loop) link(c *Conn, n int) {
+	i := int32(len(l.segs))
+	if c.segTail == 0 {
+		c.segHead = i
+	} else {
+		l.segs[c.segTail-1].next = i
+	}
+	c.segTail = i
+	c.pending += n
+	if !c.dirty {
+		c.dirty = true
+		l.dirty = append(l.dirty, c)
+	}
+}
+
+// flushDirty writes every dirty connection's queued bytes in one system call
+// per connection, then resets the arena.
+func (l *loop) flushDirty() {
+	for i := 0; i < len(l.dirty); i++ { // callbacks may append while we walk
+		c := l.dirty[i]
+		l.dirty[i] = nil
+		c.dirty = false
+		switch {
+		case c.state == stateClosed:
+			c.segHead, c.segTail, c.pending = 0, 0, 0
+		case c.segHead != 0:
+			l.flush(c)
+		case c.closeAfterFlush:
+			l.closeTransport(c)
+		}
+	}
+	l.dirty = l.dirty[:0]
+	l.segs = l.segs[:0]
+	if cap(l.arena) > 4<<20 {
+		l.arena = nil // one huge burst should not pin memory
+	} else {
+		l.arena = l.arena[:0]
+	}
+	for i, f := range l.held {
+		f.Release()
+		l.held[i] = nil
+	}
+	l.held = l.held[:0]
+}
+
+// gatherLimit is the largest total below which many segments are copied
+// into one buffer and written with write(2): x/sys allocates the iovec array
+// for more than 8 segments, a copy of a few KiB costs less.
+const gatherLimit = 64 << 10
+
+func (l *loop) flush(c *Conn) {
+	iov := l.iov[:0]
+	for s := c.segHead; s != 0; s = l.segs[s-1].next {
+		seg := &l.segs[s-1]
+		if seg.shared != nil {
+			iov = append(iov, seg.shared)
+		} else {
+			iov = append(iov, l.arena[seg.off:seg.end])
+		}
+	}
+	total := c.pending
+	c.segHead, c.segTail, c.pending = 0, 0, 0
+	l.stats.writes.Add(1)
+	l.stats.framesWritten.Add(uint64(len(iov)))
+	l.stats.bytesWritten.Add(uint64(total))
+	var err error
+	switch {
+	case len(iov) == 1:
+		_, err = c.tr.Write(iov[0])
+	case len(iov) <= 8 || total > gatherLimit:
+		_, err = c.tr.Writev(iov)
+	default:
+		g := l.gather[:0]
+		for _, b := range iov {
+			g = append(g, b...)
+		}
+		l.gather = g
+		_, err = c.tr.Write(g)
+	}
+	for i := range iov {
+		iov[i] = nil
+	}
+	l.iov = iov[:0]
+	if err != nil || c.state == stateClosed {
+		return // gnet closed it; OnClose has run
+	}
+	if c.closeAfterFlush {
+		l.closeTransport(c)
+		return
+	}
+	if c.tr.OutboundBuffered() > l.e.opts.MaxPendingBytes {
+		l.slowConsumer(c)
+	}
+}
+
+// closeConn ends c: a WebSocket gets a close frame and a short wait for the
+// peer's reply (so unread input does not turn the close into a reset); a
+// connection still in its handshake, or already closing, is dropped.
+func (l *loop) closeConn(c *Conn, reason CloseReason, code CloseCode, text string, err error) {
+	switch c.state {
+	case stateClosed:
+		return
+	case stateClosing:
+		if reason != ReasonShutdown && reason != ReasonSlowConsumer {
+			return
+		}
+		c.closeAfterFlush = true
+		l.closeTransport(c)
+		return
+	}
+	if c.info.Reason == ReasonUnknown {
+		c.info = CloseInfo{Reason: reason, Code: code, Err: err}
+	}
+	if c.state == stateOpen && c.kind == kindWebSocket && reason != ReasonSlowConsumer {
+		var buf [maxHeaderSize + 125]byte
+		cf := appendCloseFrame(buf[:0], code, text)
+		off := len(l.arena)
+		l.arena = append(l.arena, cf...)
+		l.segs = append(l.segs, segment{off: int32(off), end: int32(len(l.arena))})
+		l.link(c, len(cf))
+		c.state = stateClosing
+		c.closeAt = l.now + int64(l.e.opts.CloseTimeout)
+		return
+	}
+	if c.state == stateOpen && c.kind == kindWebSocket {
+		// A slow consumer gets its close frame straight to gnet's buffer and is
+		// closed at once: waiting on it is what we are refusing to do.
+		var buf [maxHeaderSize + 125]byte
+		_, _ = c.tr.Write(appendCloseFrame(buf[:0], code, text))
+	}
+	c.closeAfterFlush = true
+	if c.dirty && c.segHead != 0 {
+		return // flush closes it once the queued bytes are out
+	}
+	l.closeTransport(c)
+}
+
+// closeTransport closes the socket now (gnet writes what it still buffers).
+// OnClose runs synchronously, unless c is the connection in OnTraffic, which
+// is closed by returning gnet.Close.
+func (l *loop) closeTransport(c *Conn) {
+	if c.state == stateClosed {
+		return
+	}
+	if c == l.current {
+		c.closeAfterFlush = true
+		return
+	}
+	if c.gc != nil {
+		if c.dirty {
+			c.dirty = false // flush skips closed conns; gnet drops the unsent queue
+		}
+		_ = c.gc.EventLoop().Close(c.gc)
+		return
+	}
+	l.e.connClosed(c, nil)
+}
+
+// sweep is the per-loop timer: each tick visits a slice of the connections
+// so every one is seen once per SweepPeriod, with no timer per connection.
+func (l *loop) sweep() {
+	o := &l.e.opts
+	n := len(l.conns)
+	if n == 0 {
+		return
+	}
+	ticks := int(o.SweepPeriod / o.TickInterval)
+	batch := (n + ticks - 1) / ticks
+	now := l.now
+	for i := 0; i < batch && len(l.conns) > 0; i++ {
+		if l.cursor >= len(l.conns) {
+			l.cursor = 0
+		}
+		c := l.conns[l.cursor]
+		l.cursor++
+		l.checkTimers(c, now)
+	}
+}
+
+func (l *loop) checkTimers(c *Conn, now int64) {
+	o := &l.e.opts
+	switch c.state {
+	case stateHandshake:
+		if now-c.openedAt > int64(o.HandshakeTimeout) {
+			c.info = CloseInfo{Reason: ReasonHandshakeTimeout, Code: CloseAbnormal}
+			l.closeTransport(c)
+		}
+	case stateClosing:
+		if now > c.closeAt {
+			c.closeAfterFlush = true
+			l.closeTransport(c)
+		}
+	case stateOpen:
+		if c.kind == kindWebSocket {
+			silent := now - c.lastRead
+			if o.IdleTimeout > 0 && silent > int64(o.IdleTimeout) {
+				l.closeConn(c, ReasonIdleTimeout, CloseGoingAway, "idle timeout", nil)
+				return
+			}
+			if o.PingInterval > 0 && silent > int64(o.PingInterval) && now-c.lastPing > int64(o.PingInterval) {
+				c.lastPing = now
+				_ = l.queueCopy(c, nil, pingFrame[:])
+			}
+		}
+		if c.timerAt != 0 && now >= c.timerAt {
+			c.timerAt = 0
+			if th, ok := c.handler.(TimerHandler); ok {
+				th.OnTimer(c, now)
+			}
+		}
+	}
+}
+
+var pingFrame = [2]byte{0x80 | byte(OpPing), 0}
+
+func (l *loop) addConn(c *Conn) {
+	c.idx = int32(len(l.conns))
+	l.conns = append(l.conns, c)
+}
+
+func (l *loop) removeConn(c *Conn) {
+	i := int(c.idx)
+	if i < 0 || i >= len(l.conns) || l.conns[i] != c {
+		return
+	}
+	last := len(l.conns) - 1
+	l.conns[i] = l.conns[last]
+	l.conns[i].idx = int32(i)
+	l.conns[last] = nil
+	l.conns = l.conns[:last]
+	c.idx = -1
+	if len(l.conns) == 0 && cap(l.conns) > 1024 {
+		l.conns = nil
+	}
+}
+
+// clock returns unix nanoseconds.
+func wallClock() int64 { return time.Now().UnixNano() }

@@ -1,0 +1,463 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+)
+
+// gnetHandler adapts gnet's callbacks to the engine. Every callback runs on
+// the event loop that owns the connection.
+type gnetHandler struct {
+	gnet.BuiltinEventEngine
+	e *Engine
+}
+
+func (e *Engine) handler() gnet.EventHandler { return &gnetHandler{e: e} }
+
+func (h *gnetHandler) OnBoot(eng gnet.Engine) gnet.Action {
+	e := h.e
+	e.gnet = eng
+	addr, err := boundAddr(eng)
+	if err != nil {
+		e.runErr = err
+		close(e.booted)
+		return gnet.Shutdown
+	}
+	e.addr = addr
+	close(e.booted)
+	return gnet.None
+}
+
+func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	e := h.e
+	if e.draining.Load() {
+		return nil, gnet.Close
+	}
+	l := e.loopFor(gc.EventLoop())
+	l.enter()
+	c := &Conn{
+		id:       e.nextID.Add(1),
+		loop:     l,
+		tr:       gc,
+		in:       gc,
+		gc:       gc,
+		remote:   gc.RemoteAddr(),
+		openedAt: l.now,
+		lastRead: l.now,
+	}
+	gc.SetContext(c)
+	l.addConn(c)
+	e.tcp.Add(1)
+	e.accepted.Add(1)
+	l.leave()
+	return nil, gnet.None
+}
+
+func (h *gnetHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
+	c, _ := gc.Context().(*Conn)
+	if c == nil {
+		return gnet.None
+	}
+	l := c.loop
+	l.enter()
+	h.e.connClosed(c, err)
+	l.leave()
+	return gnet.None
+}
+
+func (h *gnetHandler) OnTraffic(gc gnet.Conn) gnet.Action {
+	c, _ := gc.Context().(*Conn)
+	if c == nil {
+		return gnet.Close
+	}
+	if c.loop.traffic(c) {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// traffic handles readable input on c. It reports whether the transport
+// must be closed now (the caller owns that, since c is mid-callback).
+func (l *loop) traffic(c *Conn) bool {
+	prev := l.current
+	l.current = c
+	l.enter()
+	c.lastRead = l.now
+	switch c.state {
+	case stateHandshake:
+		l.readHandshake(c)
+	case stateOpen:
+		if c.kind == kindStream {
+			_, _ = c.in.Discard(-1) // a stream's client has nothing to say
+		} else {
+			l.readFrames(c)
+		}
+	case stateClosing:
+		l.readClosing(c)
+	}
+	l.leave()
+	l.current = prev
+	return c.closeAfterFlush && c.state != stateClosed
+}
+
+func (h *gnetHandler) OnTick() (time.Duration, gnet.Action) {
+	e := h.e
+	for _, l := range *e.loops.Load() {
+		l.post(task{op: opTick})
+	}
+	return e.opts.TickInterval, gnet.None
+}
+
+// readHandshake waits for a complete request head in gnet's inbound buffer
+// (never copying it out), then routes it: WebSocket upgrade, stream, or a
+// plain HTTP answer.
+func (l *loop) readHandshake(c *Conn) {
+	e := l.e
+	gc := c.in
+	buf, _ := gc.Peek(-1)
+	start := max(0, c.scanned-3)
+	i := bytes.Index(buf[start:], crlfcrlf)
+	if i < 0 {
+		if len(buf) > e.opts.MaxHeaderBytes {
+			l.httpError(c, 431, "request head too large")
+			return
+		}
+		c.scanned = len(buf)
+		return
+	}
+	headLen := start + i + 4
+	if headLen > e.opts.MaxHeaderBytes {
+		l.httpError(c, 431, "request head too large")
+		return
+	}
+	head := buf[:headLen]
+	r := &l.req
+	r.reset()
+	r.conn = c
+	if err := parseRequestHead(head, r); err != nil {
+		l.httpError(c, 400, "malformed request")
+		return
+	}
+	if r.isUpgrade() {
+		l.upgrade(c, r, head)
+	} else {
+		l.serveHTTP(c, r)
+	}
+	r.reset()
+	if c.state == stateHandshake || c.state == stateClosed {
+		return
+	}
+	_, _ = gc.Discard(headLen)
+	if c.state == stateOpen && c.kind == kindWebSocket {
+		l.readFrames(c) // a client may pipeline frames behind its request
+	}
+}
+
+func (l *loop) upgrade(c *Conn, r *Request, head []byte) {
+	e := l.e
+	e.routesMu.RLock()
+	route := e.ws[string(r.Path)]
+	e.routesMu.RUnlock()
+	switch {
+	case route == nil:
+		l.httpError(c, 404, "no WebSocket endpoint here")
+		return
+	case e.draining.Load():
+		l.httpError(c, 503, "server shutting down")
+		return
+	case e.opts.MaxConnections > 0 && e.open.Load() >= int64(e.opts.MaxConnections):
+		c.info = CloseInfo{Reason: ReasonLimit, Code: CloseAbnormal}
+		l.httpError(c, 503, "too many connections")
+		return
+	}
+	if hc, ok := route.h.(HandshakeChecker); ok {
+		if err := hc.CheckHandshake(r); err != nil {
+			var he *HTTPError
+			if errors.As(err, &he) {
+				l.httpError(c, he.Status, he.Message)
+			} else {
+				l.httpError(c, 403, err.Error())
+			}
+			return
+		}
+	}
+	l.hsReader.b = head
+	l.hsWriter.b = l.hsWriter.b[:0]
+	_, err := route.upgrader.Upgrade(readWriter{&l.hsReader, &l.hsWriter})
+	_ = l.queueCopy(c, l.hsWriter.b, nil)
+	if err != nil {
+		c.info = CloseInfo{Reason: ReasonHandshakeFailed, Code: CloseAbnormal, Err: err}
+		l.closeConn(c, ReasonHandshakeFailed, 0, "", err)
+		return
+	}
+	l.opened(c, r, route.h, kindWebSocket)
+}
+
+// opened finishes a handshake: the connection joins the registry and its
+// handler sees it.
+func (l *loop) opened(c *Conn, r *Request, h Handler, kind connKind) {
+	c.state = stateOpen
+	c.kind = kind
+	c.handler = h
+	c.path = string(r.Path)
+	c.need = 0
+	l.e.open.Add(1)
+	l.e.registry.add(c)
+	h.OnOpen(c, r)
+}
+
+func (l *loop) serveHTTP(c *Conn, r *Request) {
+	e := l.e
+	e.routesMu.RLock()
+	fn := e.http[string(r.Path)]
+	_, isWS := e.ws[string(r.Path)]
+	e.routesMu.RUnlock()
+	if fn == nil {
+		if isWS {
+			l.httpError(c, 426, "this endpoint speaks WebSocket")
+		} else {
+			l.httpError(c, 404, "not found")
+		}
+		return
+	}
+	w := &l.resp
+	*w = Response{}
+	fn(w, r)
+	if w.stream != nil {
+		if e.opts.MaxConnections > 0 && e.open.Load() >= int64(e.opts.MaxConnections) {
+			c.info = CloseInfo{Reason: ReasonLimit, Code: CloseAbnormal}
+			l.httpError(c, 503, "too many connections")
+			return
+		}
+		status := w.Status
+		if status == 0 {
+			status = 200
+		}
+		l.hsWriter.b = appendResponseHead(l.hsWriter.b[:0], status, w.ContentType, w.Headers, -1)
+		_ = l.queueCopy(c, l.hsWriter.b, nil)
+		h := w.stream
+		*w = Response{}
+		l.opened(c, r, h, kindStream)
+		return
+	}
+	status := w.Status
+	if status == 0 {
+		status = 200
+	}
+	l.hsWriter.b = appendResponseHead(l.hsWriter.b[:0], status, w.ContentType, w.Headers, len(w.Body))
+	l.hsWriter.b = append(l.hsWriter.b, w.Body...)
+	*w = Response{}
+	_ = l.queueCopy(c, l.hsWriter.b, nil)
+	c.info = CloseInfo{Reason: ReasonHTTPDone, Code: CloseAbnormal}
+	l.closeConn(c, ReasonHTTPDone, 0, "", nil)
+}
+
+// httpError answers a request that will not be served and closes.
+func (l *loop) httpError(c *Conn, status int, msg string) {
+	body := msg + "\n"
+	l.hsWriter.b = appendResponseHead(l.hsWriter.b[:0], status, "text/plain; charset=utf-8", nil, len(body))
+	l.hsWriter.b = append(l.hsWriter.b, body...)
+	_ = l.queueCopy(c, l.hsWriter.b, nil)
+	if c.info.Reason == ReasonUnknown {
+		c.info = CloseInfo{Reason: ReasonHandshakeFailed, Code: CloseAbnormal}
+	}
+	l.closeConn(c, ReasonHandshakeFailed, 0, "", nil)
+}
+
+// readFrames parses every complete frame in gnet's inbound buffer. A frame
+// that sits whole in one buffer is unmasked in place and handed to the
+// handler without a copy; only fragmented messages are reassembled.
+func (l *loop) readFrames(c *Conn) {
+	e := l.e
+	gc := c.in
+	max := int64(e.opts.MaxMessageSize)
+	for c.state == stateOpen {
+		n := gc.InboundBuffered()
+		if n == 0 || n < c.need {
+			return
+		}
+		hb, _ := gc.Peek(min(n, maxHeaderSize))
+		h, ok, err := parseFrameHeader(hb)
+		if err != nil {
+			l.fail(c, err)
+			return
+		}
+		if !ok {
+			c.need = n + 1
+			return
+		}
+		if err := checkFrame(&h, c.fragOp, c.frag, max); err != nil {
+			l.fail(c, err)
+			return
+		}
+		total := h.size + int(h.length)
+		if n < total {
+			c.need = total
+			return
+		}
+		c.need = 0
+		buf, _ := gc.Peek(total)
+		payload := buf[h.size:total]
+		if h.length > 0 {
+			ws.Cipher(payload, h.mask, 0)
+		}
+		l.stats.bytesIn.Add(uint64(total))
+		l.handleFrame(c, &h, payload)
+		_, _ = gc.Discard(total)
+	}
+}
+
+// checkFrame applies RFC 6455's rules for a client frame header.
+func checkFrame(h *frameHeader, fragOp OpCode, frag interface{ Len() int }, max int64) error {
+	switch {
+	case !h.masked:
+		return errUnmasked
+	case h.rsv != 0:
+		return errReservedBits
+	case h.op.isReserved():
+		return errReservedOpcode
+	}
+	if h.op.isControl() {
+		if !h.fin {
+			return errControlFrag
+		}
+		if h.length > 125 {
+			return errControlTooBig
+		}
+		return nil
+	}
+	if h.op == OpContinuation {
+		if fragOp == 0 {
+			return errBadContinue
+		}
+	} else if fragOp != 0 {
+		return errExpectContinue
+	}
+	size := h.length
+	if fragOp != 0 {
+		size += int64(frag.Len())
+	}
+	if size > max {
+		return errTooBig
+	}
+	return nil
+}
+
+func (l *loop) handleFrame(c *Conn, h *frameHeader, payload []byte) {
+	switch h.op {
+	case OpPing:
+		var hdr [maxHeaderSize]byte
+		_ = l.queueCopy(c, payload, appendFrameHeader(hdr[:0], OpPong, true, len(payload)))
+	case OpPong:
+	case OpClose:
+		l.peerClose(c, payload)
+	case OpText, OpBinary:
+		if h.fin {
+			l.deliver(c, h.op, payload)
+			return
+		}
+		c.fragOp = h.op
+		c.frag = acquireBuf()
+		c.frag.B = append(c.frag.B[:0], payload...)
+	case OpContinuation:
+		c.frag.B = append(c.frag.B, payload...)
+		if h.fin {
+			op, fb := c.fragOp, c.frag
+			c.fragOp, c.frag = 0, nil
+			l.deliver(c, op, fb.B)
+			releaseBuf(fb)
+		}
+	}
+}
+
+func (l *loop) deliver(c *Conn, op OpCode, payload []byte) {
+	if op == OpText && !utf8.Valid(payload) {
+		l.fail(c, errInvalidUTF8)
+		return
+	}
+	l.stats.messagesIn.Add(1)
+	c.handler.OnMessage(c, op, payload)
+}
+
+// peerClose answers the peer's close frame with the same code and closes.
+func (l *loop) peerClose(c *Conn, payload []byte) {
+	code := CloseNoStatus
+	switch {
+	case len(payload) == 1:
+		l.fail(c, errBadCloseBody)
+		return
+	case len(payload) >= 2:
+		code = CloseCode(binary.BigEndian.Uint16(payload))
+		if !validCloseCode(code) {
+			l.fail(c, errBadCloseCode)
+			return
+		}
+		if !utf8.Valid(payload[2:]) {
+			l.fail(c, errInvalidUTF8)
+			return
+		}
+	}
+	c.info = CloseInfo{Reason: ReasonClientClosed, Code: code}
+	var buf [maxHeaderSize + 2]byte
+	reply := appendCloseFrame(buf[:0], code, "")
+	_ = l.queueCopy(c, nil, reply)
+	c.state = stateClosing
+	c.closeAfterFlush = true
+}
+
+// fail closes c for a protocol violation with the matching close code.
+func (l *loop) fail(c *Conn, err error) {
+	var pe *ProtocolError
+	if !errors.As(err, &pe) {
+		pe = protoErr(CloseProtocolError, err.Error())
+	}
+	reason := ReasonProtocolError
+	switch pe.Code {
+	case CloseInvalidPayload:
+		reason = ReasonInvalidPayload
+	case CloseMessageTooBig:
+		reason = ReasonMessageTooBig
+	}
+	if c.frag != nil {
+		releaseBuf(c.frag)
+		c.frag, c.fragOp = nil, 0
+	}
+	l.closeConn(c, reason, pe.Code, pe.Reason, pe)
+	l.readClosing(c)
+}
+
+// readClosing discards input after our close frame went out; the peer's
+// own close frame (or EOF, or CloseTimeout) ends the connection.
+func (l *loop) readClosing(c *Conn) {
+	gc := c.in
+	for {
+		n := gc.InboundBuffered()
+		if n == 0 {
+			return
+		}
+		hb, _ := gc.Peek(min(n, maxHeaderSize))
+		h, ok, err := parseFrameHeader(hb)
+		if err != nil || !ok || h.rsv != 0 || h.op.isReserved() {
+			_, _ = gc.Discard(-1)
+			return
+		}
+		total := h.size + int(h.length)
+		if h.op == OpClose {
+			_, _ = gc.Discard(-1)
+			c.closeAfterFlush = true
+			l.closeTransport(c)
+			return
+		}
+		if n < total {
+			_, _ = gc.Discard(-1)
+			return
+		}
+		_, _ = gc.Discard(total)
+	}
+}

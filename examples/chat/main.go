@@ -1,0 +1,38 @@
+// Command chat is the smallest custom protocol on meshfast's engine: every
+// text message a client sends is broadcast to every client in the lobby.
+//
+//	go run ./examples/chat -addr :8080
+//	websocat ws://localhost:8080/chat   # in two terminals
+package main
+
+import (
+	"flag"
+	"log"
+
+	"github.com/meshfast/meshfast/engine"
+)
+
+type chat struct{ e *engine.Engine }
+
+func (h *chat) OnOpen(c *engine.Conn, _ *engine.Request) { h.e.Subscribe(c, "lobby") }
+
+func (h *chat) OnClose(*engine.Conn, engine.CloseInfo) {}
+
+func (h *chat) OnMessage(_ *engine.Conn, op engine.OpCode, p []byte) {
+	if op != engine.OpText {
+		return
+	}
+	f := engine.NewTextFrame(p) // encoded once for everyone
+	h.e.Publish("lobby", f, nil)
+	f.Release()
+}
+
+func main() {
+	addr := flag.String("addr", ":8080", "listen address")
+	flag.Parse()
+	e := engine.New(engine.Options{Addr: *addr, Logf: log.Printf})
+	e.Handle("/chat", &chat{e: e})
+	e.HandleHTTP("/health", e.HealthHandler(nil))
+	log.Printf("chat on ws://%s/chat", *addr)
+	log.Fatal(e.Serve())
+}
