@@ -373,7 +373,7 @@ func (e *Engine) connClosed(c *Conn, err error) {
 // gnetLogger routes gnet's log lines to Options.Logf.
 type gnetLogger struct{ logf func(string, ...any) }
 
-func (g gnetLogger) Debugf(string, ...any)           {}
+func (g gnetLogger) Debugf(string, ...any)          {}
 func (g gnetLogger) Infof(format string, a ...any)  { g.logf("gnet: "+format, a...) }
 func (g gnetLogger) Warnf(format string, a ...any)  { g.logf("gnet: "+format, a...) }
 func (g gnetLogger) Errorf(format string, a ...any) { g.logf("gnet: "+format, a...) }

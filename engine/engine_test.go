@@ -102,7 +102,7 @@ func TestRawFragmentsWithControlFramesBetween(t *testing.T) {
 	e := startEngine(t, Options{}, Echo{})
 	rc := rawDial(t, e, "/ws")
 	var b []byte
-	b = append(b, clientFrame(byte(OpText), true, []byte("ab"))...)     // start, fin=0
+	b = append(b, clientFrame(byte(OpText), true, []byte("ab"))...)      // start, fin=0
 	b = append(b, clientFrame(0x80|byte(OpPing), true, []byte("p1"))...) // ping between
 	b = append(b, clientFrame(byte(OpContinuation), true, []byte("cd"))...)
 	b = append(b, clientFrame(0x80|byte(OpContinuation), true, []byte("ef"))...)

@@ -273,7 +273,9 @@ type HTTPError struct {
 	Message string
 }
 
-func (e *HTTPError) Error() string { return "engine: http " + strconv.Itoa(e.Status) + ": " + e.Message }
+func (e *HTTPError) Error() string {
+	return "engine: http " + strconv.Itoa(e.Status) + ": " + e.Message
+}
 
 // byteReader and byteWriter let gobwas's Upgrader run over bytes the loop
 // already holds, without a net.Conn and without allocating per handshake.

@@ -67,16 +67,16 @@ type loop struct {
 	scheduled bool
 
 	// loop-only
-	depth    int        // nesting of entry points; flush when it returns to 0
-	current  *Conn      // connection whose OnTraffic is running
-	dirty    []*Conn    // connections with queued bytes
-	segs     []segment  // segment arena, reset after each flush
-	arena    []byte     // copied bytes, reset after each flush
-	iov      [][]byte   // writev scratch
-	gather   []byte     // gather-copy scratch for many small segments
-	held     []*Frame   // frames referenced by segs, released after flush
-	conns    []*Conn    // every connection, for the timer sweep
-	cursor   int        // sweep position in conns
+	depth    int       // nesting of entry points; flush when it returns to 0
+	current  *Conn     // connection whose OnTraffic is running
+	dirty    []*Conn   // connections with queued bytes
+	segs     []segment // segment arena, reset after each flush
+	arena    []byte    // copied bytes, reset after each flush
+	iov      [][]byte  // writev scratch
+	gather   []byte    // gather-copy scratch for many small segments
+	held     []*Frame  // frames referenced by segs, released after flush
+	conns    []*Conn   // every connection, for the timer sweep
+	cursor   int       // sweep position in conns
 	topics   map[string]*topicSet
 	now      int64      // the loop's clock for this pass
 	hsReader byteReader // handshake request reader
