@@ -1,0 +1,40 @@
+//go:build !race
+
+package memory_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/meshfast/meshfast/coord"
+	"github.com/meshfast/meshfast/coord/memory"
+)
+
+// The per-message and per-pong paths must not allocate beyond the one copy
+// of a delivered payload.
+func TestAllocs(t *testing.T) {
+	m := memory.New(memory.Options{})
+	defer m.Close()
+	ctx := context.Background()
+	payload := []byte(`{"command":"x","payload":1}`)
+	if n := testing.AllocsPerRun(1000, func() { _ = m.Publish(ctx, "nobody", payload) }); n != 0 {
+		t.Errorf("Publish without subscribers: %v allocs, want 0", n)
+	}
+	done := make(chan struct{}, 2000)
+	if _, err := m.Subscribe(ctx, "t", func(string, []byte) { done <- struct{}{} }); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(1000, func() { _ = m.Publish(ctx, "t", payload); <-done }); n > 1 {
+		t.Errorf("Publish to a subscribed topic: %v allocs, want ≤ 1 (the payload copy)", n)
+	}
+	batch := []coord.PresenceEntry{{Room: "r1", ConnID: "c", TTL: time.Minute}, {Room: "r2", ConnID: "c", TTL: time.Minute}}
+	for _, e := range batch {
+		if _, err := m.JoinPresence(ctx, e.Room, e.ConnID, e.TTL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := testing.AllocsPerRun(1000, func() { _ = m.RefreshPresence(ctx, batch) }); n != 0 {
+		t.Errorf("RefreshPresence: %v allocs, want 0", n)
+	}
+}
