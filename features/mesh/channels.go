@@ -1,0 +1,69 @@
+package mesh
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// ExposeChannel lets clients subscribe to the channel name, if guard (when
+// not nil) allows them. Exposing it again replaces the guard.
+func (s *Server) ExposeChannel(name string, guard Guard) { s.channels.addExact(name, guard) }
+
+// ExposeChannelPattern lets clients subscribe to every channel matching re,
+// if guard allows them; the guard gets the concrete channel name.
+func (s *Server) ExposeChannelPattern(re *regexp.Regexp, guard Guard) {
+	s.channels.addPattern(re, guard)
+}
+
+// PublishToChannel sends message to every subscriber of channel on every
+// node. If history > 0 the channel keeps its history newest messages.
+func (s *Server) PublishToChannel(ctx context.Context, channel, message string, history int) error {
+	if err := checkChannel(channel); err != nil {
+		return err
+	}
+	return s.co.PublishToChannel(ctx, channel, []byte(message), history)
+}
+
+// ChannelHistory returns up to limit of channel's kept messages, newest first.
+func (s *Server) ChannelHistory(ctx context.Context, channel string, limit int) ([]string, error) {
+	raw, err := s.co.ChannelHistory(ctx, channel, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(raw))
+	for i, m := range raw {
+		out[i] = string(m)
+	}
+	return out, nil
+}
+
+// checkChannel refuses names that would collide with meshfast's internal
+// topics, which share the coordinator's namespace with user channels.
+func checkChannel(channel string) error {
+	if strings.HasPrefix(channel, "mesh:") {
+		return fmt.Errorf("mesh: channel %q: the mesh: prefix is reserved", channel)
+	}
+	return nil
+}
+
+func (s *Server) subscribeChannel(ctx context.Context, c *Connection, channel string, historyLimit int) (bool, []string) {
+	if checkChannel(channel) != nil || !s.channels.allowed(c, channel) {
+		return false, []string{}
+	}
+	if err := s.subscribeLocal(ctx, c, channel, engineChannelPrefix+channel); err != nil {
+		s.opts.Logf("mesh: subscribe %s to %q: %v", c.id, channel, err)
+		return false, []string{}
+	}
+	history := []string{}
+	if historyLimit > 0 {
+		h, err := s.ChannelHistory(ctx, channel, historyLimit)
+		if err != nil {
+			s.opts.Logf("mesh: history of %q: %v", channel, err)
+			return false, []string{}
+		}
+		history = h
+	}
+	return true, history
+}

@@ -1,0 +1,139 @@
+package mesh
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshfast/meshfast/engine"
+)
+
+// Connection is one Mesh client connection. Exported methods are safe from
+// any goroutine.
+type Connection struct {
+	id     string
+	seq    uint64 // open order on this node
+	c      *engine.Conn
+	s      *Server
+	remote net.Addr
+
+	inflight atomic.Int32
+	closed   atomic.Bool
+	ready    chan struct{} // closed once registered with the coordinator
+
+	// liveness, loop only
+	alive       bool
+	missedPongs int
+	latencyAt   int64 // when the last latency:request went out (unix ns)
+	latencyMs   int64
+	nextPing    int64
+	nextLatency int64
+
+	mu         sync.Mutex          // guards topics and topicsDone
+	topics     map[string]struct{} // node topics this connection holds a reference on
+	topicsDone bool                // cleanup has taken them; no more may be added
+}
+
+// ID is the connection's Mesh id ("conn-…").
+func (c *Connection) ID() string { return c.id }
+
+// RemoteAddr is the client's address.
+func (c *Connection) RemoteAddr() net.Addr { return c.remote }
+
+// IsDead reports whether the connection has closed (Mesh's isDead).
+func (c *Connection) IsDead() bool { return c.closed.Load() }
+
+// Latency is the last measured round trip of a latency probe.
+func (c *Connection) Latency() time.Duration {
+	return time.Duration(atomic.LoadInt64(&c.latencyMs)) * time.Millisecond
+}
+
+// Send pushes {"command": command, "payload": payload} to this connection
+// only. payload is encoded as JSON (json.RawMessage is sent as is).
+func (c *Connection) Send(command string, payload any) error {
+	f, err := encodePush(command, payload)
+	if err != nil {
+		return err
+	}
+	c.c.Send(f)
+	f.Release()
+	return nil
+}
+
+// Close closes the connection with a normal close.
+func (c *Connection) Close() { c.c.CloseAsync(engine.CloseNormal, "") }
+
+// Engine returns the engine connection underneath.
+func (c *Connection) Engine() *engine.Conn { return c.c }
+
+// holdTopic records that this connection holds a reference on a node
+// topic; it reports false if it already did, or if the connection is gone.
+func (c *Connection) holdTopic(t string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.topicsDone {
+		return false
+	}
+	if c.topics == nil {
+		c.topics = make(map[string]struct{})
+	}
+	if _, ok := c.topics[t]; ok {
+		return false
+	}
+	c.topics[t] = struct{}{}
+	return true
+}
+
+func (c *Connection) dropTopic(t string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.topics[t]; !ok {
+		return false
+	}
+	delete(c.topics, t)
+	return true
+}
+
+func (c *Connection) heldTopics() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.topics))
+	for t := range c.topics {
+		out = append(out, t)
+	}
+	c.topics = nil
+	c.topicsDone = true
+	return out
+}
+
+// idGen makes Mesh-style connection ids: "conn-" + base36 milliseconds +
+// a hex counter + random hex, unique per process and opaque to clients.
+type idGen struct {
+	counter atomic.Uint64
+	rnd     string
+}
+
+func newIDGen() *idGen {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return &idGen{rnd: hex.EncodeToString(b[:])}
+}
+
+func (g *idGen) next() string {
+	n := g.counter.Add(1)
+	buf := make([]byte, 0, 32)
+	buf = append(buf, "conn-"...)
+	buf = strconv.AppendInt(buf, time.Now().UnixMilli(), 36)
+	h := strconv.FormatUint(n&0xffffff, 16)
+	for i := len(h); i < 6; i++ {
+		buf = append(buf, '0')
+	}
+	buf = append(buf, h...)
+	buf = append(buf, g.rnd...)
+	buf = strconv.AppendUint(buf, n%32, 10)
+	return string(buf)
+}

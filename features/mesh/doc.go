@@ -1,0 +1,33 @@
+// Package mesh serves Mesh's protocol (the Node.js framework @prsm/mesh) on
+// meshfast's engine: RPC-style commands with middleware, rooms, channels
+// with history, connection and room metadata, application-level ping/pong
+// with latency reports, and broadcasts. It joins the engine (sockets), the
+// protocol package (wire format) and a coord.Coordinator (shared state), so
+// an application written against Mesh's JavaScript client works unchanged.
+//
+//	e := engine.New(engine.Options{Addr: ":8080"})
+//	s, _ := mesh.New(e, mesh.Options{})          // in-memory coordinator
+//	s.Expose("echo", func(c *mesh.Context) (any, error) { return c.Payload, nil })
+//	s.ExposeChannel("chat:lobby", nil)
+//	e.Serve()
+//
+// # Concurrency contract
+//
+// Frames are decoded on the connection's event loop; pong and
+// latency:response are consumed there. Every command (built-in or
+// application) runs on its own goroutine, never on the loop, so handlers may
+// block on I/O; replies are posted back to the loop. Commands of one
+// connection run concurrently and reply in completion order, as in Mesh; at
+// most Options.MaxInFlightPerConn run at once per connection.
+//
+// Server methods are safe from any goroutine. A Connection's exported
+// methods are safe from any goroutine. Guards and middleware run on the
+// command's goroutine. Hooks (OnConnection, OnDisconnection) run on a
+// goroutine per event, after the connection is registered with, or removed
+// from, the coordinator.
+//
+// Broadcasts are encoded once per node: a channel message, room broadcast or
+// broadcast to all travels through the coordinator's pub/sub as the encoded
+// frame, and each node hands it to the engine, which posts one task per
+// event loop.
+package mesh

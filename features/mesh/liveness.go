@@ -1,0 +1,72 @@
+package mesh
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/meshfast/meshfast/engine"
+	"github.com/meshfast/meshfast/protocol"
+)
+
+// Precomputed pushes: liveness frames are the same for everyone.
+var (
+	pingPush           = protocol.AppendPing(nil)
+	latencyRequestPush = protocol.AppendLatencyRequest(nil)
+)
+
+// armTimer asks the engine for OnTimer at the next liveness deadline. Loop only.
+func (c *Connection) armTimer() {
+	next := c.nextPing
+	if c.nextLatency != 0 && (next == 0 || c.nextLatency < next) {
+		next = c.nextLatency
+	}
+	c.c.SetTimer(next)
+}
+
+// onTimer runs Mesh's ping and latency ticks (wire.md §4.1). Loop only.
+func (c *Connection) onTimer(now int64) {
+	o := &c.s.opts
+	if c.nextPing != 0 && now >= c.nextPing {
+		c.nextPing = now + int64(o.PingInterval)
+		if !c.alive {
+			c.missedPongs++
+			if c.missedPongs > o.MaxMissedPongs {
+				c.c.Close(engine.CloseNormal, "missed pongs")
+				return
+			}
+		} else {
+			c.missedPongs = 0
+		}
+		c.alive = false
+		_ = c.c.WriteText(pingPush)
+	}
+	if c.nextLatency != 0 && now >= c.nextLatency {
+		c.nextLatency = now + int64(o.LatencyInterval)
+		if c.alive { // Mesh pauses latency probes while a ping is unanswered
+			var buf [48]byte
+			_ = c.c.WriteText(protocol.AppendLatency(buf[:0], atomic.LoadInt64(&c.latencyMs)))
+			c.latencyAt = now
+			_ = c.c.WriteText(latencyRequestPush)
+		}
+	}
+	c.armTimer()
+}
+
+// onPong marks the connection alive. Loop only.
+func (c *Connection) onPong() {
+	c.alive = true
+	c.missedPongs = 0
+	if c.s.pongHook != nil {
+		c.s.pongHook(c)
+	}
+}
+
+// onLatencyResponse records the probe's round trip in whole milliseconds. Loop only.
+func (c *Connection) onLatencyResponse() {
+	if c.latencyAt == 0 {
+		return
+	}
+	ms := (time.Now().UnixNano() - c.latencyAt) / int64(time.Millisecond)
+	atomic.StoreInt64(&c.latencyMs, ms)
+	c.latencyAt = 0
+}

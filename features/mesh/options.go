@@ -1,0 +1,103 @@
+package mesh
+
+import (
+	"time"
+
+	"github.com/meshfast/meshfast/coord"
+)
+
+// Defaults of Options fields.
+const (
+	// DefaultPath is the default of Options.Path.
+	DefaultPath = "/"
+	// DefaultPingInterval is the default of Options.PingInterval (Mesh's 30 s).
+	DefaultPingInterval = 30 * time.Second
+	// DefaultLatencyInterval is the default of Options.LatencyInterval (Mesh's 5 s).
+	DefaultLatencyInterval = 5 * time.Second
+	// DefaultMaxMissedPongs is the default of Options.MaxMissedPongs (Mesh's 1).
+	DefaultMaxMissedPongs = 1
+	// DefaultMaxInFlightPerConn is the default of Options.MaxInFlightPerConn.
+	DefaultMaxInFlightPerConn = 256
+	// DefaultMaxInFlight is the default of Options.MaxInFlight.
+	DefaultMaxInFlight = 100_000
+	// DefaultCoordTimeout is the default of Options.CoordTimeout.
+	DefaultCoordTimeout = 5 * time.Second
+)
+
+// Options configures a Server. The zero value works.
+type Options struct {
+	// Path is the request path Mesh clients connect to. Zero means DefaultPath.
+	Path string
+
+	// Coordinator holds the state shared between nodes. Nil means a new
+	// in-memory coordinator owned (and closed) by the server: one node.
+	Coordinator coord.Coordinator
+
+	// NodeID names this node in the coordinator. Zero means a random id.
+	NodeID string
+
+	// PingInterval is how often each connection gets a "ping" push.
+	// Zero means DefaultPingInterval; negative disables pings.
+	PingInterval time.Duration
+
+	// LatencyInterval is how often each connection gets a "latency" report
+	// and a "latency:request" probe. Zero means DefaultLatencyInterval;
+	// negative disables them.
+	LatencyInterval time.Duration
+
+	// MaxMissedPongs closes a connection after this many pings in a row go
+	// unanswered (closed at ping number MaxMissedPongs+2, as in Mesh).
+	// Zero means DefaultMaxMissedPongs; negative means 0.
+	MaxMissedPongs int
+
+	// MaxInFlightPerConn caps the commands one connection may have running;
+	// past it a command is answered with code ETOOMANY. Zero means
+	// DefaultMaxInFlightPerConn.
+	MaxInFlightPerConn int
+
+	// MaxInFlight caps running commands across the server; past it a
+	// command is answered with code EBUSY. Zero means DefaultMaxInFlight.
+	MaxInFlight int
+
+	// CoordTimeout bounds each coordinator call made on behalf of a client.
+	// Zero means DefaultCoordTimeout.
+	CoordTimeout time.Duration
+
+	// AssignID sends each connection its id as a "mesh/assign-id" push right
+	// after it opens (Mesh's JS client ignores it; meshfast's Go client uses
+	// it). Set NoAssignID to turn it off.
+	NoAssignID bool
+
+	// Logf receives operational log lines. Nil means none.
+	Logf func(format string, args ...any)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Path == "" {
+		o.Path = DefaultPath
+	}
+	if o.PingInterval == 0 {
+		o.PingInterval = DefaultPingInterval
+	}
+	if o.LatencyInterval == 0 {
+		o.LatencyInterval = DefaultLatencyInterval
+	}
+	if o.MaxMissedPongs == 0 {
+		o.MaxMissedPongs = DefaultMaxMissedPongs
+	} else if o.MaxMissedPongs < 0 {
+		o.MaxMissedPongs = 0
+	}
+	if o.MaxInFlightPerConn <= 0 {
+		o.MaxInFlightPerConn = DefaultMaxInFlightPerConn
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.CoordTimeout <= 0 {
+		o.CoordTimeout = DefaultCoordTimeout
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	return o
+}

@@ -1,0 +1,96 @@
+package mesh
+
+import (
+	"context"
+)
+
+// AddToRoom adds the connection connID to room. A connection on this node
+// starts receiving the room's broadcasts at once.
+func (s *Server) AddToRoom(ctx context.Context, room, connID string) error {
+	if _, err := s.co.AddToRoom(ctx, room, connID); err != nil {
+		return err
+	}
+	if c := s.Connection(connID); c != nil {
+		return s.subscribeLocal(ctx, c, coordRoomPrefix+room, engineRoomPrefix+room)
+	}
+	return nil
+}
+
+// RemoveFromRoom removes connID from room.
+func (s *Server) RemoveFromRoom(ctx context.Context, room, connID string) error {
+	if _, err := s.co.RemoveFromRoom(ctx, room, connID); err != nil {
+		return err
+	}
+	if c := s.Connection(connID); c != nil {
+		s.unsubscribeLocal(ctx, c, coordRoomPrefix+room, engineRoomPrefix+room)
+	}
+	return nil
+}
+
+// IsInRoom reports whether connID is a member of room.
+func (s *Server) IsInRoom(ctx context.Context, room, connID string) (bool, error) {
+	return s.co.IsInRoom(ctx, room, connID)
+}
+
+// RoomMembers returns the ids of room's members, on every node.
+func (s *Server) RoomMembers(ctx context.Context, room string) ([]string, error) {
+	return s.co.RoomMembers(ctx, room)
+}
+
+// ConnectionRooms returns the rooms connID is a member of.
+func (s *Server) ConnectionRooms(ctx context.Context, connID string) ([]string, error) {
+	return s.co.ConnectionRooms(ctx, connID)
+}
+
+// RemoveFromAllRooms removes connID from every room it is in.
+func (s *Server) RemoveFromAllRooms(ctx context.Context, connID string) error {
+	rooms, err := s.co.RemoveFromAllRooms(ctx, connID)
+	if err != nil {
+		return err
+	}
+	if c := s.Connection(connID); c != nil {
+		for _, room := range rooms {
+			s.unsubscribeLocal(ctx, c, coordRoomPrefix+room, engineRoomPrefix+room)
+		}
+	}
+	return nil
+}
+
+// ClearRoom removes every member of room and deletes its metadata.
+func (s *Server) ClearRoom(ctx context.Context, room string) error {
+	members, err := s.co.ClearRoom(ctx, room)
+	if err != nil {
+		return err
+	}
+	for _, id := range members {
+		if c := s.Connection(id); c != nil {
+			s.unsubscribeLocal(ctx, c, coordRoomPrefix+room, engineRoomPrefix+room)
+		}
+	}
+	return nil
+}
+
+// subscribeLocal makes a local connection receive what is published on a
+// coordinator topic: the node subscribes (once for all its connections),
+// then the connection joins the engine topic on its loop.
+func (s *Server) subscribeLocal(ctx context.Context, c *Connection, coordTopic, engineTopic string) error {
+	if !c.holdTopic(coordTopic) {
+		return nil // already subscribed, or the connection is gone
+	}
+	if err := s.topics.retain(ctx, coordTopic); err != nil {
+		c.dropTopic(coordTopic)
+		return err
+	}
+	s.e.SubscribeAsync(c.c, engineTopic)
+	return nil
+}
+
+// unsubscribeLocal undoes subscribeLocal; it reports whether c was subscribed.
+func (s *Server) unsubscribeLocal(ctx context.Context, c *Connection, coordTopic, engineTopic string) bool {
+	if !c.dropTopic(coordTopic) {
+		return false
+	}
+	s.e.UnsubscribeAsync(c.c, engineTopic)
+	s.topics.release(ctx, coordTopic)
+	return true
+}

@@ -1,0 +1,317 @@
+package mesh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshfast/meshfast/coord"
+	"github.com/meshfast/meshfast/coord/memory"
+	"github.com/meshfast/meshfast/engine"
+	"github.com/meshfast/meshfast/protocol"
+)
+
+// ErrClosed is returned by Server methods after Close.
+var ErrClosed = errors.New("mesh: server closed")
+
+// Server is a Mesh protocol server on an engine.
+type Server struct {
+	opts   Options
+	e      *engine.Engine
+	co     coord.Coordinator
+	ownsCo bool
+	nodeID string
+	ids    *idGen
+
+	cmdMu    sync.RWMutex
+	commands map[string]*command
+	global   []Middleware
+
+	channels exposures // exposed channels
+	topics   nodeTopics
+
+	connMu   sync.RWMutex
+	conns    map[string]*Connection
+	connSeq  atomic.Uint64
+	hooksMu  sync.RWMutex
+	onOpen   []func(*Connection)
+	onClose  []func(*Connection)
+	inflight atomic.Int64
+	closing  atomic.Bool
+	stop     chan struct{}  // closed by Close
+	bg       sync.WaitGroup // registration and cleanup goroutines
+
+	// set by the presence feature
+	presenceHook  func(ctx context.Context, r coord.RemovedConnection)
+	pongHook      func(c *Connection)
+	joinPresence  func(ctx context.Context, c *Connection, room string) ([]string, error)
+	leavePresence func(ctx context.Context, c *Connection, room string) error
+}
+
+// New creates a Mesh server and registers it on e at Options.Path. Call it
+// before e.Serve.
+func New(e *engine.Engine, o Options) (*Server, error) {
+	o = o.withDefaults()
+	s := &Server{
+		opts:     o,
+		e:        e,
+		co:       o.Coordinator,
+		nodeID:   o.NodeID,
+		ids:      newIDGen(),
+		commands: make(map[string]*command),
+		conns:    make(map[string]*Connection),
+		stop:     make(chan struct{}),
+	}
+	if s.co == nil {
+		s.co = memory.New(memory.Options{})
+		s.ownsCo = true
+	}
+	if s.nodeID == "" {
+		s.nodeID = randomID()
+	}
+	s.topics.init(s)
+	ctx, cancel := context.WithTimeout(context.Background(), o.CoordTimeout)
+	defer cancel()
+	if err := s.co.RegisterNode(ctx, s.nodeID, nodeTTL); err != nil {
+		return nil, fmt.Errorf("mesh: register node: %w", err)
+	}
+	if err := s.topics.retainNode(ctx, topicAllCoord, topicAll); err != nil {
+		return nil, err
+	}
+	if err := s.topics.retainNode(ctx, coord.NodeTopic(s.nodeID), ""); err != nil {
+		return nil, err
+	}
+	s.registerBuiltins()
+	s.registerRecordBuiltins()
+	e.Handle(o.Path, (*handler)(s))
+	s.bg.Add(1)
+	go s.heartbeat()
+	return s, nil
+}
+
+const nodeTTL = 30 * time.Second
+
+func (s *Server) heartbeat() {
+	defer s.bg.Done()
+	t := time.NewTicker(nodeTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.CoordTimeout)
+		if err := s.co.RegisterNode(ctx, s.nodeID, nodeTTL); err != nil {
+			s.opts.Logf("mesh: node heartbeat: %v", err)
+		}
+		cancel()
+	}
+}
+
+// NodeID is this node's id in the coordinator.
+func (s *Server) NodeID() string { return s.nodeID }
+
+// Coordinator returns the coordinator the server uses.
+func (s *Server) Coordinator() coord.Coordinator { return s.co }
+
+// Engine returns the engine the server is registered on.
+func (s *Server) Engine() *engine.Engine { return s.e }
+
+// Close stops background work, removes this node's connections from the
+// coordinator and closes the coordinator if the server created it. Shut the
+// engine down first so that every connection has been cleaned up.
+func (s *Server) Close() error {
+	if !s.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(s.stop)
+	s.bg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CoordTimeout)
+	defer cancel()
+	s.topics.closeAll(ctx)
+	_ = s.co.UnregisterNode(ctx, s.nodeID)
+	if s.ownsCo {
+		return s.co.Close()
+	}
+	return nil
+}
+
+// OnConnection registers fn to run for each new connection once it is
+// registered with the coordinator.
+func (s *Server) OnConnection(fn func(*Connection)) {
+	s.hooksMu.Lock()
+	s.onOpen = append(s.onOpen, fn)
+	s.hooksMu.Unlock()
+}
+
+// OnDisconnection registers fn to run for each closed connection once its
+// shared state is cleaned up.
+func (s *Server) OnDisconnection(fn func(*Connection)) {
+	s.hooksMu.Lock()
+	s.onClose = append(s.onClose, fn)
+	s.hooksMu.Unlock()
+}
+
+// LocalConnections returns this node's open connections in the order they
+// opened.
+func (s *Server) LocalConnections() []*Connection {
+	s.connMu.RLock()
+	out := make([]*Connection, 0, len(s.conns))
+	for _, c := range s.conns {
+		out = append(out, c)
+	}
+	s.connMu.RUnlock()
+	slices.SortFunc(out, func(a, b *Connection) int { return int(a.seq) - int(b.seq) })
+	return out
+}
+
+// Connection returns the local connection with id, or nil.
+func (s *Server) Connection(id string) *Connection {
+	s.connMu.RLock()
+	defer s.connMu.RUnlock()
+	return s.conns[id]
+}
+
+func (s *Server) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), s.opts.CoordTimeout)
+}
+
+// handler is the Server seen by the engine; its methods run on the loop.
+type handler Server
+
+func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
+	s := (*Server)(h)
+	now := time.Now().UnixNano()
+	c := &Connection{
+		id:     s.ids.next(),
+		seq:    s.connSeq.Add(1),
+		c:      ec,
+		s:      s,
+		remote: ec.RemoteAddr(),
+		alive:  true,
+		ready:  make(chan struct{}),
+	}
+	ec.SetValue(c)
+	s.connMu.Lock()
+	s.conns[c.id] = c
+	s.connMu.Unlock()
+	s.e.Subscribe(ec, topicAll)
+	if !s.opts.NoAssignID {
+		var buf [128]byte
+		_ = ec.WriteText(protocol.AppendAssignID(buf[:0], c.id))
+	}
+	if s.opts.PingInterval > 0 {
+		c.nextPing = now + int64(s.opts.PingInterval)
+	}
+	if s.opts.LatencyInterval > 0 {
+		c.nextLatency = now + int64(s.opts.LatencyInterval)
+	}
+	c.armTimer()
+	s.bg.Add(1)
+	go s.register(c)
+}
+
+func (s *Server) register(c *Connection) {
+	defer s.bg.Done()
+	defer close(c.ready)
+	ctx, cancel := s.ctx()
+	err := s.co.RegisterConnection(ctx, c.id, s.nodeID)
+	cancel()
+	if err != nil {
+		s.opts.Logf("mesh: register %s: %v", c.id, err)
+		c.c.CloseAsync(engine.CloseInternalError, "registration failed")
+		return
+	}
+	s.hooksMu.RLock()
+	hooks := s.onOpen
+	s.hooksMu.RUnlock()
+	for _, fn := range hooks {
+		fn(c)
+	}
+}
+
+func (h *handler) OnClose(ec *engine.Conn, _ engine.CloseInfo) {
+	s := (*Server)(h)
+	c, _ := ec.Value().(*Connection)
+	if c == nil {
+		return
+	}
+	c.closed.Store(true)
+	s.connMu.Lock()
+	delete(s.conns, c.id)
+	s.connMu.Unlock()
+	s.bg.Add(1)
+	go s.cleanup(c)
+}
+
+// cleanup removes a closed connection's shared state, as Mesh's
+// cleanupConnection does, then runs the disconnection hooks.
+func (s *Server) cleanup(c *Connection) {
+	defer s.bg.Done()
+	<-c.ready
+	ctx, cancel := s.ctx()
+	defer cancel()
+	removed, err := s.co.RemoveConnection(ctx, c.id)
+	if err != nil {
+		s.opts.Logf("mesh: cleanup %s: %v", c.id, err)
+	}
+	s.afterRemove(ctx, removed)
+	for _, t := range c.heldTopics() {
+		s.topics.release(ctx, t)
+	}
+	s.hooksMu.RLock()
+	hooks := s.onClose
+	s.hooksMu.RUnlock()
+	for _, fn := range hooks {
+		fn(c)
+	}
+}
+
+// afterRemove is where presence "leave" events for the rooms a removed
+// connection was present in are published.
+func (s *Server) afterRemove(ctx context.Context, r coord.RemovedConnection) {
+	if s.presenceHook != nil {
+		s.presenceHook(ctx, r)
+	}
+}
+
+func (h *handler) OnMessage(ec *engine.Conn, op engine.OpCode, payload []byte) {
+	s := (*Server)(h)
+	c, _ := ec.Value().(*Connection)
+	if c == nil || op != engine.OpText {
+		return // Mesh speaks JSON text only; binary frames are ignored as invalid JSON
+	}
+	var m protocol.Message
+	if protocol.Decode(payload, &m) != nil {
+		return // invalid JSON and non-command frames are dropped, as in Mesh
+	}
+	switch string(m.Command) {
+	case protocol.CmdPong:
+		c.onPong()
+		return
+	case protocol.CmdLatencyResponse:
+		c.onLatencyResponse()
+		return
+	}
+	if !m.HasID {
+		return
+	}
+	s.dispatch(c, &m)
+}
+
+func (h *handler) OnTimer(ec *engine.Conn, now int64) {
+	if c, _ := ec.Value().(*Connection); c != nil {
+		c.onTimer(now)
+	}
+}
+
+func randomID() string {
+	var b [16]byte
+	_, _ = randRead(b[:])
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
