@@ -33,12 +33,14 @@ func (s *Server) registerBuiltins() {
 			return nil, err
 		}
 		present := []string{}
-		if s.joinPresence != nil {
-			p, err := s.joinPresence(c, c.Conn, req.RoomName)
+		if _, tracked := s.pres.lookup(req.RoomName); tracked {
+			p, err := s.co.PresentConnections(c, req.RoomName)
 			if err != nil {
 				return nil, err
 			}
-			present = p
+			if p != nil {
+				present = p
+			}
 		}
 		return protocol.JoinRoomReply{Success: true, Present: present}, nil
 	})
@@ -46,11 +48,6 @@ func (s *Server) registerBuiltins() {
 		var req protocol.LeaveRoomRequest
 		if err := c.Bind(&req); err != nil {
 			return nil, err
-		}
-		if s.leavePresence != nil {
-			if err := s.leavePresence(c, c.Conn, req.RoomName); err != nil {
-				return nil, err
-			}
 		}
 		if err := s.RemoveFromRoom(c, req.RoomName, c.Conn.id); err != nil {
 			return nil, err

@@ -33,9 +33,25 @@ type Connection struct {
 	nextPing    int64
 	nextLatency int64
 
-	mu         sync.Mutex          // guards topics and topicsDone
-	topics     map[string]struct{} // node topics this connection holds a reference on
-	topicsDone bool                // cleanup has taken them; no more may be added
+	mu         sync.Mutex               // guards topics, topicsDone and present
+	topics     map[string]struct{}      // node topics this connection holds a reference on
+	topicsDone bool                     // cleanup has taken them; no more may be added
+	present    map[string]time.Duration // tracked rooms it is present in, with their TTL
+}
+
+// setPresent records (ttl > 0) or forgets (ttl == 0) presence in room, for
+// the TTL refreshes pongs trigger.
+func (c *Connection) setPresent(room string, ttl time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ttl == 0 {
+		delete(c.present, room)
+		return
+	}
+	if c.present == nil {
+		c.present = make(map[string]time.Duration)
+	}
+	c.present[room] = ttl
 }
 
 // ID is the connection's Mesh id ("conn-…").

@@ -10,18 +10,35 @@ func (s *Server) AddToRoom(ctx context.Context, room, connID string) error {
 	if _, err := s.co.AddToRoom(ctx, room, connID); err != nil {
 		return err
 	}
-	if c := s.Connection(connID); c != nil {
-		return s.subscribeLocal(ctx, c, coordRoomPrefix+room, engineRoomPrefix+room)
+	c := s.Connection(connID)
+	if c != nil {
+		if err := s.subscribeLocal(ctx, c, coordRoomPrefix+room, engineRoomPrefix+room); err != nil {
+			return err
+		}
+	}
+	if o, ok := s.pres.lookup(room); ok {
+		if c != nil {
+			c.setPresent(room, o.TTL)
+		}
+		return s.pres.joinID(ctx, connID, room, o.TTL)
 	}
 	return nil
 }
 
-// RemoveFromRoom removes connID from room.
+// RemoveFromRoom removes connID from room (marking it absent first when
+// the room is tracked, as Mesh does).
 func (s *Server) RemoveFromRoom(ctx context.Context, room, connID string) error {
+	c := s.Connection(connID)
+	if c != nil {
+		c.setPresent(room, 0)
+	}
+	if err := s.pres.leaveID(ctx, connID, room); err != nil {
+		return err
+	}
 	if _, err := s.co.RemoveFromRoom(ctx, room, connID); err != nil {
 		return err
 	}
-	if c := s.Connection(connID); c != nil {
+	if c != nil {
 		s.unsubscribeLocal(ctx, c, coordRoomPrefix+room, engineRoomPrefix+room)
 	}
 	return nil

@@ -32,6 +32,7 @@ type Server struct {
 	global   []Middleware
 
 	channels exposures // exposed channels
+	pres     presence
 	topics   nodeTopics
 
 	connMu   sync.RWMutex
@@ -46,10 +47,8 @@ type Server struct {
 	bg       sync.WaitGroup // registration and cleanup goroutines
 
 	// set by the presence feature
-	presenceHook  func(ctx context.Context, r coord.RemovedConnection)
-	pongHook      func(c *Connection)
-	joinPresence  func(ctx context.Context, c *Connection, room string) ([]string, error)
-	leavePresence func(ctx context.Context, c *Connection, room string) error
+	presenceHook func(ctx context.Context, r coord.RemovedConnection)
+	pongHook     func(c *Connection)
 }
 
 // New creates a Mesh server and registers it on e at Options.Path. Call it
@@ -87,6 +86,8 @@ func New(e *engine.Engine, o Options) (*Server, error) {
 	}
 	s.registerBuiltins()
 	s.registerRecordBuiltins()
+	s.registerPresenceBuiltins()
+	s.pres.start(s)
 	e.Handle(o.Path, (*handler)(s))
 	s.bg.Add(1)
 	go s.heartbeat()
@@ -130,6 +131,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	close(s.stop)
+	s.pres.stopExp()
 	s.bg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CoordTimeout)
 	defer cancel()
