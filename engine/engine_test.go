@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +27,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestEchoTextAndBinary(t *testing.T) {
+	t.Parallel()
 	e := startEngine(t, Options{}, Echo{})
 	c := dial(t, e)
 	ctx := ctxT(t)
@@ -51,6 +54,7 @@ func TestEchoTextAndBinary(t *testing.T) {
 }
 
 func TestEchoLargeMessages(t *testing.T) {
+	t.Parallel()
 	e := startEngine(t, Options{}, Echo{})
 	c := dial(t, e)
 	ctx := ctxT(t)
@@ -71,6 +75,7 @@ func TestEchoLargeMessages(t *testing.T) {
 }
 
 func TestFragmentedMessage(t *testing.T) {
+	t.Parallel()
 	e := startEngine(t, Options{}, Echo{})
 	c := dial(t, e)
 	ctx := ctxT(t)
@@ -99,6 +104,7 @@ func TestFragmentedMessage(t *testing.T) {
 }
 
 func TestRawFragmentsWithControlFramesBetween(t *testing.T) {
+	t.Parallel()
 	e := startEngine(t, Options{}, Echo{})
 	rc := rawDial(t, e, "/ws")
 	var b []byte
@@ -121,6 +127,7 @@ func TestRawFragmentsWithControlFramesBetween(t *testing.T) {
 }
 
 func TestPingPong(t *testing.T) {
+	t.Parallel()
 	e := startEngine(t, Options{}, Echo{})
 	c := dial(t, e)
 	ctx := c.CloseRead(ctxT(t))
@@ -130,6 +137,7 @@ func TestPingPong(t *testing.T) {
 }
 
 func TestProtocolViolationsCloseWithCode(t *testing.T) {
+	t.Parallel()
 	e := startEngine(t, Options{MaxMessageSize: 1024}, Echo{})
 	cases := []struct {
 		name  string
@@ -186,6 +194,7 @@ func TestProtocolViolationsCloseWithCode(t *testing.T) {
 }
 
 func TestClientCloseIsEchoed(t *testing.T) {
+	t.Parallel()
 	closed := make(chan CloseInfo, 1)
 	e := startEngine(t, Options{}, &closeRecorder{ch: closed})
 	c := dial(t, e)
@@ -210,6 +219,7 @@ type closeRecorder struct {
 func (r *closeRecorder) OnClose(_ *Conn, info CloseInfo) { r.ch <- info }
 
 func TestViolatorsDoNotDisturbOthers(t *testing.T) {
+	t.Parallel()
 	e := startEngine(t, Options{MaxMessageSize: 4096}, Echo{})
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
@@ -273,6 +283,7 @@ func TestViolatorsDoNotDisturbOthers(t *testing.T) {
 }
 
 func TestManyConcurrentClients(t *testing.T) {
+	t.Parallel()
 	e := startEngine(t, Options{}, Echo{})
 	const n = 200
 	var wg sync.WaitGroup
@@ -310,6 +321,7 @@ func TestManyConcurrentClients(t *testing.T) {
 }
 
 func TestHalfOpenHandshakeTimesOut(t *testing.T) {
+	t.Parallel()
 	e := startEngine(t, Options{HandshakeTimeout: 200 * time.Millisecond, TickInterval: 20 * time.Millisecond, SweepPeriod: 40 * time.Millisecond}, Echo{})
 	var conns []net.Conn
 	for i := 0; i < 20; i++ {
@@ -341,6 +353,7 @@ func TestHalfOpenHandshakeTimesOut(t *testing.T) {
 }
 
 func TestHTTPRoutes(t *testing.T) {
+	t.Parallel()
 	e := startEngine(t, Options{MaxHeaderBytes: 1024}, Echo{})
 	if code, body := httpGet(t, e, "/health"); code != 200 || !strings.Contains(body, `"status":"ok"`) {
 		t.Fatalf("/health: %d %q", code, body)
@@ -376,6 +389,7 @@ func TestHTTPRoutes(t *testing.T) {
 }
 
 func TestMaxConnections(t *testing.T) {
+	t.Parallel()
 	e := startEngine(t, Options{MaxConnections: 2}, Echo{})
 	dial(t, e)
 	dial(t, e)
@@ -387,6 +401,7 @@ func TestMaxConnections(t *testing.T) {
 }
 
 func TestPublishToTopic(t *testing.T) {
+	t.Parallel()
 	e := startEngine(t, Options{Loops: 2}, topicHandler{})
 	var clients []*websocket.Conn
 	for i := 0; i < 20; i++ {
@@ -411,6 +426,7 @@ func TestPublishToTopic(t *testing.T) {
 }
 
 func TestBurstCoalescesWrites(t *testing.T) {
+	t.Parallel()
 	e := startEngine(t, Options{Loops: 1}, topicHandler{})
 	c := dial(t, e)
 	eventually(t, 5*time.Second, func() error {
@@ -446,6 +462,7 @@ func TestBurstCoalescesWrites(t *testing.T) {
 }
 
 func TestSlowConsumerIsClosed(t *testing.T) {
+	t.Parallel()
 	closed := make(chan CloseInfo, 4)
 	e := startEngine(t, Options{Loops: 1, MaxPendingBytes: 256 << 10}, &slowRecorder{ch: closed})
 	// A raw client that never reads.
@@ -495,6 +512,7 @@ type slowRecorder struct {
 func (r *slowRecorder) OnClose(_ *Conn, info CloseInfo) { r.ch <- info }
 
 func TestShutdownSendsGoingAway(t *testing.T) {
+	t.Parallel()
 	e := New(Options{Addr: "127.0.0.1:0", Loops: 2})
 	e.Handle("/ws", Echo{})
 	if err := e.Start(); err != nil {
@@ -525,6 +543,7 @@ func TestShutdownSendsGoingAway(t *testing.T) {
 }
 
 func TestIdleTimeoutAndPing(t *testing.T) {
+	t.Parallel()
 	e := startEngine(t, Options{
 		IdleTimeout: 300 * time.Millisecond, PingInterval: 100 * time.Millisecond,
 		TickInterval: 20 * time.Millisecond, SweepPeriod: 20 * time.Millisecond,
@@ -553,5 +572,60 @@ func TestIdleTimeoutAndPing(t *testing.T) {
 	time.Sleep(700 * time.Millisecond)
 	if err := c.Ping(ctx); err != nil {
 		t.Fatalf("live client was closed: %v", err)
+	}
+}
+
+// streamHandler holds an SSE-style response open and writes one event on open.
+type streamHandler struct{ closed chan struct{} }
+
+func (h *streamHandler) OnOpen(c *Conn, _ *Request) {
+	c.loop.e.Subscribe(c, "events")
+	_ = c.WriteRaw([]byte("data: hello\n\n"))
+}
+func (h *streamHandler) OnMessage(*Conn, OpCode, []byte) {}
+func (h *streamHandler) OnClose(*Conn, CloseInfo)        { close(h.closed) }
+
+func TestStreamResponseHeldByLoop(t *testing.T) {
+	t.Parallel()
+	e := startEngine(t, Options{}, Echo{})
+	sh := &streamHandler{closed: make(chan struct{})}
+	e.HandleHTTP("/events", func(w *Response, r *Request) {
+		w.ContentType = "text/event-stream"
+		w.Headers = []string{"Cache-Control: no-cache"}
+		w.Stream(sh)
+	})
+	nc, err := net.Dial("tcp", e.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_, _ = nc.Write([]byte("GET /events HTTP/1.1\r\nHost: x\r\n\r\n"))
+	br := bufio.NewReader(nc)
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("stream head: %v %+v", err, resp)
+	}
+	line, _ := br.ReadString('\n')
+	if line != "data: hello\n" {
+		t.Fatalf("first event %q", line)
+	}
+	_, _ = br.ReadString('\n')
+	// a published frame reaches the stream through its stream variant only
+	f := NewTextFrame([]byte("ws only"))
+	e.Publish("events", f, nil)
+	f.Release()
+	f = NewTextFrame([]byte("both"))
+	f.SetStream([]byte("data: both\n\n"))
+	e.Publish("events", f, nil)
+	f.Release()
+	if line, _ = br.ReadString('\n'); line != "data: both\n" {
+		t.Fatalf("published event %q", line)
+	}
+	nc.Close()
+	select {
+	case <-sh.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("stream OnClose not called")
 	}
 }

@@ -42,7 +42,7 @@ func runFrames(data []byte, cuts ...int) string {
 	}
 	var msgs []string
 	for _, m := range r.log {
-		if !strings.HasPrefix(m, "close") {
+		if !strings.HasPrefix(m, "close") && m != "open" {
 			msgs = append(msgs, m)
 		}
 	}

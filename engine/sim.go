@@ -93,7 +93,8 @@ func (s *SimConn) Discard(n int) (int, error) {
 func (s *SimConn) Conn() *Conn { return s.conn }
 
 // Open adds a WebSocket connection served by h (already past its
-// handshake) on the next loop, round-robin.
+// handshake, with an empty request) on the next loop, round-robin, and
+// runs h.OnOpen.
 func (s *Simulator) Open(h Handler) *SimConn {
 	l := s.loops[s.next%len(s.loops)]
 	s.next++
@@ -104,6 +105,8 @@ func (s *Simulator) Open(h Handler) *SimConn {
 	l.addConn(c)
 	s.e.open.Add(1)
 	s.e.tcp.Add(1)
+	s.e.registry.add(c)
+	h.OnOpen(c, &Request{conn: c})
 	l.leave()
 	return sc
 }

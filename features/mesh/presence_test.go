@@ -26,6 +26,7 @@ func presenceServer(t *testing.T) *Server {
 }
 
 func TestPresenceSubscribeAndEvents(t *testing.T) {
+	t.Parallel()
 	s := presenceServer(t)
 	a, b := dialWire(t, s), dialWire(t, s)
 	a.expect(`{"id":1,"command":"mesh/subscribe-presence","payload":{"roomName":"untracked:room"}}`,
@@ -61,6 +62,7 @@ func TestPresenceSubscribeAndEvents(t *testing.T) {
 }
 
 func TestPresenceGuardAndInitialList(t *testing.T) {
+	t.Parallel()
 	s := presenceServer(t)
 	a, b := dialWire(t, s), dialWire(t, s)
 	s.TrackPresence("guarded:room", PresenceOptions{Guard: func(c *Connection, room string) bool { return c.ID() == a.id }})
@@ -80,6 +82,7 @@ func TestPresenceGuardAndInitialList(t *testing.T) {
 }
 
 func TestPresenceDisconnectAndExpiry(t *testing.T) {
+	t.Parallel()
 	s := presenceServer(t)
 	s.TrackPresence("test:room:ttl", PresenceOptions{TTL: 150 * time.Millisecond})
 	watcher, quiet, leaver := dialWire(t, s), dialWire(t, s), dialWire(t, s)
@@ -106,6 +109,7 @@ func TestPresenceDisconnectAndExpiry(t *testing.T) {
 }
 
 func TestPresencePongRefreshesTTL(t *testing.T) {
+	t.Parallel()
 	s := presenceServer(t)
 	s.TrackPresence("test:room:ttl", PresenceOptions{TTL: 200 * time.Millisecond})
 	w := dialWire(t, s)
@@ -129,6 +133,7 @@ func TestPresencePongRefreshesTTL(t *testing.T) {
 }
 
 func TestPresenceState(t *testing.T) {
+	t.Parallel()
 	s := presenceServer(t)
 	a, b := dialWire(t, s), dialWire(t, s)
 	room := "test:room:states"
@@ -192,6 +197,7 @@ func TestPresenceState(t *testing.T) {
 }
 
 func TestPresenceStateIsolationAndDisconnect(t *testing.T) {
+	t.Parallel()
 	s := presenceServer(t)
 	a := dialWire(t, s)
 	for i, room := range []string{"test:room:isolation-1", "test:room:isolation-2"} {

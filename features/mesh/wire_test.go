@@ -16,6 +16,7 @@ import (
 )
 
 func TestCommandReplies(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, Options{})
 	s.Expose("echo", func(c *Context) (any, error) { return "echo: " + unquote(c.Payload), nil })
 	s.Expose("raw", func(c *Context) (any, error) { return c.Payload, nil })
@@ -48,6 +49,7 @@ func unquote(b []byte) string {
 }
 
 func TestIgnoredFrames(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, Options{})
 	var calls atomic.Int32
 	s.Expose("count", func(c *Context) (any, error) { calls.Add(1); return true, nil })
@@ -70,6 +72,7 @@ func TestIgnoredFrames(t *testing.T) {
 }
 
 func TestMiddleware(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, Options{})
 	var mu sync.Mutex
 	var order []string
@@ -101,6 +104,7 @@ func TestMiddleware(t *testing.T) {
 }
 
 func TestChannelsOnTheWire(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, Options{})
 	s.ExposeChannel("test:channel", nil)
 	s.ExposeChannel("test:channel2", nil)
@@ -134,6 +138,7 @@ func TestChannelsOnTheWire(t *testing.T) {
 }
 
 func TestChannelGuards(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, Options{})
 	a, b := dialWire(t, s), dialWire(t, s)
 	s.ExposeChannel("guarded:channel", func(c *Connection, ch string) bool { return c.ID() == a.id })
@@ -156,6 +161,7 @@ func TestChannelGuards(t *testing.T) {
 }
 
 func TestRoomsOnTheWire(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, Options{})
 	a, b := dialWire(t, s), dialWire(t, s)
 	a.expect(`{"id":1,"command":"mesh/join-room","payload":{"roomName":"room1"}}`,
@@ -220,6 +226,7 @@ func TestRoomsOnTheWire(t *testing.T) {
 }
 
 func TestMetadataOnTheWire(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, Options{})
 	a, b := dialWire(t, s), dialWire(t, s)
 	a.expect(`{"id":1,"command":"mesh/get-my-connection-metadata","payload":{}}`,
@@ -239,6 +246,7 @@ func TestMetadataOnTheWire(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, Options{MaxInFlightPerConn: 4})
 	block := make(chan struct{})
 	s.Expose("slow", func(c *Context) (any, error) { <-block; return "done", nil })
@@ -282,6 +290,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestLiveness(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, Options{PingInterval: 30 * time.Millisecond, LatencyInterval: 20 * time.Millisecond, MaxMissedPongs: 1})
 	w := dialWire(t, s)
 	w.skip = map[string]bool{}
@@ -326,6 +335,7 @@ func TestLiveness(t *testing.T) {
 }
 
 func TestConnectionHooks(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, Options{})
 	opened := make(chan *Connection, 1)
 	closed := make(chan *Connection, 1)

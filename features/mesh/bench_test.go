@@ -1,0 +1,118 @@
+package mesh
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshfast/meshfast/engine"
+)
+
+// BenchmarkCommandRoundTrip is one client doing echo commands over a real
+// socket: decode on the loop, handler on its goroutine, reply posted back.
+func BenchmarkCommandRoundTrip(b *testing.B) {
+	s := startServer(b, Options{})
+	s.Expose("echo", func(c *Context) (any, error) { return c.Payload, nil })
+	nc, err := net.Dial("tcp", s.Engine().Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	_, _ = io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			b.Fatal(err)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	readFrame(b, br) // mesh/assign-id
+	req := maskedText(`{"id":1,"command":"echo","payload":"` + strings.Repeat("x", 64) + `"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := nc.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		readFrame(b, br)
+	}
+}
+
+func maskedText(s string) []byte {
+	p := []byte(s)
+	out := []byte{0x81}
+	if len(p) < 126 {
+		out = append(out, 0x80|byte(len(p)))
+	} else {
+		out = append(out, 0x80|126, byte(len(p)>>8), byte(len(p)))
+	}
+	out = append(out, 0, 0, 0, 0) // zero mask: payload unchanged
+	return append(out, p...)
+}
+
+func readFrame(b *testing.B, br *bufio.Reader) []byte {
+	var h [2]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		b.Fatal(err)
+	}
+	n := int(h[1] & 0x7f)
+	if n == 126 {
+		var l [2]byte
+		_, _ = io.ReadFull(br, l[:])
+		n = int(l[0])<<8 | int(l[1])
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(br, p); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkRoomBroadcast sends one room broadcast to N local members
+// through the whole path — encode once, coordinator pub/sub, node
+// delivery, the engine's per-loop tables and write path — over the
+// engine's simulated sockets. ns/delivery is the cost per member.
+func BenchmarkRoomBroadcast(b *testing.B) {
+	for _, members := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("members=%d/msg=128B", members), func(b *testing.B) {
+			sim := engine.NewSimulator(engine.Options{Loops: 2})
+			s, err := New(sim.Engine(), Options{PingInterval: -1, LatencyInterval: -1, NoAssignID: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			for i := 0; i < members; i++ {
+				sc := sim.Open(handlerOf(s))
+				c := sc.Conn().Value().(*Connection)
+				<-c.ready
+				if err := s.AddToRoom(bg(), "room", c.id); err != nil {
+					b.Fatal(err)
+				}
+			}
+			payload := strings.Repeat("x", 100)
+			st := sim.Engine().Stats()
+			want := st.FramesWritten
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := s.BroadcastRoom(bg(), "room", "msg", payload); err != nil {
+					b.Fatal(err)
+				}
+				want += uint64(members)
+				for sim.Engine().Stats().FramesWritten < want {
+					time.Sleep(time.Microsecond)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members), "ns/delivery")
+		})
+	}
+}
+
+func handlerOf(s *Server) engine.Handler { return (*handler)(s) }
