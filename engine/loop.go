@@ -85,7 +85,10 @@ type loop struct {
 	resp     Response   // the HTTP response being built
 
 	stats loopStats
+	pass  passStats // counted during a flush, added to stats at its end
 }
+
+type passStats struct{ writes, frames, bytes uint64 }
 
 // loopStats are per-loop counters. Only the loop writes them; atomics let
 // Stats read them from other goroutines without a lock.
@@ -302,6 +305,11 @@ func (l *loop) flushDirty() {
 	}
 	l.dirty = l.dirty[:0]
 	l.segs = l.segs[:0]
+	// one atomic add per counter per pass, not per connection
+	l.stats.writes.Add(l.pass.writes)
+	l.stats.framesWritten.Add(l.pass.frames)
+	l.stats.bytesWritten.Add(l.pass.bytes)
+	l.pass = passStats{}
 	if cap(l.arena) > 4<<20 {
 		l.arena = nil // one huge burst should not pin memory
 	} else {
@@ -331,9 +339,9 @@ func (l *loop) flush(c *Conn) {
 	}
 	total := c.pending
 	c.segHead, c.segTail, c.pending = 0, 0, 0
-	l.stats.writes.Add(1)
-	l.stats.framesWritten.Add(uint64(len(iov)))
-	l.stats.bytesWritten.Add(uint64(total))
+	l.pass.writes++
+	l.pass.frames += uint64(len(iov))
+	l.pass.bytes += uint64(total)
 	var err error
 	switch {
 	case len(iov) == 1:
