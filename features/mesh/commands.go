@@ -3,7 +3,6 @@ package mesh
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"sync"
@@ -281,5 +280,3 @@ func (x *exposures) allowed(c *Connection, name string) bool {
 	return false
 }
 
-// errNotExposed is used internally when a resource is not exposed.
-var errNotExposed = errors.New("mesh: not exposed")
