@@ -222,6 +222,9 @@ func (e *Engine) Publish(topic string, f *Frame, exclude []uint64) {
 	if mask == 0 {
 		return
 	}
+	if e.opts.PublishLatency != nil && f.at == 0 {
+		f.at = e.clock()
+	}
 	loops := *e.loops.Load()
 	for i, l := range loops {
 		if mask&(1<<uint(i)) != 0 {
@@ -236,6 +239,9 @@ func (e *Engine) Publish(topic string, f *Frame, exclude []uint64) {
 func (e *Engine) Broadcast(f *Frame, conns []*Conn, exclude []uint64) {
 	if len(conns) == 0 {
 		return
+	}
+	if e.opts.PublishLatency != nil && f.at == 0 {
+		f.at = e.clock()
 	}
 	loops := *e.loops.Load()
 	var perLoop [maxLoops][]*Conn

@@ -25,6 +25,7 @@ type Frame struct {
 	ws     []byte // complete WebSocket frame inside buf
 	stream []byte // stream-connection variant, nil if not set
 	sbuf   []byte // backing of stream
+	at     int64  // when it was published (unix ns), for PublishLatency
 }
 
 // framePool recycles Frames; buffers over maxPooledFrame are dropped so one
@@ -136,5 +137,6 @@ func (f *Frame) Release() {
 	}
 	f.sbuf = f.sbuf[:0]
 	f.ws, f.stream = nil, nil
+	f.at = 0
 	framePool.Put(f)
 }

@@ -144,6 +144,14 @@ func (l *loop) Run(context.Context) error {
 		l.runTask(&tasks[i])
 	}
 	l.leave()
+	if obs := l.e.opts.PublishLatency; obs != nil {
+		now := l.e.clock()
+		for i := range tasks {
+			if t := &tasks[i]; (t.op == opPublish || t.op == opBroadcast) && t.frame.at != 0 {
+				obs(l.idx, time.Duration(now-t.frame.at))
+			}
+		}
+	}
 	for i := range tasks {
 		if tasks[i].frame != nil {
 			tasks[i].frame.Release()

@@ -93,6 +93,12 @@ type Options struct {
 	// ReadBufferCap is gnet's per-loop read buffer. Zero means DefaultReadBufferCap.
 	ReadBufferCap int
 
+	// PublishLatency, if set, is called on a loop after it has written a
+	// published or broadcast frame to its subscribers, with the time since
+	// Publish (or Broadcast) was called: publish-to-write latency, once per
+	// frame per loop, not per subscriber. It must not block.
+	PublishLatency func(loop int, d time.Duration)
+
 	// Logf receives operational log lines. Nil means no logging.
 	Logf func(format string, args ...any)
 }

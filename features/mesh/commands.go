@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/protocol"
@@ -145,15 +146,16 @@ func (s *Server) dispatch(c *Connection, m *protocol.Message) {
 	}
 	c.inflight.Add(1)
 	s.inflight.Add(1)
-	go s.run(c, m.ID, name, payload)
+	go s.run(c, m.ID, name, payload, time.Now())
 }
 
-func (s *Server) run(c *Connection, id int64, name string, payload json.RawMessage) {
+func (s *Server) run(c *Connection, id int64, name string, payload json.RawMessage, start time.Time) {
 	defer func() {
 		c.inflight.Add(-1)
 		s.inflight.Add(-1)
 	}()
 	result, err := s.execute(c, name, payload)
+	s.m.command(time.Since(start), err)
 	if c.closed.Load() {
 		return
 	}
@@ -279,4 +281,3 @@ func (x *exposures) allowed(c *Connection, name string) bool {
 	}
 	return false
 }
-

@@ -66,7 +66,9 @@ func (c *Connection) onLatencyResponse() {
 	if c.latencyAt == 0 {
 		return
 	}
-	ms := (time.Now().UnixNano() - c.latencyAt) / int64(time.Millisecond)
+	rtt := time.Now().UnixNano() - c.latencyAt
+	c.s.m.latency(c.c.LoopIndex(), rtt)
+	ms := rtt / int64(time.Millisecond)
 	atomic.StoreInt64(&c.latencyMs, ms)
 	c.latencyAt = 0
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/meshfast/meshfast/coord"
+	"github.com/meshfast/meshfast/perf"
 )
 
 // Defaults of Options fields.
@@ -67,6 +68,12 @@ type Options struct {
 	// after it opens (Mesh's JS client ignores it; meshfast's Go client uses
 	// it). Set NoAssignID to turn it off.
 	NoAssignID bool
+
+	// Metrics, if set, receives the server's trackers and counters:
+	// mesh_command_seconds (time from a command's arrival to its reply),
+	// mesh_latency_rtt_seconds (latency probe round trips), and command
+	// and error counts.
+	Metrics *perf.Metrics
 
 	// Logf receives operational log lines. Nil means none.
 	Logf func(format string, args ...any)

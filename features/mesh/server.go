@@ -46,6 +46,8 @@ type Server struct {
 	stop     chan struct{}  // closed by Close
 	bg       sync.WaitGroup // registration and cleanup goroutines
 
+	m metrics
+
 	// set by the presence feature
 	presenceHook func(ctx context.Context, r coord.RemovedConnection)
 	pongHook     func(c *Connection)
@@ -73,6 +75,7 @@ func New(e *engine.Engine, o Options) (*Server, error) {
 		s.nodeID = randomID()
 	}
 	s.topics.init(s)
+	s.m.init(o.Metrics)
 	ctx, cancel := context.WithTimeout(context.Background(), o.CoordTimeout)
 	defer cancel()
 	if err := s.co.RegisterNode(ctx, s.nodeID, nodeTTL); err != nil {

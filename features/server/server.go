@@ -14,6 +14,7 @@ import (
 	"net"
 	"regexp"
 	"strconv"
+	"time"
 
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/features/mesh"
@@ -43,6 +44,14 @@ type Node struct {
 // Start builds and starts a node; it returns once the listener is bound.
 func Start(cfg Config) (*Node, error) {
 	eo := cfg.Engine
+	reg := perf.NewMetrics()
+	publish := reg.Tracker("meshfast_publish_to_write_seconds", "Time from a publish to its frame being written by a loop, per loop.", perf.Options{})
+	if eo.PublishLatency == nil {
+		eo.PublishLatency = func(loop int, d time.Duration) { publish.RecordOn(loop, int64(d)) }
+	}
+	if cfg.Mesh.Metrics == nil {
+		cfg.Mesh.Metrics = reg
+	}
 	// Mesh has its own application-level liveness (ping/pong with
 	// maxMissedPongs); WebSocket pings and the idle timeout would only
 	// duplicate it, unless asked for explicitly.
@@ -57,7 +66,7 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{Engine: e, Mesh: ms, Metrics: perf.NewMetrics()}
+	n := &Node{Engine: e, Mesh: ms, Metrics: reg}
 	n.registerMetrics()
 	ms.Expose("echo", func(c *mesh.Context) (any, error) { return c.Payload, nil })
 	if cfg.Bench {
@@ -66,7 +75,8 @@ func Start(cfg Config) (*Node, error) {
 	e.HandleHTTP("/health", e.HealthHandler(func(dst []byte) []byte {
 		dst = append(dst, `"node":`...)
 		dst = strconv.AppendQuote(dst, ms.NodeID())
-		return dst
+		dst = append(dst, `,"metrics":`...)
+		return n.Metrics.WriteJSON(dst)
 	}))
 	e.HandleHTTP("/metrics", func(w *engine.Response, _ *engine.Request) {
 		w.ContentType = "text/plain; version=0.0.4"

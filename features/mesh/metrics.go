@@ -1,0 +1,45 @@
+package mesh
+
+import (
+	"time"
+
+	"github.com/meshfast/meshfast/perf"
+)
+
+// metrics are the server's trackers and counters; every method is a no-op
+// when Options.Metrics is nil.
+type metrics struct {
+	on       bool
+	commands *perf.Counter
+	errors   *perf.Counter
+	cmdTime  *perf.Tracker
+	rtt      *perf.Tracker
+}
+
+func (m *metrics) init(reg *perf.Metrics) {
+	if reg == nil {
+		return
+	}
+	m.on = true
+	m.commands = reg.Counter("mesh_commands_total", "Commands dispatched.")
+	m.errors = reg.Counter("mesh_command_errors_total", "Commands answered with an error payload.")
+	m.cmdTime = reg.Tracker("mesh_command_seconds", "Time from a command's arrival on the loop to its reply.", perf.Options{})
+	m.rtt = reg.Tracker("mesh_latency_rtt_seconds", "Round trip of latency:request to latency:response per connection.", perf.Options{})
+}
+
+func (m *metrics) command(d time.Duration, err error) {
+	if !m.on {
+		return
+	}
+	m.commands.Inc()
+	if err != nil {
+		m.errors.Inc()
+	}
+	m.cmdTime.Record(d)
+}
+
+func (m *metrics) latency(loop int, ns int64) {
+	if m.on {
+		m.rtt.RecordOn(loop, ns)
+	}
+}

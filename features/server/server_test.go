@@ -1,0 +1,130 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/meshfast/meshfast/engine"
+	"github.com/meshfast/meshfast/features/mesh"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+func startNode(t *testing.T, cfg Config) *Node {
+	t.Helper()
+	cfg.Engine.Addr = "127.0.0.1:0"
+	n, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := n.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return n
+}
+
+func get(t *testing.T, n *Node, path string) string {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get("http://" + n.Addr().String() + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+func TestNodeServesMeshHealthAndMetrics(t *testing.T) {
+	n := startNode(t, Config{Bench: true, Mesh: mesh.Options{LatencyInterval: 20 * time.Millisecond},
+		Engine: engine.Options{TickInterval: 5 * time.Millisecond, SweepPeriod: 5 * time.Millisecond}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hc := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{KeepAlive: -1}).DialContext}}
+	c, _, err := websocket.Dial(ctx, "ws://"+n.Addr().String()+"/", &websocket.DialOptions{HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	frames := make(chan string, 64)
+	go func() {
+		for {
+			_, b, err := c.Read(context.Background())
+			if err != nil {
+				close(frames)
+				return
+			}
+			frames <- string(b)
+		}
+	}()
+	next := func(prefix string) string {
+		for {
+			select {
+			case f, ok := <-frames:
+				if !ok {
+					t.Fatal("connection closed")
+				}
+				if strings.Contains(f, `"command":"latency:request"`) {
+					_ = c.Write(ctx, websocket.MessageText, []byte(`{"id":99,"command":"latency:response","payload":{}}`))
+				}
+				if strings.HasPrefix(f, prefix) {
+					return f
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no frame starting %s", prefix)
+			}
+		}
+	}
+	next(`{"command":"mesh/assign-id"`)
+	send := func(s string) {
+		if err := c.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(`{"id":1,"command":"echo","payload":"hi"}`)
+	if got := next(`{"id":1`); got != `{"id":1,"command":"echo","payload":"hi"}` {
+		t.Fatalf("echo %s", got)
+	}
+	send(`{"id":2,"command":"mesh/subscribe-channel","payload":{"channel":"bench"}}`)
+	next(`{"id":2`)
+	send(`{"id":3,"command":"bench/publish","payload":{"channel":"bench","message":"m1"}}`)
+	if got := next(`{"command":"mesh/subscription-message"`); got != `{"command":"mesh/subscription-message","payload":{"channel":"bench","message":"m1"}}` {
+		t.Fatalf("fanout %s", got)
+	}
+	next(`{"command":"latency"`) // a probe answered, so an RTT is recorded
+	next(`{"command":"latency:request"`)
+	time.Sleep(50 * time.Millisecond)
+	health := get(t, n, "/health")
+	for _, want := range []string{`"status":"ok"`, `"connections":1`, `"node":"`, `"metrics":{`, `mesh_command_seconds`} {
+		if !strings.Contains(health, want) {
+			t.Fatalf("/health lacks %s: %s", want, health)
+		}
+	}
+	metrics := get(t, n, "/metrics")
+	for _, want := range []string{"meshfast_connections 1", "mesh_commands_total", "mesh_command_seconds{quantile=\"0.99\"}",
+		"meshfast_publish_to_write_seconds_count", "mesh_latency_rtt_seconds_count", "go_goroutines"} {
+		if !strings.Contains(metrics, want) {
+			t.Fatalf("/metrics lacks %s:\n%s", want, metrics)
+		}
+	}
+}
