@@ -13,8 +13,9 @@ import (
 )
 
 // Context is what a middleware or command handler receives (Mesh's
-// MeshContext). Its context.Context ends when the command's coordinator
-// timeout does; middleware may attach values with Set.
+// MeshContext). Its context.Context ends when the connection closes (no
+// one is left to answer) or after a minute; middleware may attach values
+// with Set.
 type Context struct {
 	context.Context
 	// Server is the server running the command.
@@ -189,7 +190,7 @@ func (s *Server) execute(c *Connection, name string, payload json.RawMessage) (r
 	if cmd == nil || cmd.h == nil {
 		return nil, protocol.CommandNotFound(name)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	ctx, cancel := context.WithTimeout(c.ctx, commandTimeout)
 	defer cancel()
 	mc := &Context{Context: ctx, Server: s, Command: name, Conn: c, Payload: payload}
 	defer func() {
@@ -213,7 +214,7 @@ func (s *Server) execute(c *Connection, name string, payload json.RawMessage) (r
 
 // commandTimeout bounds a command's context; Mesh's client gives up after
 // 30 s by default, so nothing is waiting for an answer after that.
-const commandTimeout = 60 * 1e9
+const commandTimeout = time.Minute
 
 func (s *Server) replyError(c *Connection, id int64, name string, err error) {
 	var buf [256]byte

@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net"
@@ -23,6 +24,8 @@ type Connection struct {
 
 	inflight atomic.Int32
 	closed   atomic.Bool
+	ctx      context.Context // ends when the connection closes
+	cancel   context.CancelFunc
 	ready    chan struct{} // closed once registered with the coordinator
 
 	// liveness, loop only

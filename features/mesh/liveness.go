@@ -26,6 +26,17 @@ func (c *Connection) armTimer() {
 // onTimer runs Mesh's ping and latency ticks (wire.md §4.1). Loop only.
 func (c *Connection) onTimer(now int64) {
 	o := &c.s.opts
+	// When both are due the latency probe goes first: a ping makes the
+	// connection not-alive until its pong, which would skip the probe.
+	if c.nextLatency != 0 && now >= c.nextLatency {
+		c.nextLatency = now + int64(o.LatencyInterval)
+		if c.alive { // Mesh pauses latency probes while a ping is unanswered
+			var buf [48]byte
+			_ = c.c.WriteText(protocol.AppendLatency(buf[:0], atomic.LoadInt64(&c.latencyMs)))
+			c.latencyAt = now
+			_ = c.c.WriteText(latencyRequestPush)
+		}
+	}
 	if c.nextPing != 0 && now >= c.nextPing {
 		c.nextPing = now + int64(o.PingInterval)
 		if !c.alive {
@@ -39,15 +50,6 @@ func (c *Connection) onTimer(now int64) {
 		}
 		c.alive = false
 		_ = c.c.WriteText(pingPush)
-	}
-	if c.nextLatency != 0 && now >= c.nextLatency {
-		c.nextLatency = now + int64(o.LatencyInterval)
-		if c.alive { // Mesh pauses latency probes while a ping is unanswered
-			var buf [48]byte
-			_ = c.c.WriteText(protocol.AppendLatency(buf[:0], atomic.LoadInt64(&c.latencyMs)))
-			c.latencyAt = now
-			_ = c.c.WriteText(latencyRequestPush)
-		}
 	}
 	c.armTimer()
 }

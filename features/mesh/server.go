@@ -201,6 +201,7 @@ func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
 		alive:  true,
 		ready:  make(chan struct{}),
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	ec.SetValue(c)
 	s.connMu.Lock()
 	s.conns[c.id] = c
@@ -247,6 +248,7 @@ func (h *handler) OnClose(ec *engine.Conn, _ engine.CloseInfo) {
 		return
 	}
 	c.closed.Store(true)
+	c.cancel() // running commands of this connection see ctx.Done
 	s.connMu.Lock()
 	delete(s.conns, c.id)
 	s.connMu.Unlock()

@@ -1,0 +1,444 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"time"
+)
+
+// Run executes the scenario o describes, prints progress and the final
+// table to o.Stdout, writes o.Out when set, and returns the report. Every
+// phase is bounded by o.Duration or o.Timeout, so Run ends by itself.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	o = o.withDefaults()
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	rep := newReport(o)
+	add := func(r *RunResult, err error) error {
+		if err != nil {
+			return err
+		}
+		rep.Runs = append(rep.Runs, r)
+		return nil
+	}
+	var err error
+	switch o.Scenario {
+	case ScenarioSim:
+		err = add(runSim(o))
+	case ScenarioCeiling:
+		err = add(runCeiling(ctx, o, "ceiling"))
+	default:
+		err = add(runScenario(ctx, o, o.Label, o.Targets, o.ServerPID))
+		if err == nil && len(o.BaselineTargets) > 0 {
+			err = add(runScenario(ctx, o, o.BaselineLabel, o.BaselineTargets, o.BaselinePID))
+		}
+		if err == nil && o.Scenario == ScenarioFanout && o.Fanout.Ceiling {
+			err = add(runCeiling(ctx, o, "ceiling"))
+		}
+	}
+	if err != nil {
+		return rep, err
+	}
+	rep.computeRatios()
+	if err := rep.WriteTable(o.Stdout); err != nil {
+		return rep, err
+	}
+	if o.Out != "" {
+		if err := rep.WriteJSON(o.Out); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+func runScenario(ctx context.Context, o Options, label string, targets []string, pid int) (*RunResult, error) {
+	switch o.Scenario {
+	case ScenarioConnect:
+		return runConnect(ctx, o, label, targets, pid)
+	case ScenarioIdle:
+		return runIdle(ctx, o, label, targets, pid)
+	case ScenarioRPC:
+		return runRPC(ctx, o, label, targets, pid)
+	default:
+		return runFanout(ctx, o, label, targets, pid)
+	}
+}
+
+// share splits total over n parts as evenly as possible.
+func share(total, n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = total / n
+		if i < total%n {
+			s[i]++
+		}
+	}
+	return s
+}
+
+// sourceIP is the k-th client source address: 127.0.0.2 upward.
+func sourceIP(k int) string {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], 127<<24+uint32(firstSourceIP+k))
+	return net.IP(b[:]).String()
+}
+
+// plans splits the run over o.Workers: connections, source addresses,
+// publishers and request budgets.
+func (o Options) plans(targets []string, r role) []plan {
+	ps := make([]plan, o.Workers)
+	progress := max(o.Progress, 0)
+	for i := range ps {
+		p := plan{Index: i, Role: r, Targets: targets, Path: o.Path, Dialers: o.Dialers,
+			DialConcurrency: o.DialConcurrency, ClientLoops: o.ClientLoops, Progress: progress,
+			Payload: o.Fanout.Payload, Channel: o.Fanout.Channel, Depth: 1}
+		for k := range o.SourceIPs {
+			p.SourceIPs = append(p.SourceIPs, sourceIP(i*o.SourceIPs+k))
+		}
+		switch r {
+		case roleRPC:
+			p.Payload, p.Depth, p.Rate = o.RPC.Payload, o.RPC.Depth, o.RPC.Rate
+			p.ReqBudget = uint64((o.RPC.MaxRequests + int64(o.Conns) - 1) / int64(max(o.Conns, 1)))
+		case roleSub:
+			p.TotalPubs = uint64(o.Fanout.Publishers)
+			if o.Fanout.Rate > 0 {
+				p.Rate = o.Fanout.Rate / float64(o.Fanout.Publishers)
+			}
+		}
+		ps[i] = p
+	}
+	if r == roleSub {
+		budgets := share(o.Fanout.Messages, o.Fanout.Publishers)
+		for g := range o.Fanout.Publishers {
+			p := &ps[g%o.Workers]
+			p.Pubs = append(p.Pubs, uint64(g))
+			p.PubBudgets = append(p.PubBudgets, uint64(budgets[g]))
+		}
+	}
+	return ps
+}
+
+// openCmd asks each worker for its share of n connections (plus its
+// publishers, which it opens first).
+func openCmd(o Options, ps []plan, n int) func(int) command {
+	s := share(n, len(ps))
+	return func(i int) command {
+		return command{Op: "open", N: s[i] + len(ps[i].Pubs), Duration: o.Timeout}
+	}
+}
+
+var (
+	showOpen   = showCounter{c: cReady, name: "ready"}
+	showFailed = showCounter{c: cHandshakeErrors, name: "failed"}
+	showClosed = showCounter{c: cClosed, name: "closed"}
+)
+
+func runConnect(ctx context.Context, o Options, label string, targets []string, pid int) (*RunResult, error) {
+	ps := o.plans(targets, roleHold)
+	f, err := startFleet(ctx, o, label, ps, []showCounter{showOpen, {c: cReady, rate: true, name: "handshakes"},
+		showFailed, {c: cTCP, rate: true, name: "tcp"}})
+	if err != nil {
+		return nil, err
+	}
+	defer f.abort()
+	r := &RunResult{Label: label, Targets: targets, Workers: o.Workers}
+	cpu := newCPUMeter(pid, targets)
+	var tcpRate float64
+	var tcpCPU, tcpClientCPU time.Duration
+	var tcpN uint64
+	tcpOK, tcpClientOK := false, false
+	if o.Connect.TCPProbe != ProbeOff {
+		addrs := targets
+		if o.Connect.TCPProbe == ProbeListener {
+			ln, err := listenAcceptOnly()
+			if err != nil {
+				return nil, err
+			}
+			defer ln.Close()
+			addrs = []string{ln.Addr().String()}
+		}
+		n := share(o.Connect.TCPConns, o.Workers)
+		cpu.begin()
+		evs, err := f.phase(ctx, o.Timeout, func(i int) command {
+			return command{Op: "tcp", N: n[i], Addr: addrs[i%len(addrs)], Duration: o.Timeout}
+		})
+		if err != nil {
+			return nil, err
+		}
+		tcpCPU, _, tcpOK = cpu.end()
+		tcpOK = tcpOK && o.Connect.TCPProbe == ProbeServer
+		tcpN = sumCounts(evs, cTCP)
+		tcpClientCPU, tcpClientOK = clientCPU(o, evs)
+		tcpRate = perSecond(tcpN, span(evs))
+	}
+	cpu.begin()
+	evs, err := f.phase(ctx, o.Timeout, openCmd(o, ps, o.Conns))
+	if err != nil {
+		return nil, err
+	}
+	serverCPU, wall, serverOK := cpu.end()
+	ready := sumCounts(evs, cReady)
+	hsRate := perSecond(ready, span(evs))
+	results, err := f.close(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.collect(results)
+	if err != nil {
+		return nil, err
+	}
+	r.add("connections", float64(ready), "")
+	r.add("failed", float64(c[cHandshakeErrors]+c[cDialErrors]), "")
+	r.add("handshakes/s", hsRate, "1/s")
+	if tcpRate > 0 {
+		r.add("tcp connects/s", tcpRate, "1/s")
+		r.add("handshakes/s of tcp connects/s", 100*hsRate/tcpRate, "%")
+	}
+	r.addCPU("server", serverCPU, wall, serverOK, ready, "handshake", "µs")
+	r.addCPU("server", tcpCPU, 0, tcpOK, tcpN, "tcp connect", "µs")
+	cc, ok := clientCPU(o, evs)
+	r.addCPU("client", cc, 0, ok, ready, "handshake", "µs")
+	r.addCPU("client", tcpClientCPU, 0, tcpClientOK, tcpN, "tcp connect", "µs")
+	r.addLatency("handshake")
+	r.addLatency("tcp_connect")
+	return r, nil
+}
+
+// listenAcceptOnly starts a loopback listener that accepts and closes.
+func listenAcceptOnly() (net.Listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	return ln, nil
+}
+
+func runIdle(ctx context.Context, o Options, label string, targets []string, pid int) (*RunResult, error) {
+	pids, err := serverPIDs(pid, targets)
+	if err != nil {
+		return nil, fmt.Errorf("bench: idle needs the server's pid (set Options.ServerPID): %w", err)
+	}
+	ps := o.plans(targets, roleHold)
+	f, err := startFleet(ctx, o, label, ps, []showCounter{showOpen, showFailed, showClosed, {c: cLiveness, name: "liveness"}})
+	if err != nil {
+		return nil, err
+	}
+	defer f.abort()
+	r := &RunResult{Label: label, Targets: targets, Workers: o.Workers}
+	sample := func() error {
+		if err := f.hold(ctx, o.Idle.Settle); err != nil {
+			return err
+		}
+		t := f.total()
+		s, err := sampleMemory(pids, targets, int64(t[cReady])-int64(t[cClosed]))
+		if err != nil {
+			return err
+		}
+		r.Memory = append(r.Memory, s)
+		fmt.Fprintf(o.Stdout, "%s: %d connections, server RSS %.1f MiB\n", label, s.Conns, float64(s.RSS)/(1<<20))
+		return nil
+	}
+	if err := sample(); err != nil {
+		return nil, err
+	}
+	for _, k := range o.Idle.SampleAt {
+		if _, err := f.phase(ctx, o.Timeout, openCmd(o, ps, k)); err != nil {
+			return nil, err
+		}
+		if err := sample(); err != nil {
+			return nil, err
+		}
+	}
+	held := f.total()
+	cpu := newCPUMeter(pid, targets)
+	cpu.begin()
+	if err := f.hold(ctx, o.Duration); err != nil {
+		return nil, err
+	}
+	holdCPU, holdWall, holdOK := cpu.end()
+	if err := sample(); err != nil {
+		return nil, err
+	}
+	results, err := f.close(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.collect(results)
+	if err != nil {
+		return nil, err
+	}
+	first, last, end := r.Memory[1], r.Memory[len(r.Memory)-2], r.Memory[len(r.Memory)-1]
+	r.add("connections", float64(held[cReady]-held[cClosed]), "")
+	r.add("failed", float64(c[cHandshakeErrors]+c[cDialErrors]), "")
+	r.add("closed while held", float64(c[cClosed]-held[cClosed]), "")
+	r.add("rss at first sample", float64(first.RSS)/(1<<20), "MiB")
+	r.add("rss at last sample", float64(last.RSS)/(1<<20), "MiB")
+	r.add("rss after hold", float64(end.RSS)/(1<<20), "MiB")
+	if dn := last.Conns - first.Conns; dn > 0 {
+		r.add("rss per extra connection", (float64(last.RSS)-float64(first.RSS))/float64(dn), "B")
+		if first.Heap > 0 && last.Heap > 0 {
+			r.add("heap per extra connection", (float64(last.Heap)-float64(first.Heap))/float64(dn), "B")
+		}
+	}
+	if last.Conns > 0 {
+		r.add("rss over idle base per connection", (float64(last.RSS)-float64(r.Memory[0].RSS))/float64(last.Conns), "B")
+	}
+	if holdOK && holdWall > 0 {
+		r.add("server cpu while held", 100*holdCPU.Seconds()/holdWall.Seconds(), "% of a core")
+	}
+	r.addLatency("handshake")
+	return r, nil
+}
+
+func runRPC(ctx context.Context, o Options, label string, targets []string, pid int) (*RunResult, error) {
+	ps := o.plans(targets, roleRPC)
+	f, err := startFleet(ctx, o, label, ps, []showCounter{showOpen, {c: cReplies, rate: true, name: "replies"}, showClosed})
+	if err != nil {
+		return nil, err
+	}
+	defer f.abort()
+	r := &RunResult{Label: label, Targets: targets, Workers: o.Workers}
+	open, err := f.phase(ctx, o.Timeout, openCmd(o, ps, o.Conns))
+	if err != nil {
+		return nil, err
+	}
+	cpu := newCPUMeter(pid, targets)
+	cpu.begin()
+	evs, err := f.phase(ctx, o.Duration+defaultRunGrace, func(int) command {
+		return command{Op: "run", Duration: o.Duration}
+	})
+	if err != nil {
+		return nil, err
+	}
+	serverCPU, wall, serverOK := cpu.end()
+	results, err := f.close(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.collect(results)
+	if err != nil {
+		return nil, err
+	}
+	r.add("clients", float64(sumCounts(open, cReady)), "")
+	r.add("replies", float64(c[cReplies]), "")
+	r.add("requests/s", perSecond(sumCounts(evs, cReplies), span(evs)), "1/s")
+	r.add("unanswered", float64(c[cRequests]-c[cReplies]), "")
+	r.add("closed", float64(c[cClosed]), "")
+	replies := sumCounts(evs, cReplies)
+	r.addCPU("server", serverCPU, wall, serverOK, replies, "request", "µs")
+	cc, ok := clientCPU(o, evs)
+	r.addCPU("client", cc, 0, ok, replies, "request", "µs")
+	r.addLatency("rtt")
+	return r, nil
+}
+
+func runFanout(ctx context.Context, o Options, label string, targets []string, pid int) (*RunResult, error) {
+	ps := o.plans(targets, roleSub)
+	f, err := startFleet(ctx, o, label, ps, []showCounter{showOpen, {c: cRequests, rate: true, name: "publishes"},
+		{c: cDeliveries, rate: true, name: "deliveries"}, showClosed, {c: cSlowCloses, name: "slow"}})
+	if err != nil {
+		return nil, err
+	}
+	defer f.abort()
+	r := &RunResult{Label: label, Targets: targets, Workers: o.Workers}
+	open, err := f.phase(ctx, o.Timeout, openCmd(o, ps, o.Conns))
+	if err != nil {
+		return nil, err
+	}
+	subs := sumCounts(open, cSubsReady)
+	w0, f0, statsBefore := serverWriteStats(targets)
+	cpu := newCPUMeter(pid, targets)
+	cpu.begin()
+	evs, err := f.phase(ctx, o.Duration+defaultRunGrace, func(int) command {
+		return command{Op: "run", Duration: o.Duration}
+	})
+	if err != nil {
+		return nil, err
+	}
+	published := sumCounts(evs, cRequests)
+	drain, err := f.phase(ctx, o.Fanout.Drain, func(int) command {
+		return command{Op: "drain", Published: published, Duration: o.Fanout.Drain}
+	})
+	if err != nil {
+		return nil, err
+	}
+	serverCPU, wall, serverOK := cpu.end()
+	w1, f1, statsAfter := serverWriteStats(targets)
+	results, err := f.close(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.collect(results)
+	if err != nil {
+		return nil, err
+	}
+	r.add("subscribers", float64(subs), "")
+	r.add("publishers", float64(o.Fanout.Publishers), "")
+	r.add("published", float64(published), "")
+	r.add("publishes/s", perSecond(published, span(evs)), "1/s")
+	deliveryStats(r, c, subs*published, firstStart(evs), drain)
+	r.add("closed", float64(c[cClosed]), "")
+	r.add("slow consumer closes", float64(c[cSlowCloses]), "")
+	if statsBefore && statsAfter && w1 > w0 {
+		// Includes the replies to publishes and liveness pushes of the window.
+		r.add("server frames per write", (f1-f0)/(w1-w0), "")
+	}
+	r.addCPU("server", serverCPU, wall, serverOK, c[cUnique], "delivery", "ns")
+	cc, ok := clientCPU(o, append(evs, drain...))
+	r.addCPU("client", cc, 0, ok, c[cUnique], "delivery", "ns")
+	r.addLatency("delivery")
+	r.addLatency("rtt")
+	return r, nil
+}
+
+// deliveryStats adds the delivery rows shared by fanout and the ceiling.
+func deliveryStats(r *RunResult, c counts, expected uint64, start int64, drain []event) {
+	var last int64
+	for _, e := range drain {
+		last = max(last, e.End)
+	}
+	unique := c[cUnique]
+	lost := uint64(0)
+	if expected > unique {
+		lost = expected - unique
+	}
+	r.add("expected deliveries", float64(expected), "")
+	r.add("delivered", float64(unique), "")
+	r.add("lost", float64(lost), "")
+	if expected > 0 {
+		r.add("loss", 100*float64(lost)/float64(expected), "%")
+	}
+	r.add("duplicates", float64(c[cDups]), "")
+	if last > start {
+		r.add("deliveries/s", perSecond(unique, time.Duration(last-start)), "1/s")
+	}
+	if c[cSubReads] > 0 {
+		r.add("client frames per read", float64(c[cSubFrames])/float64(c[cSubReads]), "")
+	}
+}
+
+func firstStart(evs []event) int64 {
+	var lo int64
+	for i, e := range evs {
+		if i == 0 || e.Start < lo {
+			lo = e.Start
+		}
+	}
+	return lo
+}
