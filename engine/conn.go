@@ -69,6 +69,7 @@ type Conn struct {
 	// write side: a list of segments in the loop's arena, flushed once per pass
 	segHead, segTail int32 // 1-based indexes into loop.segs; 0 = empty
 	pending          int   // bytes queued this pass
+	owed             int   // transport's unsent bytes at the last flush (see admit)
 	dirty            bool  // on loop.dirty
 	closeAfterFlush  bool  // close the transport once the queued bytes leave
 

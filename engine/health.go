@@ -17,7 +17,7 @@ func (e *Engine) HealthHandler(extra func(dst []byte) []byte) HTTPHandler {
 		b = append(b, `,"slow_consumers":`...)
 		b = strconv.AppendUint(b, e.slowConsumers.Load(), 10)
 		b = append(b, `,"loops":`...)
-		b = strconv.AppendInt(b, int64(len(*e.loops.Load())), 10)
+		b = strconv.AppendInt(b, int64(e.opts.Loops), 10)
 		if extra != nil {
 			b = append(b, ',')
 			b = extra(b)

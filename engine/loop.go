@@ -264,8 +264,18 @@ func (l *loop) queueCopy(c *Conn, p, hdr []byte) error {
 
 // admit enforces Options.MaxPendingBytes when bytes are queued: a consumer
 // that lets that much pile up is closed instead of growing the loop.
+//
+// c.owed caches what the kernel had not taken at the last flush, so the
+// common case never touches the transport (a cache miss per subscriber at
+// a million of them); only a connection that looks over the cap is asked
+// again, since gnet may have drained it since.
 func (l *loop) admit(c *Conn, n int) bool {
-	if c.pending+n+c.tr.OutboundBuffered() <= l.e.opts.MaxPendingBytes {
+	max := l.e.opts.MaxPendingBytes
+	if c.pending+n+c.owed <= max {
+		return true
+	}
+	c.owed = c.tr.OutboundBuffered()
+	if c.pending+n+c.owed <= max {
 		return true
 	}
 	l.slowConsumer(c)
@@ -375,7 +385,8 @@ func (l *loop) flush(c *Conn) {
 		l.closeTransport(c)
 		return
 	}
-	if c.tr.OutboundBuffered() > l.e.opts.MaxPendingBytes {
+	c.owed = c.tr.OutboundBuffered()
+	if c.owed > l.e.opts.MaxPendingBytes {
 		l.slowConsumer(c)
 	}
 }
