@@ -73,8 +73,8 @@ func runSim(o Options) (*RunResult, error) {
 	cpu := time.Duration(ru1.Utime.Nano() - ru0.Utime.Nano() + ru1.Stime.Nano() - ru0.Stime.Nano())
 	var writes, bytes uint64
 	for _, c := range conns {
-		writes += c.Writes.Load()
-		bytes += c.Bytes.Load()
+		writes += c.Writes()
+		bytes += c.Bytes()
 	}
 	runtime.KeepAlive(s)
 	deliveries := float64(n) * float64(k)

@@ -45,33 +45,34 @@ type inbound interface {
 // touched only there, so it carries no mutex. Methods say whether they are
 // "loop only" or "safe from any goroutine".
 type Conn struct {
-	_       noCopy
-	id      uint64
-	loop    *loop
-	tr      transport
+	_ noCopy
+
+	// Write-path state first: a broadcast touches these, and only these, for
+	// every subscriber, so they share the struct's first cache line.
+	tr               transport
+	state            connState
+	kind             connKind
+	dirty            bool  // on loop.dirty
+	closeAfterFlush  bool  // close the transport once the queued bytes leave
+	segHead, segTail int32 // 1-based indexes into loop.segs; 0 = empty
+	pending          int   // bytes queued this pass
+	owed             int   // transport's unsent bytes at the last flush (see admit)
+	id               uint64
+	loop             *loop
+
 	in      inbound
 	gc      gnet.Conn // nil for simulated connections
 	handler Handler
 	value   any // the application's per-connection state (SetValue)
 	path    string
 	remote  net.Addr
-
-	state  connState
-	kind   connKind
-	closed atomic.Bool // mirrors state==stateClosed for other goroutines
+	closed  atomic.Bool // mirrors state==stateClosed for other goroutines
 
 	// read side
 	need    int                        // bytes needed before the next parse attempt
 	scanned int                        // request-head bytes already searched for CRLFCRLF
 	fragOp  OpCode                     // opcode of the fragmented message in progress, 0 if none
 	frag    *bytebufferpool.ByteBuffer // reassembly buffer of a fragmented message
-
-	// write side: a list of segments in the loop's arena, flushed once per pass
-	segHead, segTail int32 // 1-based indexes into loop.segs; 0 = empty
-	pending          int   // bytes queued this pass
-	owed             int   // transport's unsent bytes at the last flush (see admit)
-	dirty            bool  // on loop.dirty
-	closeAfterFlush  bool  // close the transport once the queued bytes leave
 
 	// timers, in unix nanoseconds from the loop's clock
 	idx      int32 // position in loop.conns

@@ -273,6 +273,16 @@ func (e *Engine) SubscribeAsync(c *Conn, topic string) {
 	c.loop.post(task{op: opSubscribe, conn: c, topic: topic})
 }
 
+// SubscribeWait adds c to topic and returns once its loop has done so, so
+// that a publish made after it returns reaches c. It reports false if c
+// closed first. Call it from any goroutine except an event loop's (it
+// would wait for itself).
+func (e *Engine) SubscribeWait(c *Conn, topic string) bool {
+	done := make(chan bool, 1)
+	c.loop.post(task{op: opSubscribe, conn: c, topic: topic, done: done})
+	return <-done
+}
+
 // UnsubscribeAsync removes c from topic from any goroutine.
 func (e *Engine) UnsubscribeAsync(c *Conn, topic string) {
 	c.loop.post(task{op: opUnsub, conn: c, topic: topic})
@@ -371,7 +381,11 @@ func (e *Engine) connClosed(c *Conn, err error) {
 		e.registry.del(c)
 		e.open.Add(-1)
 		if c.handler != nil {
-			c.handler.OnClose(c, c.info)
+			if l.walking > 0 {
+				l.deferred = append(l.deferred, c)
+			} else {
+				c.handler.OnClose(c, c.info)
+			}
 		}
 	}
 }

@@ -36,6 +36,7 @@ type task struct {
 	lfn     func()
 	topic   string
 	text    string
+	done    chan bool // opSubscribe: told whether c is subscribed once the loop ran it
 	op      taskOp
 	code    CloseCode
 }
@@ -68,6 +69,9 @@ type loop struct {
 
 	// loop-only
 	depth    int       // nesting of entry points; flush when it returns to 0
+	flushing bool      // inside flushDirty
+	walking  int       // inside a topic walk: handler OnClose calls are deferred
+	deferred []*Conn   // connections whose OnClose waits for the walk to end
 	current  *Conn     // connection whose OnTraffic is running
 	dirty    []*Conn   // connections with queued bytes
 	segs     []segment // segment arena, reset after each flush
@@ -125,6 +129,9 @@ func (l *loop) post(t task) {
 				if dropped[i].frame != nil {
 					dropped[i].frame.Release()
 				}
+				if dropped[i].done != nil {
+					dropped[i].done <- false
+				}
 			}
 		}
 	}
@@ -140,8 +147,22 @@ func (l *loop) Run(context.Context) error {
 	l.mu.Unlock()
 
 	l.enter()
-	for i := range tasks {
-		l.runTask(&tasks[i])
+	for i := 0; i < len(tasks); i++ {
+		t := &tasks[i]
+		if t.op == opPublish && t.exclude == nil {
+			// Consecutive publishes to one topic are walked together: each
+			// subscriber gets all of them queued while it is in cache, and
+			// they leave in one write. Frames to other topics keep their
+			// place, so per-connection order is the publish order.
+			j := i + 1
+			for j < len(tasks) && tasks[j].op == opPublish && tasks[j].exclude == nil && tasks[j].topic == t.topic {
+				j++
+			}
+			l.publishRun(t.topic, tasks[i:j])
+			i = j - 1
+			continue
+		}
+		l.runTask(t)
 	}
 	l.leave()
 	if obs := l.e.opts.PublishLatency; obs != nil {
@@ -189,8 +210,12 @@ func (l *loop) runTask(t *task) {
 			}
 		}
 	case opSubscribe:
-		if t.conn.state == stateOpen {
+		ok := t.conn.state == stateOpen
+		if ok {
 			l.subscribe(t.conn, t.topic)
+		}
+		if t.done != nil {
+			t.done <- ok
 		}
 	case opUnsub:
 		l.unsubscribe(t.conn, t.topic)
@@ -236,6 +261,15 @@ func (l *loop) leave() {
 		l.flushDirty()
 		l.depth--
 	}
+}
+
+// flushEarly flushes mid-pass (a large broadcast, chunk by chunk, while
+// its connections are still in cache) unless a flush is already running.
+func (l *loop) flushEarly() {
+	if l.flushing || len(l.dirty) == 0 {
+		return
+	}
+	l.flushDirty()
 }
 
 // queueShared queues shared bytes (a published frame) for c.
@@ -308,6 +342,8 @@ func (l *loop) link(c *Conn, n int) {
 // flushDirty writes every dirty connection's queued bytes in one system call
 // per connection, then resets the arena.
 func (l *loop) flushDirty() {
+	l.flushing = true
+	defer func() { l.flushing = false }()
 	for i := 0; i < len(l.dirty); i++ { // callbacks may append while we walk
 		c := l.dirty[i]
 		l.dirty[i] = nil

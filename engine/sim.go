@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"sync/atomic"
 
 	"github.com/panjf2000/gnet/v2"
 )
@@ -39,19 +38,26 @@ type inlineExec struct{}
 
 func (inlineExec) Execute(ctx context.Context, r gnet.Runnable) error { return r.Run(ctx) }
 
-// SimConn is a fake socket: it accepts every write and counts it.
+// SimConn is a fake socket: it accepts every write and counts it. Like the
+// Simulator it is not safe for concurrent use.
 type SimConn struct {
-	Writes atomic.Uint64
-	Bytes  atomic.Uint64
+	writes uint64
+	bytes  uint64
 	in     []byte
 	buf    []byte // backing of in, reused once in is drained
 	conn   *Conn
 }
 
+// Writes is the number of write calls the engine made.
+func (s *SimConn) Writes() uint64 { return s.writes }
+
+// Bytes is the number of bytes the engine wrote.
+func (s *SimConn) Bytes() uint64 { return s.bytes }
+
 // Write counts b.
 func (s *SimConn) Write(b []byte) (int, error) {
-	s.Writes.Add(1)
-	s.Bytes.Add(uint64(len(b)))
+	s.writes++
+	s.bytes += uint64(len(b))
 	return len(b), nil
 }
 
@@ -61,8 +67,8 @@ func (s *SimConn) Writev(bs [][]byte) (int, error) {
 	for _, b := range bs {
 		n += len(b)
 	}
-	s.Writes.Add(1)
-	s.Bytes.Add(uint64(n))
+	s.writes++
+	s.bytes += uint64(n)
 	return n, nil
 }
 

@@ -129,14 +129,22 @@ func (l *loop) unsubscribeAll(c *Conn) {
 	c.topics = nil
 }
 
-// publishLocal queues f for every local subscriber of topic.
+// flushChunk is how many subscribers a broadcast queues before flushing
+// them: small enough that they are still in cache when written, large
+// enough that the flush loop is cheap.
+const flushChunk = 256
+
+// publishLocal queues f for every local subscriber of topic, except the
+// connection ids in exclude.
 func (l *loop) publishLocal(topic string, f *Frame, exclude []uint64) {
 	ts := l.topics[topic]
 	if ts == nil {
 		return
 	}
-	// Queuing never writes, so no callback can mutate ts while we walk it;
-	// a slow consumer is closed, which removes it from ts — walk backwards.
+	l.beginWalk()
+	// Walk backwards: a connection closed by a failing write or a slow
+	// consumer is removed by swapping the last member into its place, which
+	// has already been visited.
 	for i := len(ts.conns) - 1; i >= 0; i-- {
 		if i >= len(ts.conns) {
 			continue
@@ -149,4 +157,54 @@ func (l *loop) publishLocal(topic string, f *Frame, exclude []uint64) {
 			_ = l.queueShared(c, b)
 		}
 	}
+	l.endWalk()
+}
+
+// publishRun queues the frames of consecutive publish tasks to one topic,
+// subscriber by subscriber, flushing every flushChunk subscribers.
+func (l *loop) publishRun(topic string, run []task) {
+	ts := l.topics[topic]
+	if ts == nil {
+		return
+	}
+	l.beginWalk()
+	n := 0
+	for i := len(ts.conns) - 1; i >= 0; i-- {
+		if i >= len(ts.conns) {
+			continue
+		}
+		c := ts.conns[i]
+		if c.state != stateOpen {
+			continue
+		}
+		for k := range run {
+			if b := run[k].frame.bytesFor(c.kind); b != nil && c.state == stateOpen {
+				_ = l.queueShared(c, b)
+			}
+		}
+		if n++; n == flushChunk {
+			n = 0
+			l.flushEarly()
+		}
+	}
+	l.endWalk()
+}
+
+// beginWalk and endWalk bracket a walk over a topic's members. A
+// handler's OnClose may touch topic tables, so while a walk runs it is
+// deferred to the walk's end; the engine's own bookkeeping is not.
+func (l *loop) beginWalk() { l.walking++ }
+
+func (l *loop) endWalk() {
+	l.walking--
+	if l.walking > 0 {
+		return
+	}
+	for len(l.deferred) > 0 {
+		c := l.deferred[0]
+		l.deferred[0] = nil
+		l.deferred = l.deferred[1:]
+		c.handler.OnClose(c, c.info)
+	}
+	l.deferred = l.deferred[:0]
 }

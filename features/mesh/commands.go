@@ -259,26 +259,33 @@ func (x *exposures) addPattern(re *regexp.Regexp, g Guard) {
 	x.patterns = append(x.patterns, patternGuard{re: re, guard: g})
 }
 
-// allowed reports whether name is exposed and its guard lets c in.
+// allowed reports whether name is exposed and its guard lets c in: an
+// exact name's guard if there is one, else the first matching pattern's
+// (Mesh's rule). A guard that panics refuses.
 func (x *exposures) allowed(c *Connection, name string) bool {
 	x.mu.RLock()
 	g, ok := x.exact[name]
-	var matched []Guard
 	if !ok {
 		for _, p := range x.patterns {
 			if p.re.MatchString(name) {
-				matched = append(matched, p.guard)
+				g, ok = p.guard, true
+				break
 			}
 		}
 	}
 	x.mu.RUnlock()
-	if ok {
-		return g == nil || g(c, name)
+	if !ok {
+		return false
 	}
-	for _, g := range matched {
-		if g == nil || g(c, name) {
-			return true
+	return g == nil || runGuard(g, c, name)
+}
+
+func runGuard(g Guard, c *Connection, name string) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.s.opts.Logf("mesh: guard for %q panicked: %v", name, r)
+			ok = false
 		}
-	}
-	return false
+	}()
+	return g(c, name)
 }

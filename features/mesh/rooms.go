@@ -98,7 +98,13 @@ func (s *Server) subscribeLocal(ctx context.Context, c *Connection, coordTopic, 
 		c.dropTopic(coordTopic)
 		return err
 	}
-	s.e.SubscribeAsync(c.c, engineTopic)
+	// Wait for the loop: a publish made before it has the subscription
+	// would skip this connection, and the caller is about to read history
+	// or reply "subscribed".
+	if !s.e.SubscribeWait(c.c, engineTopic) {
+		s.unsubscribeLocal(ctx, c, coordTopic, engineTopic)
+		return errConnectionGone
+	}
 	return nil
 }
 

@@ -33,6 +33,7 @@ type Server struct {
 
 	channels exposures // exposed channels
 	pres     presence
+	rec      recordState
 	topics   nodeTopics
 
 	connMu   sync.RWMutex

@@ -140,8 +140,7 @@ func (s *Server) coordHandler(coordTopic string) coord.Handler {
 		et := engineRoomPrefix + coordTopic[len(coordRoomPrefix):]
 		return func(_ string, p []byte) { s.deliverEnvelope(et, p) }
 	case strings.HasPrefix(coordTopic, coordRecordPrefix):
-		id := coordTopic[len(coordRecordPrefix):]
-		return func(_ string, p []byte) { s.onRecordUpdate(id, p) }
+		return s.recordUpdateHandler(coordTopic[len(coordRecordPrefix):])
 	case strings.HasPrefix(coordTopic, coord.PresenceTopicPrefix):
 		et := enginePresencePrefix + coordTopic[len(coord.PresenceTopicPrefix):]
 		return func(_ string, p []byte) { s.deliverFrame(et, p) }
