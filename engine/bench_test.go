@@ -122,3 +122,21 @@ func BenchmarkEchoRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHandshake is the user-space cost of one WebSocket upgrade:
+// request-head scan and parse, gobwas's validation and response, and the
+// connection's registration (fake socket, no kernel).
+func BenchmarkHandshake(b *testing.B) {
+	s := NewSimulator(Options{})
+	s.Handle("/ws", nopHandler{})
+	req := []byte(goodUpgrade)
+	b.ReportAllocs()
+	for b.Loop() {
+		sc := s.OpenRaw()
+		s.Feed(sc, req)
+		c := sc.Conn()
+		c.loop.enter()
+		c.loop.closeTransport(c)
+		c.loop.leave()
+	}
+}
