@@ -26,6 +26,15 @@
 // goroutine per event, after the connection is registered with, or removed
 // from, the coordinator.
 //
+// Records are versioned JSON values (ExposeRecord, ExposeWritableRecord,
+// PublishRecordUpdate): each real change bumps the version by exactly one,
+// the RFC 6902 patch is computed once on the writing node, and each node
+// encodes the full and the patch push once for its subscribers.
+//
+// Presence (TrackPresence) marks connections present in tracked rooms with
+// a TTL that pongs refresh in batches; joins, leaves, expiries and presence
+// states are pushed to every presence subscriber on every node.
+//
 // Broadcasts are encoded once per node: a channel message, room broadcast or
 // broadcast to all travels through the coordinator's pub/sub as the encoded
 // frame, and each node hands it to the engine, which posts one task per
