@@ -448,3 +448,62 @@ func TestMeshSubscription(t *testing.T) {
 		}
 	})
 }
+
+// meshfast goes beyond Mesh: after the server drops it, the Go client
+// reconnects by itself and restores its rooms and subscriptions.
+func TestClientReconnectRestoresState(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, Options{})
+	s.ExposeChannel("news", nil)
+	s.ExposeRecord("doc", nil)
+	a := connected(t, s)
+	ctx := tctx(t)
+	if r, err := a.JoinRoom(ctx, "lobby"); err != nil || !r.Success {
+		t.Fatal(r, err)
+	}
+	var news collector
+	if r, err := a.SubscribeChannel(ctx, "news", news.add); err != nil || !r.Success {
+		t.Fatal(r, err)
+	}
+	var mu sync.Mutex
+	var versions []int64
+	if _, err := a.SubscribeRecord(ctx, "doc", client.RecordPatch, func(u client.RecordUpdate) {
+		mu.Lock()
+		versions = append(versions, u.Version)
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	reconnected := make(chan struct{}, 1)
+	a.OnReconnect(func() { reconnected <- struct{}{} })
+	old := a.ConnectionID()
+	s.Connection(old).Close()
+	select {
+	case <-reconnected:
+	case <-time.After(5 * time.Second):
+		t.Fatal("client did not reconnect")
+	}
+	id := a.ConnectionID()
+	if id == old || id == "" {
+		t.Fatalf("connection id after reconnect %q (was %q)", id, old)
+	}
+	if in, _ := s.IsInRoom(ctx, "lobby", id); !in {
+		t.Fatal("room not rejoined")
+	}
+	if in, _ := s.IsInRoom(ctx, "lobby", old); in {
+		t.Fatal("old connection still in the room")
+	}
+	_ = s.PublishToChannel(ctx, "news", "after", 0)
+	if got := news.waitFor(t, 1); got[0] != "after" {
+		t.Fatalf("channel after reconnect: %v", got)
+	}
+	_ = s.PublishRecordUpdate(ctx, "doc", map[string]int{"v": 1})
+	testutil.Eventually(t, 2*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Contains(versions, 1) {
+			return fmt.Errorf("record versions %v", versions)
+		}
+		return nil
+	})
+}
