@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/meshfast/meshfast/internal/testutil"
 	"net"
 	"net/http"
 	"strings"
@@ -15,15 +16,10 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
+	testutil.VerifyNoLeaks(m)
 }
 
 func TestEchoTextAndBinary(t *testing.T) {
@@ -335,7 +331,7 @@ func TestHalfOpenHandshakeTimesOut(t *testing.T) {
 		}
 		conns = append(conns, nc)
 	}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if n := e.Stats().TCP; n != 0 {
 			return fmt.Errorf("%d connections still open", n)
 		}
@@ -407,7 +403,7 @@ func TestPublishToTopic(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		clients = append(clients, dial(t, e))
 	}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if n := e.Stats().Connections; n != 20 {
 			return fmt.Errorf("%d connections", n)
 		}
@@ -429,7 +425,7 @@ func TestBurstCoalescesWrites(t *testing.T) {
 	t.Parallel()
 	e := startEngine(t, Options{Loops: 1}, topicHandler{})
 	c := dial(t, e)
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if e.Stats().Connections != 1 {
 			return errors.New("not connected")
 		}
@@ -469,7 +465,7 @@ func TestSlowConsumerIsClosed(t *testing.T) {
 	rc := rawDial(t, e, "/ws")
 	_ = rc
 	fast := dial(t, e)
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if e.Stats().Connections != 2 {
 			return errors.New("not connected")
 		}

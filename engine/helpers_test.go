@@ -64,24 +64,6 @@ func ctxT(t testing.TB) context.Context {
 	return ctx
 }
 
-// eventually polls cond until it returns nil or the time is up.
-func eventually(t testing.TB, total time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	step := time.Millisecond
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met in %v: %v", total, err)
-		}
-		time.Sleep(step)
-		step = min(step*2, 50*time.Millisecond)
-	}
-}
-
 // rawConn is a hand-driven WebSocket client for sending frames a real
 // client library refuses to send.
 type rawConn struct {

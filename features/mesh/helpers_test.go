@@ -13,15 +13,10 @@ import (
 	"github.com/coder/websocket"
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/internal/testutil"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
+	testutil.VerifyNoLeaks(m)
 }
 
 // fastEngine keeps timers fine-grained so liveness tests take milliseconds.

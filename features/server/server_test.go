@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"github.com/meshfast/meshfast/internal/testutil"
 	"io"
 	"net"
 	"net/http"
@@ -12,15 +13,10 @@ import (
 	"github.com/coder/websocket"
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/features/mesh"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
+	testutil.VerifyNoLeaks(m)
 }
 
 func startNode(t *testing.T, cfg Config) *Node {

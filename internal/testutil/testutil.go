@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // Eventually polls cond until it returns nil, failing the test with the
@@ -122,4 +124,15 @@ func (r *Redis) stop() {
 	}
 	_ = r.cmd.Process.Kill()
 	_ = r.cmd.Wait()
+}
+
+// VerifyNoLeaks runs a package's tests and fails if goroutines outlive
+// them. gnet's shared worker pool and the poller of sockets the runtime
+// is still closing are not leaks of ours.
+func VerifyNoLeaks(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
 }
