@@ -234,6 +234,19 @@ func (e *Engine) Publish(topic string, f *Frame, exclude []uint64) {
 	}
 }
 
+// PublishAll queues f for every open connection served by h (every
+// connection if h is nil), except the ids in exclude: one task per loop.
+// The caller keeps its own reference to f. Safe from any goroutine.
+func (e *Engine) PublishAll(f *Frame, exclude []uint64, h Handler) {
+	if e.opts.PublishLatency != nil && f.at == 0 {
+		f.at = e.clock()
+	}
+	for _, l := range *e.loops.Load() {
+		f.retain()
+		l.post(task{op: opPublishAll, frame: f, exclude: exclude, handler: h})
+	}
+}
+
 // Broadcast queues f for each of conns, posting one task per loop. The
 // caller keeps its own reference to f. Safe from any goroutine.
 func (e *Engine) Broadcast(f *Frame, conns []*Conn, exclude []uint64) {

@@ -625,3 +625,33 @@ func TestStreamResponseHeldByLoop(t *testing.T) {
 		t.Fatal("stream OnClose not called")
 	}
 }
+
+func TestPublishAllFiltersByHandler(t *testing.T) {
+	t.Parallel()
+	e := startEngine(t, Options{}, Echo{})
+	other := topicHandler{}
+	e.Handle("/other", other)
+	a, b := dial(t, e), dial(t, e)
+	rc := rawDial(t, e, "/other")
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if n := e.Stats().Connections; n != 3 {
+			return fmt.Errorf("%d connections", n)
+		}
+		return nil
+	})
+	f := NewTextFrame([]byte("echo people"))
+	e.PublishAll(f, nil, Echo{})
+	f.Release()
+	ctx := ctxT(t)
+	for _, c := range []*websocket.Conn{a, b} {
+		if _, got, err := c.Read(ctx); err != nil || string(got) != "echo people" {
+			t.Fatalf("%q %v", got, err)
+		}
+	}
+	f = NewTextFrame([]byte("everyone"))
+	e.PublishAll(f, nil, nil)
+	f.Release()
+	if op, p, err := rc.readFrame(); err != nil || op != OpText || string(p) != "everyone" {
+		t.Fatalf("other handler got %v %q %v (it must not have had the first frame)", op, p, err)
+	}
+}

@@ -13,16 +13,17 @@ import (
 type taskOp uint8
 
 const (
-	opSend      taskOp = iota // write frame to conn
-	opClose                   // close conn with code/text
-	opPublish                 // write frame to every local subscriber of topic
-	opBroadcast               // write frame to conns (all on this loop)
-	opSubscribe               // subscribe conn to topic
-	opUnsub                   // unsubscribe conn from topic
-	opFunc                    // run fn(conn)
-	opLoopFunc                // run lfn on the loop
-	opTick                    // timer sweep
-	opShutdown                // close every connection with 1001
+	opSend       taskOp = iota // write frame to conn
+	opClose                    // close conn with code/text
+	opPublish                  // write frame to every local subscriber of topic
+	opBroadcast                // write frame to conns (all on this loop)
+	opSubscribe                // subscribe conn to topic
+	opUnsub                    // unsubscribe conn from topic
+	opFunc                     // run fn(conn)
+	opLoopFunc                 // run lfn on the loop
+	opTick                     // timer sweep
+	opShutdown                 // close every connection with 1001
+	opPublishAll               // write frame to every connection of handler (nil: all)
 )
 
 // task is one unit of work posted to a loop. It is a plain struct, not a
@@ -34,6 +35,7 @@ type task struct {
 	exclude []uint64
 	fn      func(*Conn)
 	lfn     func()
+	handler Handler // opPublishAll: only this handler's connections
 	topic   string
 	text    string
 	done    chan bool // opSubscribe: told whether c is subscribed once the loop ran it
@@ -168,7 +170,7 @@ func (l *loop) Run(context.Context) error {
 	if obs := l.e.opts.PublishLatency; obs != nil {
 		now := l.e.clock()
 		for i := range tasks {
-			if t := &tasks[i]; (t.op == opPublish || t.op == opBroadcast) && t.frame.at != 0 {
+			if t := &tasks[i]; (t.op == opPublish || t.op == opBroadcast || t.op == opPublishAll) && t.frame.at != 0 {
 				obs(l.idx, time.Duration(now-t.frame.at))
 			}
 		}
@@ -225,6 +227,8 @@ func (l *loop) runTask(t *task) {
 		}
 	case opLoopFunc:
 		t.lfn()
+	case opPublishAll:
+		l.publishAll(t.frame, t.exclude, t.handler)
 	case opTick:
 		l.sweep()
 	case opShutdown:

@@ -208,3 +208,29 @@ func (l *loop) endWalk() {
 	}
 	l.deferred = l.deferred[:0]
 }
+
+// publishAll queues f for every open connection served by h (any, if h is
+// nil) except those in exclude, walking the loop's connection list: a
+// broadcast to everyone needs no topic, so idle connections carry no
+// membership for it.
+func (l *loop) publishAll(f *Frame, exclude []uint64, h Handler) {
+	l.beginWalk()
+	n := 0
+	for i := len(l.conns) - 1; i >= 0; i-- {
+		if i >= len(l.conns) {
+			continue
+		}
+		c := l.conns[i]
+		if c.state != stateOpen || (h != nil && c.handler != h) || (exclude != nil && excluded(exclude, c.id)) {
+			continue
+		}
+		if b := f.bytesFor(c.kind); b != nil {
+			_ = l.queueShared(c, b)
+		}
+		if n++; n == flushChunk {
+			n = 0
+			l.flushEarly()
+		}
+	}
+	l.endWalk()
+}

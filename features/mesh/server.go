@@ -82,7 +82,7 @@ func New(e *engine.Engine, o Options) (*Server, error) {
 	if err := s.co.RegisterNode(ctx, s.nodeID, nodeTTL); err != nil {
 		return nil, fmt.Errorf("mesh: register node: %w", err)
 	}
-	if err := s.topics.retainNode(ctx, topicAllCoord, topicAll); err != nil {
+	if err := s.topics.retainNode(ctx, topicAllCoord, ""); err != nil {
 		return nil, err
 	}
 	if err := s.topics.retainNode(ctx, coord.NodeTopic(s.nodeID), ""); err != nil {
@@ -207,7 +207,6 @@ func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
 	s.connMu.Lock()
 	s.conns[c.id] = c
 	s.connMu.Unlock()
-	s.e.Subscribe(ec, topicAll)
 	if !s.opts.NoAssignID {
 		var buf [128]byte
 		_ = ec.WriteText(protocol.AppendAssignID(buf[:0], c.id))

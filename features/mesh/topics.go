@@ -16,7 +16,6 @@ import (
 // Engine topics: the per-loop subscriber tables a frame is published to on
 // this node. Coordinator topics: what nodes subscribe to for each of them.
 const (
-	topicAll      = "*"
 	topicAllCoord = "mesh:broadcast:all"
 
 	engineChannelPrefix  = "c:"
@@ -133,7 +132,7 @@ func (n *nodeTopics) closeAll(ctx context.Context) {
 func (s *Server) coordHandler(coordTopic string) coord.Handler {
 	switch {
 	case coordTopic == topicAllCoord:
-		return func(_ string, p []byte) { s.deliverEnvelope(topicAll, p) }
+		return func(_ string, p []byte) { s.deliverEnvelope("", p) }
 	case coordTopic == coord.NodeTopic(s.nodeID):
 		return func(_ string, p []byte) { s.deliverTargeted(p) }
 	case strings.HasPrefix(coordTopic, coordRoomPrefix):
@@ -206,7 +205,11 @@ func (s *Server) deliverEnvelope(engineTopic string, p []byte) {
 	}
 	f := engine.AcquireFrame()
 	f.SetPayload(engine.OpText, append(f.PayloadBuf(), frame...))
-	s.e.Publish(engineTopic, f, exclude)
+	if engineTopic == "" { // everyone on this node speaking Mesh
+		s.e.PublishAll(f, exclude, (*handler)(s))
+	} else {
+		s.e.Publish(engineTopic, f, exclude)
+	}
 	f.Release()
 }
 
