@@ -75,6 +75,7 @@ type Engine struct {
 	tcp           atomic.Int64 // accepted TCP connections
 	accepted      atomic.Uint64
 	slowConsumers atomic.Uint64
+	dropped       atomic.Uint64 // frames discarded when a slow consumer was cut off
 	draining      atomic.Bool
 	closeCounts   [numReasons]atomic.Uint64
 }
@@ -318,6 +319,7 @@ type Stats struct {
 	TCP           int64  // accepted TCP connections, including handshakes
 	Accepted      uint64 // connections accepted since start
 	SlowConsumers uint64
+	Dropped       uint64 // frames discarded when slow consumers were cut off
 	Writes        uint64 // write/writev system calls by the write path
 	FramesWritten uint64 // frames handed to those calls
 	BytesWritten  uint64
@@ -335,6 +337,7 @@ func (e *Engine) Stats() Stats {
 		TCP:           e.tcp.Load(),
 		Accepted:      e.accepted.Load(),
 		SlowConsumers: e.slowConsumers.Load(),
+		Dropped:       e.dropped.Load(),
 		Closed:        make(map[string]uint64),
 	}
 	loops := *e.loops.Load()

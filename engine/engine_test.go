@@ -448,7 +448,8 @@ func TestBurstCoalescesWrites(t *testing.T) {
 	after := e.Stats()
 	writes := after.Writes - before.Writes
 	frames := after.FramesWritten - before.FramesWritten
-	if frames != n {
+	// the handshake response may be counted after the client already saw it
+	if frames != n && frames != n+1 {
 		t.Fatalf("frames written %d, want %d", frames, n)
 	}
 	if writes >= n/2 {

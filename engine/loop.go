@@ -324,6 +324,11 @@ func (l *loop) slowConsumer(c *Conn) {
 	l.e.slowConsumers.Add(1)
 	// Queued bytes are dropped: a client this far behind gets the close frame
 	// after whatever the kernel already holds.
+	n := uint64(1) // the frame that did not fit
+	for s := c.segHead; s != 0; s = l.segs[s-1].next {
+		n++
+	}
+	l.e.dropped.Add(n)
 	c.segHead, c.segTail, c.pending = 0, 0, 0
 	l.closeConn(c, ReasonSlowConsumer, l.e.opts.SlowConsumerCode, "slow consumer", nil)
 }

@@ -228,3 +228,30 @@ func (s *Server) deliverTargeted(p []byte) {
 	s.e.Broadcast(f, targets, nil)
 	f.Release()
 }
+
+// TopicCounts is how many rooms, channels, presence rooms and records this
+// node has local subscribers for.
+type TopicCounts struct {
+	Rooms, Channels, Presence, Records int
+}
+
+// LocalTopics counts what this node's connections are subscribed to.
+func (s *Server) LocalTopics() TopicCounts {
+	var tc TopicCounts
+	s.topics.mu.Lock()
+	defer s.topics.mu.Unlock()
+	for t := range s.topics.subs {
+		switch {
+		case strings.HasPrefix(t, coordRoomPrefix):
+			tc.Rooms++
+		case strings.HasPrefix(t, coordRecordPrefix):
+			tc.Records++
+		case strings.HasPrefix(t, coord.PresenceTopicPrefix):
+			tc.Presence++
+		case t == topicAllCoord || t == coord.NodeTopic(s.nodeID):
+		default:
+			tc.Channels++
+		}
+	}
+	return tc
+}

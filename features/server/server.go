@@ -115,6 +115,12 @@ func (n *Node) registerMetrics() {
 	m.CounterFunc("meshfast_bytes_out_total", "Bytes written.", func() uint64 { return e.Stats().BytesWritten })
 	m.CounterFunc("meshfast_writes_total", "write/writev system calls by the write path.", func() uint64 { return e.Stats().Writes })
 	m.CounterFunc("meshfast_slow_consumers_total", "Connections closed as slow consumers.", func() uint64 { return e.Stats().SlowConsumers })
+	m.CounterFunc("meshfast_dropped_frames_total", "Frames discarded when slow consumers were cut off.", func() uint64 { return e.Stats().Dropped })
+	ms := n.Mesh
+	m.GaugeFunc("mesh_rooms", "Rooms with members on this node.", func() float64 { return float64(ms.LocalTopics().Rooms) })
+	m.GaugeFunc("mesh_channels", "Channels with subscribers on this node.", func() float64 { return float64(ms.LocalTopics().Channels) })
+	m.GaugeFunc("mesh_presence_rooms", "Rooms whose presence has subscribers on this node.", func() float64 { return float64(ms.LocalTopics().Presence) })
+	m.GaugeFunc("mesh_records", "Records with subscribers on this node.", func() float64 { return float64(ms.LocalTopics().Records) })
 }
 
 // exposeBench adds the load generator's publish command.
