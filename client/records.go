@@ -242,11 +242,13 @@ func (c *Client) applyRecordUpdate(s *recordSub, u protocol.RecordUpdate) bool {
 				c.resyncRecord(s)
 				return false
 			}
-			if doc == nil {
-				// A record never written: Mesh's server diffs it as {}.
-				doc = map[string]any{}
-			}
 			s.doc, s.decoded = doc, true
+		}
+		if s.doc == nil {
+			// A null value (never written, or set to null by an earlier
+			// update): Mesh's server diffs old ?? {}, so every patch, not
+			// only the first, is relative to {} then.
+			s.doc = map[string]any{}
 		}
 		doc, err := applyPatch(s.doc, u.Patch)
 		if err == nil {
