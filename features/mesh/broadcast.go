@@ -125,7 +125,7 @@ func (s *Server) sendTo(ctx context.Context, connIDs []string, frame []byte) err
 	}
 	msgs := make([]coord.Message, 0, len(byNode))
 	for n, ids := range byNode {
-		msgs = append(msgs, coord.Message{Topic: coord.NodeTopic(n), Payload: appendEnvelope(nil, ids, frame)})
+		msgs = append(msgs, coord.Message{Topic: coord.NodeTopic(n), Payload: appendEnvelope([]byte{nodeMsgFrame}, ids, frame)})
 	}
 	if len(msgs) == 0 {
 		return nil

@@ -2,46 +2,75 @@ package mesh
 
 import (
 	"context"
+
+	"github.com/meshfast/meshfast/coord"
 )
 
-// AddToRoom adds the connection connID to room. A connection on this node
-// starts receiving the room's broadcasts at once.
+// AddToRoom adds the connection connID, on any node, to room. The
+// connection starts receiving the room's broadcasts at once; if the room
+// is presence-tracked it becomes present (a "join" event).
 func (s *Server) AddToRoom(ctx context.Context, room, connID string) error {
 	if _, err := s.co.AddToRoom(ctx, room, connID); err != nil {
 		return err
 	}
-	c := s.Connection(connID)
-	if c != nil {
-		if err := s.subscribeLocal(ctx, c, coordRoomPrefix+room, engineRoomPrefix+room); err != nil {
+	if c := s.Connection(connID); c != nil {
+		if err := s.joinLocal(ctx, c, room); err != nil {
 			return err
 		}
+	} else if err := s.tellOwner(ctx, nodeMsgJoin, room, connID); err != nil {
+		return err
 	}
 	if o, ok := s.pres.lookup(room); ok {
-		if c != nil {
-			c.setPresent(room, o.TTL)
-		}
 		return s.pres.joinID(ctx, connID, room, o.TTL)
 	}
 	return nil
 }
 
-// RemoveFromRoom removes connID from room (marking it absent first when
-// the room is tracked, as Mesh does).
+// RemoveFromRoom removes connID, on any node, from room (marking it absent
+// first when the room is tracked, as Mesh does).
 func (s *Server) RemoveFromRoom(ctx context.Context, room, connID string) error {
-	c := s.Connection(connID)
-	if c != nil {
-		c.setPresent(room, 0)
-	}
 	if err := s.pres.leaveID(ctx, connID, room); err != nil {
 		return err
 	}
 	if _, err := s.co.RemoveFromRoom(ctx, room, connID); err != nil {
 		return err
 	}
-	if c != nil {
-		s.unsubscribeLocal(ctx, c, coordRoomPrefix+room, engineRoomPrefix+room)
+	return s.leaveAnywhere(ctx, room, connID)
+}
+
+// joinLocal makes a connection of this node receive room's broadcasts and,
+// in a tracked room, refresh its presence on pongs.
+func (s *Server) joinLocal(ctx context.Context, c *Connection, room string) error {
+	if err := s.subscribeLocal(ctx, c, coordRoomPrefix+room, engineRoomPrefix+room); err != nil {
+		return err
+	}
+	if o, ok := s.pres.lookup(room); ok {
+		c.setPresent(room, o.TTL)
 	}
 	return nil
+}
+
+func (s *Server) leaveLocal(ctx context.Context, c *Connection, room string) {
+	c.setPresent(room, 0)
+	s.unsubscribeLocal(ctx, c, coordRoomPrefix+room, engineRoomPrefix+room)
+}
+
+// leaveAnywhere undoes joinLocal for connID wherever it lives.
+func (s *Server) leaveAnywhere(ctx context.Context, room, connID string) error {
+	if c := s.Connection(connID); c != nil {
+		s.leaveLocal(ctx, c, room)
+		return nil
+	}
+	return s.tellOwner(ctx, nodeMsgLeave, room, connID)
+}
+
+// tellOwner asks the node that owns connID to apply a room change to it.
+func (s *Server) tellOwner(ctx context.Context, kind byte, room, connID string) error {
+	node, err := s.co.ConnectionNode(ctx, connID)
+	if err != nil || node == s.nodeID {
+		return nil // not connected anywhere: membership alone is recorded
+	}
+	return s.co.Publish(ctx, coord.NodeTopic(node), appendEnvelope([]byte{kind}, []string{room, connID}, nil))
 }
 
 // IsInRoom reports whether connID is a member of room.
@@ -65,9 +94,9 @@ func (s *Server) RemoveFromAllRooms(ctx context.Context, connID string) error {
 	if err != nil {
 		return err
 	}
-	if c := s.Connection(connID); c != nil {
-		for _, room := range rooms {
-			s.unsubscribeLocal(ctx, c, coordRoomPrefix+room, engineRoomPrefix+room)
+	for _, room := range rooms {
+		if err := s.leaveAnywhere(ctx, room, connID); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -80,8 +109,8 @@ func (s *Server) ClearRoom(ctx context.Context, room string) error {
 		return err
 	}
 	for _, id := range members {
-		if c := s.Connection(id); c != nil {
-			s.unsubscribeLocal(ctx, c, coordRoomPrefix+room, engineRoomPrefix+room)
+		if err := s.leaveAnywhere(ctx, room, id); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -134,7 +134,7 @@ func (s *Server) coordHandler(coordTopic string) coord.Handler {
 	case coordTopic == topicAllCoord:
 		return func(_ string, p []byte) { s.deliverEnvelope("", p) }
 	case coordTopic == coord.NodeTopic(s.nodeID):
-		return func(_ string, p []byte) { s.deliverTargeted(p) }
+		return func(_ string, p []byte) { s.onNodeMessage(p) }
 	case strings.HasPrefix(coordTopic, coordRoomPrefix):
 		et := engineRoomPrefix + coordTopic[len(coordRoomPrefix):]
 		return func(_ string, p []byte) { s.deliverEnvelope(et, p) }
@@ -211,6 +211,51 @@ func (s *Server) deliverEnvelope(engineTopic string, p []byte) {
 		s.e.Publish(engineTopic, f, exclude)
 	}
 	f.Release()
+}
+
+// Messages on a node's own topic start with their kind.
+const (
+	nodeMsgFrame = 'F' // an envelope: target connection ids, then a frame
+	nodeMsgJoin  = 'J' // a connection of this node was added to a room elsewhere
+	nodeMsgLeave = 'L' // a connection of this node was removed from a room elsewhere
+)
+
+func (s *Server) onNodeMessage(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	switch p[0] {
+	case nodeMsgFrame:
+		s.deliverTargeted(p[1:])
+	case nodeMsgJoin, nodeMsgLeave:
+		var room, id string
+		if _, ok := parseEnvelope(p[1:], func(b []byte) {
+			if room == "" {
+				room = string(b)
+			} else {
+				id = string(b)
+			}
+		}); !ok || id == "" {
+			return
+		}
+		c := s.Connection(id)
+		if c == nil {
+			return
+		}
+		// Subscribing waits on the coordinator and the loop: not on this goroutine.
+		join := p[0] == nodeMsgJoin
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			ctx, cancel := s.ctx()
+			defer cancel()
+			if join {
+				s.joinLocal(ctx, c, room)
+			} else {
+				s.leaveLocal(ctx, c, room)
+			}
+		}()
+	}
 }
 
 func (s *Server) deliverTargeted(p []byte) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/meshfast/meshfast/coord/memory"
 	"github.com/meshfast/meshfast/internal/testutil"
 	"github.com/meshfast/meshfast/protocol"
 )
@@ -354,4 +355,48 @@ func TestConnectionHooks(t *testing.T) {
 	if d.ID() != w.id || !d.IsDead() {
 		t.Fatalf("closed %s dead=%v", d.ID(), d.IsDead())
 	}
+}
+
+// Room changes made on one node for a connection on another reach the
+// node that owns it.
+func TestRoomChangesAcrossNodes(t *testing.T) {
+	t.Parallel()
+	co := memory.New(memory.Options{})
+	t.Cleanup(func() { _ = co.Close() }) // runs after the servers' cleanups
+	sa := startServer(t, Options{Coordinator: co})
+	sb := startServer(t, Options{Coordinator: co})
+	wb := dialWire(t, sb)
+	if err := sa.AddToRoom(bg(), "far", wb.id); err != nil {
+		t.Fatal(err)
+	}
+	if in, _ := sb.IsInRoom(bg(), "far", wb.id); !in {
+		t.Fatal("membership not shared")
+	}
+	// B subscribes its connection asynchronously: poll with broadcasts
+	testutil.Eventually(t, 5*time.Second, func() error {
+		_ = sa.BroadcastRoom(bg(), "far", "hello", "from a")
+		f, err := wb.read(50 * time.Millisecond)
+		if err != nil {
+			return err
+		}
+		if f != `{"command":"hello","payload":"from a"}` {
+			return fmt.Errorf("got %s", f)
+		}
+		return nil
+	})
+	if err := sa.RemoveFromRoom(bg(), "far", wb.id); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		for {
+			if _, err := wb.read(20 * time.Millisecond); err != nil {
+				break // drained
+			}
+		}
+		_ = sa.BroadcastRoom(bg(), "far", "hello", "again")
+		if f, err := wb.read(100 * time.Millisecond); err == nil {
+			return fmt.Errorf("still receiving after removal: %s", f)
+		}
+		return nil
+	})
 }
