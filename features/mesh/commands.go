@@ -151,12 +151,12 @@ func (s *Server) dispatch(c *Connection, m *protocol.Message) {
 }
 
 func (s *Server) run(c *Connection, id int64, name string, payload json.RawMessage, start time.Time) {
-	defer func() {
-		c.inflight.Add(-1)
-		s.inflight.Add(-1)
-	}()
 	result, err := s.execute(c, name, payload)
 	s.m.command(time.Since(start), err)
+	// Free the slot before the reply leaves: a client that has its answer
+	// may send the next command at once.
+	c.inflight.Add(-1)
+	s.inflight.Add(-1)
 	if c.closed.Load() {
 		return
 	}
