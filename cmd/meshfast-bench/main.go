@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -85,9 +86,23 @@ func main() {
 	fs.IntVar(&o.Sim.Conns, "sim-conns", bench.DefaultSimConns, "sim: simulated subscribers")
 	fs.IntVar(&o.Sim.Publishes, "publishes", bench.DefaultSimPublishes, "sim: broadcasts timed")
 	fs.IntVar(&o.Sim.Loops, "sim-loops", bench.DefaultSimLoops, "sim: simulated event loops")
+	cpuprofile := fs.String("cpuprofile", "", "write this process's CPU profile here (sim, ceiling: the measured side runs in this process)")
 	_ = fs.Parse(args)
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if _, err := bench.Run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# campaign.sh SCENARIO [REP]: one bounded, loopback-only run of the perf
+# campaign; output in $OUT/SCENARIO-REP.txt (default /tmp/mfres). Every
+# server started here is killed by PID on exit (lib.sh's trap).
+cd "$(dirname "$0")/../.." || exit 1
+. perf/scripts/lib.sh
+S=$1 R=${2:-1}
+F="$OUT/$S-$R.txt"
+A=127.0.0.1:9300 B=127.0.0.1:9400
+run() { echo "\$ $*" | sed "s#$MFB#/tmp/mfb#"; timeout 400 "$@" 2>&1 | grep -v '^  *[0-9.]*s  ' ; }
+{
+stamp
+case $S in
+connect10k|connect19k)
+	n=${S#connect}; n=${n%k}000
+	start_mf $A
+	run $MFB connect -addr $A -conns $n -workers 2 -progress -1s -out "$OUT/$S-$R.json"
+	;;
+idle|idle1h)
+	if [ $S = idle1h ]; then start_mf $A -latency-interval 1h; else start_mf $A; fi
+	mfpid=$LASTPID
+	start_baseline $B
+	perf/scripts/poll.sh $A $mfpid 120 "$OUT/$S-$R.poll" & poller=$!
+	run $MFB idle -addr $A -baseline-addr $B -conns 19000 -workers 2 -sample-at 10000,19000 -duration 12s -progress -1s -out "$OUT/$S-$R.json"
+	kill $poller 2>/dev/null
+	;;
+rpc100|rpc1000)
+	n=${S#rpc}
+	start_mf $A; start_baseline $B
+	run $MFB rpc -addr $A -baseline-addr $B -conns $n -duration 8s -progress -1s -out "$OUT/$S-$R.json"
+	;;
+fanout5k|fanout10k|fanout1k)
+	case $S in fanout5k) n=5000 rate=8;; fanout10k) n=10000 rate=4;; fanout1k) n=1000 rate=20;; esac
+	d=10
+	start_mf $A; mfpid=$LASTPID; start_baseline $B
+	perf/scripts/poll.sh $A $mfpid 200 "$OUT/$S-$R.poll" & poller=$!
+	run $MFB fanout -addr $A -baseline-addr $B -conns $n -rate $rate -duration ${d}s -drain 5s \
+		-ceiling -ceiling-rate $rate -rounds $((rate * d)) -writers 2 -progress -1s -out "$OUT/$S-$R.json"
+	kill $poller 2>/dev/null
+	;;
+fanouthi|fanouthicl)
+	# high publish rate, 1000 subscribers: 4 publishers at 600 publishes/s in all (fanouthi),
+	# or 64 closed-loop publishers (fanouthicl)
+	start_mf $A; mfpid=$LASTPID
+	perf/scripts/poll.sh $A $mfpid 200 "$OUT/$S-$R.poll" & poller=$!
+	if [ $S = fanouthi ]; then
+		run $MFB fanout -addr $A -conns 1000 -publishers 4 -rate 600 -duration 5s -drain 15s -progress -1s -out "$OUT/$S-$R.json"
+	else
+		run $MFB fanout -addr $A -conns 1000 -publishers 64 -rate -1 -messages 20000 -duration 8s -drain 15s -progress -1s -out "$OUT/$S-$R.json"
+	fi
+	kill $poller 2>/dev/null
+	;;
+fanoutsat)
+	# saturation: offered 5000 x 40/s = 200k deliveries/s, more than any of the three sustains;
+	# the ceiling writes back to back (one frame per write)
+	start_mf $A; mfpid=$LASTPID; start_baseline $B
+	perf/scripts/poll.sh $A $mfpid 200 "$OUT/$S-$R.poll" & poller=$!
+	run $MFB fanout -addr $A -baseline-addr $B -conns 5000 -rate 40 -duration 8s -drain 10s \
+		-ceiling -rounds 60 -writers 2 -progress -1s -out "$OUT/$S-$R.json"
+	kill $poller 2>/dev/null
+	;;
+ceiling)
+	run $MFB ceiling -conns 10000 -writers 2 -rounds 20 -duration 10s -progress -1s -out "$OUT/$S-$R.json"
+	;;
+sim1|sim2)
+	run $MFB sim -sim-conns 1000000 -publishes 20 -sim-loops ${S#sim}
+	;;
+*) echo "unknown scenario $S" >&2; exit 2;;
+esac
+echo "# end $(date -u +%FT%TZ) load: $(uptime | sed 's/.*load average: //')"
+} >"$F" 2>&1
+stop_all
+cat "$F"
