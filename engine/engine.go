@@ -357,6 +357,14 @@ func (e *Engine) Stats() Stats {
 	return s
 }
 
+// ClosedBy returns how many connections have ended for reason r.
+func (e *Engine) ClosedBy(r CloseReason) uint64 {
+	if r >= numReasons {
+		return 0
+	}
+	return e.closeCounts[r].Load()
+}
+
 // loopFor returns the loop state for a gnet event loop, creating it on the
 // first connection the loop sees. Called on that loop, once per connection.
 func (e *Engine) loopFor(el gnet.EventLoop) *loop {

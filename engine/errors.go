@@ -98,6 +98,15 @@ var reasonNames = [numReasons]string{
 	"handshake_failed", "idle_timeout", "shutdown", "write_error", "limit", "http_done",
 }
 
+// CloseReasons lists every CloseReason, for exporting counters.
+func CloseReasons() []CloseReason {
+	out := make([]CloseReason, numReasons)
+	for i := range out {
+		out[i] = CloseReason(i)
+	}
+	return out
+}
+
 func (r CloseReason) String() string {
 	if r < numReasons {
 		return reasonNames[r]

@@ -225,3 +225,40 @@ func FuzzHandshake(f *testing.F) {
 		}
 	})
 }
+
+// A high publish rate puts several broadcasts in one loop batch, with
+// other tasks (command replies) between them: every subscriber must still
+// get everything queued for it in the pass in one write, in order.
+func TestInterleavedBroadcastsLeaveInOneWrite(t *testing.T) {
+	s := NewSimulator(Options{Loops: 1})
+	var subs []*SimConn
+	for i := 0; i < 3*flushChunk; i++ {
+		sc := s.Open(nopHandler{})
+		s.Subscribe(sc, "room")
+		subs = append(subs, sc)
+	}
+	publisher := subs[0].Conn()
+	l := s.loops[0]
+	var batch []task
+	for i := 0; i < 10; i++ {
+		batch = append(batch,
+			task{op: opPublish, topic: "room", frame: NewTextFrame([]byte(fmt.Sprintf("m%d", i)))},
+			task{op: opSend, conn: publisher, frame: NewTextFrame([]byte("reply"))})
+	}
+	l.mu.Lock()
+	l.inbox = append(l.inbox, batch...)
+	l.mu.Unlock()
+	before := make([]uint64, len(subs))
+	for i, sc := range subs {
+		before[i] = sc.Writes()
+	}
+	_ = l.Run(t.Context())
+	for i, sc := range subs {
+		if w := sc.Writes() - before[i]; w != 1 {
+			t.Fatalf("subscriber %d: %d writes for 10 frames", i, w)
+		}
+	}
+	if got, want := subs[1].Bytes(), uint64(10*(2+2)); got < want {
+		t.Fatalf("subscriber wrote %d bytes, want at least %d", got, want)
+	}
+}

@@ -72,6 +72,7 @@ type loop struct {
 	// loop-only
 	depth    int       // nesting of entry points; flush when it returns to 0
 	flushing bool      // inside flushDirty
+	chunked  bool      // this batch may flush a broadcast in chunks (see Run)
 	walking  int       // inside a topic walk: handler OnClose calls are deferred
 	deferred []*Conn   // connections whose OnClose waits for the walk to end
 	current  *Conn     // connection whose OnTraffic is running
@@ -148,6 +149,17 @@ func (l *loop) Run(context.Context) error {
 	l.scheduled = false
 	l.mu.Unlock()
 
+	// Flushing in chunks keeps a large broadcast in cache, but when a batch
+	// carries several broadcasts (a high publish rate), everything queued
+	// for a connection in the pass must leave in one write: no early flush.
+	fanouts := 0
+	for i := range tasks {
+		switch tasks[i].op {
+		case opPublish, opPublishAll, opBroadcast:
+			fanouts++
+		}
+	}
+	l.chunked = fanouts <= 1
 	l.enter()
 	for i := 0; i < len(tasks); i++ {
 		t := &tasks[i]
@@ -270,7 +282,7 @@ func (l *loop) leave() {
 // flushEarly flushes mid-pass (a large broadcast, chunk by chunk, while
 // its connections are still in cache) unless a flush is already running.
 func (l *loop) flushEarly() {
-	if l.flushing || len(l.dirty) == 0 {
+	if !l.chunked || l.flushing || len(l.dirty) == 0 {
 		return
 	}
 	l.flushDirty()

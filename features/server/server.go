@@ -116,6 +116,10 @@ func (n *Node) registerMetrics() {
 	m.CounterFunc("meshfast_writes_total", "write/writev system calls by the write path.", func() uint64 { return e.Stats().Writes })
 	m.CounterFunc("meshfast_slow_consumers_total", "Connections closed as slow consumers.", func() uint64 { return e.Stats().SlowConsumers })
 	m.CounterFunc("meshfast_dropped_frames_total", "Frames discarded when slow consumers were cut off.", func() uint64 { return e.Stats().Dropped })
+	for _, r := range engine.CloseReasons() {
+		m.CounterFunc("meshfast_closed_total", "Connections ended, by reason.", func() uint64 { return e.ClosedBy(r) },
+			perf.Label{Name: "reason", Value: r.String()})
+	}
 	ms := n.Mesh
 	m.GaugeFunc("mesh_rooms", "Rooms with members on this node.", func() float64 { return float64(ms.LocalTopics().Rooms) })
 	m.GaugeFunc("mesh_channels", "Channels with subscribers on this node.", func() float64 { return float64(ms.LocalTopics().Channels) })

@@ -117,7 +117,7 @@ func TestNodeServesMeshHealthAndMetrics(t *testing.T) {
 		}
 	}
 	metrics := get(t, n, "/metrics")
-	for _, want := range []string{"meshfast_connections 1", "mesh_commands_total", "mesh_channels 1", "meshfast_dropped_frames_total 0", "mesh_command_seconds{quantile=\"0.99\"}",
+	for _, want := range []string{"meshfast_connections 1", "mesh_commands_total", "mesh_channels 1", "meshfast_dropped_frames_total 0", `meshfast_closed_total{reason="slow_consumer"} 0`, "mesh_command_seconds{quantile=\"0.99\"}",
 		"meshfast_publish_to_write_seconds_count", "mesh_latency_rtt_seconds_count", "go_goroutines"} {
 		if !strings.Contains(metrics, want) {
 			t.Fatalf("/metrics lacks %s:\n%s", want, metrics)
