@@ -91,7 +91,7 @@ func BenchmarkRoomBroadcast(b *testing.B) {
 			for i := 0; i < members; i++ {
 				sc := sim.Open(handlerOf(s))
 				c := sc.Conn().Value().(*Connection)
-				<-c.ready
+				waitRegistered(b, c)
 				if err := s.AddToRoom(bg(), "room", c.id); err != nil {
 					b.Fatal(err)
 				}

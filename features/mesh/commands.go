@@ -141,17 +141,20 @@ func (s *Server) dispatch(c *Connection, m *protocol.Message) {
 		s.replyError(c, m.ID, name, errBusy)
 		return
 	}
+	if c.ctx == nil {
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+	}
 	var payload json.RawMessage
 	if m.Payload != nil {
 		payload = append(json.RawMessage(nil), m.Payload...)
 	}
 	c.inflight.Add(1)
 	s.inflight.Add(1)
-	go s.run(c, m.ID, name, payload, time.Now())
+	go s.run(c, c.ctx, m.ID, name, payload, time.Now())
 }
 
-func (s *Server) run(c *Connection, id int64, name string, payload json.RawMessage, start time.Time) {
-	result, err := s.execute(c, name, payload)
+func (s *Server) run(c *Connection, cctx context.Context, id int64, name string, payload json.RawMessage, start time.Time) {
+	result, err := s.execute(c, cctx, name, payload)
 	s.m.command(time.Since(start), err)
 	// Free the slot before the reply leaves: a client that has its answer
 	// may send the next command at once.
@@ -182,7 +185,7 @@ func (s *Server) run(c *Connection, id int64, name string, payload json.RawMessa
 
 // execute runs middleware and handler, turning a panic into Mesh's
 // EUNKNOWN error so one bad handler cannot take the process down.
-func (s *Server) execute(c *Connection, name string, payload json.RawMessage) (result any, err error) {
+func (s *Server) execute(c *Connection, cctx context.Context, name string, payload json.RawMessage) (result any, err error) {
 	s.cmdMu.RLock()
 	cmd := s.commands[name]
 	global := s.global
@@ -190,7 +193,7 @@ func (s *Server) execute(c *Connection, name string, payload json.RawMessage) (r
 	if cmd == nil || cmd.h == nil {
 		return nil, protocol.CommandNotFound(name)
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, commandTimeout)
+	ctx, cancel := context.WithTimeout(cctx, commandTimeout)
 	defer cancel()
 	mc := &Context{Context: ctx, Server: s, Command: name, Conn: c, Payload: payload}
 	defer func() {

@@ -24,9 +24,13 @@ type Connection struct {
 
 	inflight atomic.Int32
 	closed   atomic.Bool
-	ctx      context.Context // ends when the connection closes
-	cancel   context.CancelFunc
-	ready    chan struct{} // closed once registered with the coordinator
+	life     atomic.Int32 // lifeRegistering, lifeRegistered or lifeClosedEarly
+
+	// ctx ends when the connection closes. It is made on the loop when the
+	// first command arrives (most of an idle connection's life has none)
+	// and cancelled on the loop in OnClose, so it needs no lock.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	// liveness, loop only
 	alive       bool
@@ -56,6 +60,18 @@ func (c *Connection) setPresent(room string, ttl time.Duration) {
 	}
 	c.present[room] = ttl
 }
+
+// Registration states (Connection.life): the connection is registered with
+// the coordinator off the loop; if it closes first, whoever finishes
+// registering does the cleanup, so cleanup never runs before registration.
+const (
+	lifeRegistering int32 = iota
+	lifeRegistered
+	lifeClosedEarly
+)
+
+// registered reports whether the coordinator knows the connection.
+func (c *Connection) registered() bool { return c.life.Load() == lifeRegistered }
 
 // ID is the connection's Mesh id ("conn-…").
 func (c *Connection) ID() string { return c.id }

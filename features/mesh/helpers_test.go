@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -179,3 +180,17 @@ func (w *wire) silent(d time.Duration) {
 }
 
 func bg() context.Context { return context.Background() }
+
+// waitRegistered waits until the coordinator knows c.
+func waitRegistered(t testing.TB, c *Connection) {
+	t.Helper()
+	for i := 0; i < 1000 && !c.registered(); i++ {
+		runtime.Gosched() // registration is a goroutine away: usually done at once
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if !c.registered() {
+			return fmt.Errorf("%s not registered", c.id)
+		}
+		return nil
+	})
+}

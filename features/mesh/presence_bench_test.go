@@ -51,13 +51,13 @@ func BenchmarkPresenceChurn(b *testing.B) {
 			ids := make([]string, conns)
 			for i := range ids {
 				c := simA.Open(handlerOf(sa)).Conn().Value().(*Connection)
-				<-c.ready
+				waitRegistered(b, c)
 				ids[i] = c.id
 			}
 			// subscribed as mesh/subscribe-presence does
 			for range subscribers {
 				c := simB.Open(handlerOf(sb)).Conn().Value().(*Connection)
-				<-c.ready
+				waitRegistered(b, c)
 				if err := sb.subscribeLocal(bg(), c, coord.PresenceTopic(room), enginePresencePrefix+room); err != nil {
 					b.Fatal(err)
 				}

@@ -717,7 +717,7 @@ func simRecordServer(tb testing.TB, n int, id string) (*engine.Simulator, *Serve
 	tb.Cleanup(func() { _ = s.Close() })
 	for i := 0; i <= n; i++ {
 		c := sim.Open((*handler)(s)).Conn().Value().(*Connection)
-		<-c.ready
+		waitRegistered(tb, c)
 		if _, err := s.subscribeRecord(bg(), c, id, i < n); err != nil {
 			tb.Fatal(err)
 		}

@@ -200,9 +200,7 @@ func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
 		s:      s,
 		remote: ec.RemoteAddr(),
 		alive:  true,
-		ready:  make(chan struct{}),
 	}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
 	ec.SetValue(c)
 	s.connMu.Lock()
 	s.conns[c.id] = c
@@ -224,13 +222,18 @@ func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
 
 func (s *Server) register(c *Connection) {
 	defer s.bg.Done()
-	defer close(c.ready)
 	ctx, cancel := s.ctx()
 	err := s.co.RegisterConnection(ctx, c.id, s.nodeID)
 	cancel()
 	if err != nil {
 		s.opts.Logf("mesh: register %s: %v", c.id, err)
 		c.c.CloseAsync(engine.CloseInternalError, "registration failed")
+	}
+	if !c.life.CompareAndSwap(lifeRegistering, lifeRegistered) {
+		s.cleanupNow(c) // it closed while we registered
+		return
+	}
+	if err != nil {
 		return
 	}
 	s.hooksMu.RLock()
@@ -248,19 +251,25 @@ func (h *handler) OnClose(ec *engine.Conn, _ engine.CloseInfo) {
 		return
 	}
 	c.closed.Store(true)
-	c.cancel() // running commands of this connection see ctx.Done
+	if c.cancel != nil {
+		c.cancel() // running commands of this connection see ctx.Done
+	}
 	s.connMu.Lock()
 	delete(s.conns, c.id)
 	s.connMu.Unlock()
+	if c.life.CompareAndSwap(lifeRegistering, lifeClosedEarly) {
+		return // register cleans up once it is done
+	}
 	s.bg.Add(1)
-	go s.cleanup(c)
+	go func() {
+		defer s.bg.Done()
+		s.cleanupNow(c)
+	}()
 }
 
-// cleanup removes a closed connection's shared state, as Mesh's
+// cleanupNow removes a closed connection's shared state, as Mesh's
 // cleanupConnection does, then runs the disconnection hooks.
-func (s *Server) cleanup(c *Connection) {
-	defer s.bg.Done()
-	<-c.ready
+func (s *Server) cleanupNow(c *Connection) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	removed, err := s.co.RemoveConnection(ctx, c.id)
