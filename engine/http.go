@@ -204,8 +204,7 @@ type Response struct {
 	// Headers are extra "Name: value" lines, without CRLF.
 	Headers []string
 
-	stream  Handler // set by Stream
-	started bool
+	stream Handler // set by Stream
 }
 
 // Stream turns the response into a long-lived stream held by the event loop

@@ -42,20 +42,3 @@ func (r *registry) get(id uint64) *Conn {
 	s.mu.RUnlock()
 	return c
 }
-
-// each calls fn for every registered connection, from a snapshot taken
-// shard by shard (no lock is held while fn runs).
-func (r *registry) each(fn func(*Conn)) {
-	var snap []*Conn
-	for i := range r.shards {
-		s := &r.shards[i]
-		s.mu.RLock()
-		for _, c := range s.m {
-			snap = append(snap, c)
-		}
-		s.mu.RUnlock()
-	}
-	for _, c := range snap {
-		fn(c)
-	}
-}

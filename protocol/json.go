@@ -170,11 +170,6 @@ func AppendJSONString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// appendJSONBytesString is AppendJSONString for a byte slice.
-func appendJSONBytesString(dst, s []byte) []byte {
-	return AppendJSONString(dst, b2s(s))
-}
-
 // AppendBool appends a bare JSON boolean, the reply payload of the
 // unsubscribe and presence-state commands.
 func AppendBool(dst []byte, v bool) []byte {
