@@ -26,16 +26,15 @@ const (
 	kindStream             // a long-lived plain HTTP response (Server-Sent Events)
 )
 
-// transport is the part of a gnet.Conn the write path needs; the in-process
-// simulation and benchmarks swap in a counting fake.
-type transport interface {
+// socket is the part of a gnet.Conn the engine uses; the in-process
+// simulation and benchmarks swap in a counting fake. One interface, not one
+// per concern: every idle connection pays for each interface word it holds.
+type socket interface {
+	// write path
 	Writev(bs [][]byte) (int, error)
 	Write(b []byte) (int, error)
 	OutboundBuffered() int
-}
-
-// inbound is the part of a gnet.Conn the read path needs.
-type inbound interface {
+	// read path
 	InboundBuffered() int
 	Peek(n int) ([]byte, error)
 	Discard(n int) (int, error)
@@ -49,41 +48,42 @@ type Conn struct {
 
 	// Write-path state first: a broadcast touches these, and only these, for
 	// every subscriber, so they share the struct's first cache line.
-	tr               transport
+	sock             socket // a gnet.Conn, or a simulated one
 	state            connState
 	kind             connKind
-	dirty            bool  // on loop.dirty
-	closeAfterFlush  bool  // close the transport once the queued bytes leave
+	dirty            bool        // on loop.dirty
+	closeAfterFlush  bool        // close the socket once the queued bytes leave
+	fragOp           OpCode      // opcode of the fragmented message in progress, 0 if none
+	closeReason      CloseReason // why it closed: see closeInfo
+	closeCode        CloseCode
 	segHead, segTail int32 // 1-based indexes into loop.segs; 0 = empty
 	pending          int   // bytes queued this pass
-	owed             int   // transport's unsent bytes at the last flush (see admit)
+	owed             int   // socket's unsent bytes at the last flush (see admit)
 	id               uint64
 	loop             *loop
 
-	in      inbound
-	gc      gnet.Conn // nil for simulated connections
-	handler Handler
-	value   any // the application's per-connection state (SetValue)
-	path    string
-	remote  net.Addr
-	closed  atomic.Bool // mirrors state==stateClosed for other goroutines
+	// The fields below are packed by size: the struct is allocated per
+	// connection and its size class is most of the engine's idle cost.
+	handler  Handler
+	value    any // the application's per-connection state (SetValue)
+	path     string
+	remote   net.Addr                   // gnet's, copied: gnet clears its own when the conn is released
+	frag     *bytebufferpool.ByteBuffer // reassembly buffer of a fragmented message
+	topics   []string                   // topics this connection is subscribed to (loop only)
+	closeErr error
 
 	// read side
-	need    int                        // bytes needed before the next parse attempt
-	scanned int                        // request-head bytes already searched for CRLFCRLF
-	fragOp  OpCode                     // opcode of the fragmented message in progress, 0 if none
-	frag    *bytebufferpool.ByteBuffer // reassembly buffer of a fragmented message
+	need    int32 // bytes needed before the next parse attempt
+	scanned int32 // request-head bytes already searched for CRLFCRLF
+
+	closed atomic.Bool // mirrors state==stateClosed for other goroutines
+	idx    int32       // position in loop.conns
 
 	// timers, in unix nanoseconds from the loop's clock
-	idx      int32 // position in loop.conns
-	openedAt int64
+	deadline int64 // handshake: the request head's; closing: the peer's close frame's
 	lastRead int64
 	lastPing int64
 	timerAt  int64 // OnTimer deadline, 0 = none
-	closeAt  int64 // deadline of the closing handshake
-
-	topics []string // topics this connection is subscribed to (loop only)
-	info   CloseInfo
 }
 
 // noCopy makes go vet flag copies of loop-owned structs.
@@ -100,6 +100,22 @@ func (c *Conn) Path() string { return c.path }
 
 // RemoteAddr is the peer's address. Safe from any goroutine.
 func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// setClose records why the connection closes; the first reason wins.
+func (c *Conn) setClose(reason CloseReason, code CloseCode, err error) {
+	c.closeReason, c.closeCode, c.closeErr = reason, code, err
+}
+
+// closeInfo is what OnClose is told.
+func (c *Conn) closeInfo() CloseInfo {
+	return CloseInfo{Reason: c.closeReason, Code: c.closeCode, Err: c.closeErr}
+}
+
+// gnetConn is the connection's gnet.Conn, nil for a simulated one.
+func (c *Conn) gnetConn() gnet.Conn {
+	gc, _ := c.sock.(gnet.Conn)
+	return gc
+}
 
 // Closed reports whether the connection has ended. Safe from any goroutine.
 func (c *Conn) Closed() bool { return c.closed.Load() }

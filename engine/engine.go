@@ -141,6 +141,7 @@ func (e *Engine) Serve() error {
 		gnet.WithTicker(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithReuseAddr(true),
+		gnet.WithReusePort(e.opts.ReusePort),
 		gnet.WithLogger(gnetLogger{e.opts.Logf}),
 	)
 	select {
@@ -390,10 +391,10 @@ func (e *Engine) connClosed(c *Conn, err error) {
 	c.state = stateClosed
 	c.closed.Store(true)
 	l := c.loop
-	if c.info.Reason == ReasonUnknown {
-		c.info = CloseInfo{Reason: ReasonClientGone, Code: CloseAbnormal, Err: err}
+	if c.closeReason == ReasonUnknown {
+		c.setClose(ReasonClientGone, CloseAbnormal, err)
 	}
-	e.closeCounts[c.info.Reason].Add(1)
+	e.closeCounts[c.closeReason].Add(1)
 	l.removeConn(c)
 	l.unsubscribeAll(c)
 	if c.frag != nil {
@@ -408,7 +409,7 @@ func (e *Engine) connClosed(c *Conn, err error) {
 			if l.walking > 0 {
 				l.deferred = append(l.deferred, c)
 			} else {
-				c.handler.OnClose(c, c.info)
+				c.handler.OnClose(c, c.closeInfo())
 			}
 		}
 	}

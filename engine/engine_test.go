@@ -656,3 +656,52 @@ func TestPublishAllFiltersByHandler(t *testing.T) {
 		t.Fatalf("other handler got %v %q %v (it must not have had the first frame)", op, p, err)
 	}
 }
+
+// loopRecorder notes which loop each connection opened on.
+type loopRecorder struct {
+	mu    sync.Mutex
+	loops map[int]int
+}
+
+func (r *loopRecorder) OnOpen(c *Conn, _ *Request) {
+	r.mu.Lock()
+	r.loops[c.LoopIndex()]++
+	r.mu.Unlock()
+}
+func (r *loopRecorder) OnMessage(c *Conn, op OpCode, p []byte) { _ = c.writeMessage(op, p) }
+func (r *loopRecorder) OnClose(*Conn, CloseInfo)               {}
+
+// With ReusePort every loop accepts on its own socket: connections are
+// served on all loops, and an address without a port is refused.
+func TestReusePort(t *testing.T) {
+	t.Parallel()
+	if err := (Options{Addr: "127.0.0.1:0", ReusePort: true}).Validate(); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("ReusePort on port 0: %v, want ErrInvalidOptions", err)
+	}
+	rec := &loopRecorder{loops: map[int]int{}}
+	e := New(Options{Addr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), Loops: 2, ReusePort: true})
+	e.Handle("/ws", rec)
+	if err := e.Start(); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = e.Shutdown(ctx)
+	})
+	for i := range 40 {
+		c := dial(t, e)
+		msg := []byte(fmt.Sprint("hello ", i))
+		if err := c.Write(ctxT(t), websocket.MessageText, msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, got, err := c.Read(ctxT(t)); err != nil || string(got) != string(msg) {
+			t.Fatalf("echo %q: %q, %v", msg, got, err)
+		}
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.loops) != 2 {
+		t.Fatalf("connections per loop %v: want both loops accepting", rec.loops)
+	}
+}

@@ -29,7 +29,7 @@ func runFrames(data []byte, cuts ...int) string {
 	r := &recorder{}
 	sc := s.Open(r)
 	out := &captureConn{SimConn: sc}
-	sc.conn.tr = out
+	sc.conn.sock = out
 	prev := 0
 	for _, cut := range append(cuts, len(data)) {
 		if cut < prev || cut > len(data) {
@@ -157,7 +157,7 @@ func runHandshake(data []byte, cut int) string {
 	s.Engine().HandleHTTP("/health", s.Engine().HealthHandler(nil))
 	sc := s.OpenRaw()
 	out := &captureConn{SimConn: sc}
-	sc.conn.tr = out
+	sc.conn.sock = out
 	closed := false
 	if cut > 0 && cut < len(data) {
 		closed = s.Feed(sc, data[:cut])

@@ -324,7 +324,7 @@ func (l *loop) admit(c *Conn, n int) bool {
 	if c.pending+n+c.owed <= max {
 		return true
 	}
-	c.owed = c.tr.OutboundBuffered()
+	c.owed = c.sock.OutboundBuffered()
 	if c.pending+n+c.owed <= max {
 		return true
 	}
@@ -420,16 +420,16 @@ func (l *loop) flush(c *Conn) {
 	var err error
 	switch {
 	case len(iov) == 1:
-		_, err = c.tr.Write(iov[0])
+		_, err = c.sock.Write(iov[0])
 	case len(iov) <= 8 || total > gatherLimit:
-		_, err = c.tr.Writev(iov)
+		_, err = c.sock.Writev(iov)
 	default:
 		g := l.gather[:0]
 		for _, b := range iov {
 			g = append(g, b...)
 		}
 		l.gather = g
-		_, err = c.tr.Write(g)
+		_, err = c.sock.Write(g)
 	}
 	for i := range iov {
 		iov[i] = nil
@@ -442,7 +442,7 @@ func (l *loop) flush(c *Conn) {
 		l.closeTransport(c)
 		return
 	}
-	c.owed = c.tr.OutboundBuffered()
+	c.owed = c.sock.OutboundBuffered()
 	if c.owed > l.e.opts.MaxPendingBytes {
 		l.slowConsumer(c)
 	}
@@ -463,8 +463,8 @@ func (l *loop) closeConn(c *Conn, reason CloseReason, code CloseCode, text strin
 		l.closeTransport(c)
 		return
 	}
-	if c.info.Reason == ReasonUnknown {
-		c.info = CloseInfo{Reason: reason, Code: code, Err: err}
+	if c.closeReason == ReasonUnknown {
+		c.setClose(reason, code, err)
 	}
 	if c.state == stateOpen && c.kind == kindWebSocket && reason != ReasonSlowConsumer {
 		var buf [maxHeaderSize + 125]byte
@@ -474,14 +474,14 @@ func (l *loop) closeConn(c *Conn, reason CloseReason, code CloseCode, text strin
 		l.segs = append(l.segs, segment{off: int32(off), end: int32(len(l.arena))})
 		l.link(c, len(cf))
 		c.state = stateClosing
-		c.closeAt = l.now + int64(l.e.opts.CloseTimeout)
+		c.deadline = l.now + int64(l.e.opts.CloseTimeout)
 		return
 	}
 	if c.state == stateOpen && c.kind == kindWebSocket {
 		// A slow consumer gets its close frame straight to gnet's buffer and is
 		// closed at once: waiting on it is what we are refusing to do.
 		var buf [maxHeaderSize + 125]byte
-		_, _ = c.tr.Write(appendCloseFrame(buf[:0], code, text))
+		_, _ = c.sock.Write(appendCloseFrame(buf[:0], code, text))
 	}
 	c.closeAfterFlush = true
 	if c.dirty && c.segHead != 0 {
@@ -501,11 +501,11 @@ func (l *loop) closeTransport(c *Conn) {
 		c.closeAfterFlush = true
 		return
 	}
-	if c.gc != nil {
+	if gc := c.gnetConn(); gc != nil {
 		if c.dirty {
 			c.dirty = false // flush skips closed conns; gnet drops the unsent queue
 		}
-		_ = c.gc.EventLoop().Close(c.gc)
+		_ = gc.EventLoop().Close(gc)
 		return
 	}
 	l.e.connClosed(c, nil)
@@ -536,12 +536,12 @@ func (l *loop) checkTimers(c *Conn, now int64) {
 	o := &l.e.opts
 	switch c.state {
 	case stateHandshake:
-		if now-c.openedAt > int64(o.HandshakeTimeout) {
-			c.info = CloseInfo{Reason: ReasonHandshakeTimeout, Code: CloseAbnormal}
+		if now > c.deadline {
+			c.setClose(ReasonHandshakeTimeout, CloseAbnormal, nil)
 			l.closeTransport(c)
 		}
 	case stateClosing:
-		if now > c.closeAt {
+		if now > c.deadline {
 			c.closeAfterFlush = true
 			l.closeTransport(c)
 		}

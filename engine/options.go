@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"net"
 	"runtime"
 	"time"
 )
@@ -41,6 +42,14 @@ type Options struct {
 
 	// Loops is the number of event loops. Zero means one per CPU.
 	Loops int
+
+	// ReusePort gives every loop its own listening socket (SO_REUSEPORT) so
+	// that it accepts its own connections, instead of one acceptor handing
+	// each new connection to a loop (a cross-thread wake-up per accept). The
+	// kernel spreads connections over the loops by address hash. It needs an
+	// explicit port, and it lets any other process of the same user bind
+	// that port too, which is why it is off by default.
+	ReusePort bool
 
 	// MaxConnections refuses upgrades past this many open WebSocket and
 	// stream connections with 503. Zero means no limit.
@@ -160,6 +169,11 @@ func (o Options) Validate() error {
 	}
 	if o.MaxMessageSize < 0 || o.MaxHeaderBytes < 0 || o.MaxPendingBytes < 0 || o.MaxConnections < 0 {
 		return fmt.Errorf("%w: negative size limit", ErrInvalidOptions)
+	}
+	if o.ReusePort {
+		if _, port, err := net.SplitHostPort(o.Addr); err != nil || port == "0" || port == "" {
+			return fmt.Errorf("%w: ReusePort needs an explicit port, not %q", ErrInvalidOptions, o.Addr)
+		}
 	}
 	if o.MaxHeaderBytes > 0 && o.MaxHeaderBytes < 256 {
 		return fmt.Errorf("%w: MaxHeaderBytes %d under 256", ErrInvalidOptions, o.MaxHeaderBytes)

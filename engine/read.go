@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"time"
 	"unicode/utf8"
 
@@ -44,11 +45,9 @@ func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c := &Conn{
 		id:       e.nextID.Add(1),
 		loop:     l,
-		tr:       gc,
-		in:       gc,
-		gc:       gc,
+		sock:     gc,
 		remote:   gc.RemoteAddr(),
-		openedAt: l.now,
+		deadline: l.now + int64(e.opts.HandshakeTimeout),
 		lastRead: l.now,
 	}
 	gc.SetContext(c)
@@ -94,7 +93,7 @@ func (l *loop) traffic(c *Conn) bool {
 		l.readHandshake(c)
 	case stateOpen:
 		if c.kind == kindStream {
-			_, _ = c.in.Discard(-1) // a stream's client has nothing to say
+			_, _ = c.sock.Discard(-1) // a stream's client has nothing to say
 		} else {
 			l.readFrames(c)
 		}
@@ -119,16 +118,16 @@ func (h *gnetHandler) OnTick() (time.Duration, gnet.Action) {
 // plain HTTP answer.
 func (l *loop) readHandshake(c *Conn) {
 	e := l.e
-	gc := c.in
+	gc := c.sock
 	buf, _ := gc.Peek(-1)
-	start := max(0, c.scanned-3)
+	start := max(0, int(c.scanned)-3)
 	i := bytes.Index(buf[start:], crlfcrlf)
 	if i < 0 {
 		if len(buf) > e.opts.MaxHeaderBytes {
 			l.httpError(c, 431, "request head too large")
 			return
 		}
-		c.scanned = len(buf)
+		c.scanned = int32(len(buf)) // ≤ MaxHeaderBytes
 		return
 	}
 	headLen := start + i + 4
@@ -172,7 +171,7 @@ func (l *loop) upgrade(c *Conn, r *Request, head []byte) {
 		l.httpError(c, 503, "server shutting down")
 		return
 	case e.opts.MaxConnections > 0 && e.open.Load() >= int64(e.opts.MaxConnections):
-		c.info = CloseInfo{Reason: ReasonLimit, Code: CloseAbnormal}
+		c.setClose(ReasonLimit, CloseAbnormal, nil)
 		l.httpError(c, 503, "too many connections")
 		return
 	}
@@ -192,7 +191,7 @@ func (l *loop) upgrade(c *Conn, r *Request, head []byte) {
 	_, err := route.upgrader.Upgrade(readWriter{&l.hsReader, &l.hsWriter})
 	_ = l.queueCopy(c, l.hsWriter.b, nil)
 	if err != nil {
-		c.info = CloseInfo{Reason: ReasonHandshakeFailed, Code: CloseAbnormal, Err: err}
+		c.setClose(ReasonHandshakeFailed, CloseAbnormal, err)
 		l.closeConn(c, ReasonHandshakeFailed, 0, "", err)
 		return
 	}
@@ -231,7 +230,7 @@ func (l *loop) serveHTTP(c *Conn, r *Request) {
 	fn(w, r)
 	if w.stream != nil {
 		if e.opts.MaxConnections > 0 && e.open.Load() >= int64(e.opts.MaxConnections) {
-			c.info = CloseInfo{Reason: ReasonLimit, Code: CloseAbnormal}
+			c.setClose(ReasonLimit, CloseAbnormal, nil)
 			l.httpError(c, 503, "too many connections")
 			return
 		}
@@ -254,7 +253,7 @@ func (l *loop) serveHTTP(c *Conn, r *Request) {
 	l.hsWriter.b = append(l.hsWriter.b, w.Body...)
 	*w = Response{}
 	_ = l.queueCopy(c, l.hsWriter.b, nil)
-	c.info = CloseInfo{Reason: ReasonHTTPDone, Code: CloseAbnormal}
+	c.setClose(ReasonHTTPDone, CloseAbnormal, nil)
 	l.closeConn(c, ReasonHTTPDone, 0, "", nil)
 }
 
@@ -264,8 +263,8 @@ func (l *loop) httpError(c *Conn, status int, msg string) {
 	l.hsWriter.b = appendResponseHead(l.hsWriter.b[:0], status, "text/plain; charset=utf-8", nil, len(body))
 	l.hsWriter.b = append(l.hsWriter.b, body...)
 	_ = l.queueCopy(c, l.hsWriter.b, nil)
-	if c.info.Reason == ReasonUnknown {
-		c.info = CloseInfo{Reason: ReasonHandshakeFailed, Code: CloseAbnormal}
+	if c.closeReason == ReasonUnknown {
+		c.setClose(ReasonHandshakeFailed, CloseAbnormal, nil)
 	}
 	l.closeConn(c, ReasonHandshakeFailed, 0, "", nil)
 }
@@ -275,11 +274,11 @@ func (l *loop) httpError(c *Conn, status int, msg string) {
 // handler without a copy; only fragmented messages are reassembled.
 func (l *loop) readFrames(c *Conn) {
 	e := l.e
-	gc := c.in
+	gc := c.sock
 	max := int64(e.opts.MaxMessageSize)
 	for c.state == stateOpen {
 		n := gc.InboundBuffered()
-		if n == 0 || n < c.need {
+		if n == 0 || n < int(c.need) {
 			return
 		}
 		hb, _ := gc.Peek(min(n, maxHeaderSize))
@@ -289,7 +288,7 @@ func (l *loop) readFrames(c *Conn) {
 			return
 		}
 		if !ok {
-			c.need = n + 1
+			c.need = int32(min(n+1, math.MaxInt32))
 			return
 		}
 		if err := checkFrame(&h, c.fragOp, c.frag, max); err != nil {
@@ -298,7 +297,7 @@ func (l *loop) readFrames(c *Conn) {
 		}
 		total := h.size + int(h.length)
 		if n < total {
-			c.need = total
+			c.need = int32(min(total, math.MaxInt32))
 			return
 		}
 		c.need = 0
@@ -403,7 +402,7 @@ func (l *loop) peerClose(c *Conn, payload []byte) {
 			return
 		}
 	}
-	c.info = CloseInfo{Reason: ReasonClientClosed, Code: code}
+	c.setClose(ReasonClientClosed, code, nil)
 	var buf [maxHeaderSize + 2]byte
 	reply := appendCloseFrame(buf[:0], code, "")
 	_ = l.queueCopy(c, nil, reply)
@@ -435,7 +434,7 @@ func (l *loop) fail(c *Conn, err error) {
 // readClosing discards input after our close frame went out; the peer's
 // own close frame (or EOF, or CloseTimeout) ends the connection.
 func (l *loop) readClosing(c *Conn) {
-	gc := c.in
+	gc := c.sock
 	for {
 		n := gc.InboundBuffered()
 		if n == 0 {

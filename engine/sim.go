@@ -105,7 +105,7 @@ func (s *Simulator) Open(h Handler) *SimConn {
 	l := s.loops[s.next%len(s.loops)]
 	s.next++
 	sc := &SimConn{}
-	c := &Conn{id: s.e.nextID.Add(1), loop: l, tr: sc, in: sc, handler: h, state: stateOpen}
+	c := &Conn{id: s.e.nextID.Add(1), loop: l, sock: sc, handler: h, state: stateOpen}
 	sc.conn = c
 	l.enter()
 	l.addConn(c)
@@ -122,7 +122,7 @@ func (s *Simulator) OpenRaw() *SimConn {
 	l := s.loops[s.next%len(s.loops)]
 	s.next++
 	sc := &SimConn{}
-	c := &Conn{id: s.e.nextID.Add(1), loop: l, tr: sc, in: sc}
+	c := &Conn{id: s.e.nextID.Add(1), loop: l, sock: sc}
 	sc.conn = c
 	l.addConn(c)
 	s.e.tcp.Add(1)

@@ -204,7 +204,7 @@ func (l *loop) endWalk() {
 		c := l.deferred[0]
 		l.deferred[0] = nil
 		l.deferred = l.deferred[1:]
-		c.handler.OnClose(c, c.info)
+		c.handler.OnClose(c, c.closeInfo())
 	}
 	l.deferred = l.deferred[:0]
 }

@@ -16,15 +16,24 @@ import (
 // Connection is one Mesh client connection. Exported methods are safe from
 // any goroutine.
 type Connection struct {
-	id     string
-	seq    uint64 // open order on this node
-	c      *engine.Conn
-	s      *Server
-	remote net.Addr
+	id  string
+	seq uint64 // open order on this node
+	c   *engine.Conn
+	s   *Server
 
 	inflight atomic.Int32
-	closed   atomic.Bool
 	life     atomic.Int32 // lifeRegistering, lifeRegistered or lifeClosedEarly
+	closed   atomic.Bool
+
+	// liveness, loop only (packed beside the atomics: an idle connection's
+	// size class is what it costs)
+	alive       bool
+	topicsDone  bool // cleanup has taken topics; no more may be added (mu)
+	missedPongs int32
+	latencyAt   int64 // when the last latency:request went out (unix ns)
+	latencyMs   int64
+	nextPing    int64
+	nextLatency int64
 
 	// ctx ends when the connection closes. It is made on the loop when the
 	// first command arrives (most of an idle connection's life has none)
@@ -32,18 +41,9 @@ type Connection struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	// liveness, loop only
-	alive       bool
-	missedPongs int
-	latencyAt   int64 // when the last latency:request went out (unix ns)
-	latencyMs   int64
-	nextPing    int64
-	nextLatency int64
-
-	mu         sync.Mutex               // guards topics, topicsDone and present
-	topics     map[string]struct{}      // node topics this connection holds a reference on
-	topicsDone bool                     // cleanup has taken them; no more may be added
-	present    map[string]time.Duration // tracked rooms it is present in, with their TTL
+	mu      sync.Mutex               // guards topics, topicsDone and present
+	topics  map[string]struct{}      // node topics this connection holds a reference on
+	present map[string]time.Duration // tracked rooms it is present in, with their TTL
 }
 
 // setPresent records (ttl > 0) or forgets (ttl == 0) presence in room, for
@@ -77,7 +77,7 @@ func (c *Connection) registered() bool { return c.life.Load() == lifeRegistered 
 func (c *Connection) ID() string { return c.id }
 
 // RemoteAddr is the client's address.
-func (c *Connection) RemoteAddr() net.Addr { return c.remote }
+func (c *Connection) RemoteAddr() net.Addr { return c.c.RemoteAddr() }
 
 // IsDead reports whether the connection has closed (Mesh's isDead).
 func (c *Connection) IsDead() bool { return c.closed.Load() }
@@ -160,14 +160,16 @@ func newIDGen() *idGen {
 
 func (g *idGen) next() string {
 	n := g.counter.Add(1)
-	buf := make([]byte, 0, 32)
-	buf = append(buf, "conn-"...)
+	var b [48]byte // one allocation per id: the string
+	buf := append(b[:0], "conn-"...)
 	buf = strconv.AppendInt(buf, time.Now().UnixMilli(), 36)
-	h := strconv.FormatUint(n&0xffffff, 16)
-	for i := len(h); i < 6; i++ {
-		buf = append(buf, '0')
+	mark := len(buf)
+	buf = strconv.AppendUint(buf, n&0xffffff, 16)
+	if pad := 6 - (len(buf) - mark); pad > 0 { // zero-pad the counter to 6 digits
+		buf = append(buf, "000000"[:pad]...)
+		copy(buf[mark+pad:], buf[mark:len(buf)-pad])
+		copy(buf[mark:mark+pad], "000000")
 	}
-	buf = append(buf, h...)
 	buf = append(buf, g.rnd...)
 	buf = strconv.AppendUint(buf, n%32, 10)
 	return string(buf)

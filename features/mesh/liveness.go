@@ -41,7 +41,7 @@ func (c *Connection) onTimer(now int64) {
 		c.nextPing = now + int64(o.PingInterval)
 		if !c.alive {
 			c.missedPongs++
-			if c.missedPongs > o.MaxMissedPongs {
+			if int(c.missedPongs) > o.MaxMissedPongs {
 				c.c.Close(engine.CloseNormal, "missed pongs")
 				return
 			}

@@ -45,7 +45,8 @@ type Server struct {
 	inflight atomic.Int64
 	closing  atomic.Bool
 	stop     chan struct{}  // closed by Close
-	bg       sync.WaitGroup // registration and cleanup goroutines
+	bg       sync.WaitGroup // background goroutines (workers, heartbeat, ...)
+	work     workQueue      // registrations and cleanups, off the loops
 
 	m metrics
 
@@ -194,12 +195,11 @@ func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
 	s := (*Server)(h)
 	now := time.Now().UnixNano()
 	c := &Connection{
-		id:     s.ids.next(),
-		seq:    s.connSeq.Add(1),
-		c:      ec,
-		s:      s,
-		remote: ec.RemoteAddr(),
-		alive:  true,
+		id:    s.ids.next(),
+		seq:   s.connSeq.Add(1),
+		c:     ec,
+		s:     s,
+		alive: true,
 	}
 	ec.SetValue(c)
 	s.connMu.Lock()
@@ -216,12 +216,10 @@ func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
 		c.nextLatency = now + int64(s.opts.LatencyInterval)
 	}
 	c.armTimer()
-	s.bg.Add(1)
-	go s.register(c)
+	s.work.push(s, job{c: c, kind: jobRegister})
 }
 
 func (s *Server) register(c *Connection) {
-	defer s.bg.Done()
 	ctx, cancel := s.ctx()
 	err := s.co.RegisterConnection(ctx, c.id, s.nodeID)
 	cancel()
@@ -260,11 +258,7 @@ func (h *handler) OnClose(ec *engine.Conn, _ engine.CloseInfo) {
 	if c.life.CompareAndSwap(lifeRegistering, lifeClosedEarly) {
 		return // register cleans up once it is done
 	}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		s.cleanupNow(c)
-	}()
+	s.work.push(s, job{c: c, kind: jobCleanup})
 }
 
 // cleanupNow removes a closed connection's shared state, as Mesh's
