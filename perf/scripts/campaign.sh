@@ -11,9 +11,10 @@ run() { echo "\$ $*" | sed "s#$MFB#/tmp/mfb#"; timeout 400 "$@" 2>&1 | grep -v '
 {
 stamp
 case $S in
-connect10k|connect19k)
-	n=${S#connect}; n=${n%k}000
-	start_mf $A
+connect10k|connect19k|connect10krp|connect19krp)
+	# ...rp: the server with -reuseport (one listening socket per loop)
+	n=${S#connect}; n=${n%rp}; n=${n%k}000
+	case $S in *rp) start_mf $A -reuseport;; *) start_mf $A;; esac
 	run $MFB connect -addr $A -conns $n -workers 2 -progress -1s -out "$OUT/$S-$R.json"
 	;;
 idle|idle1h)
@@ -39,23 +40,24 @@ fanout5k|fanout10k|fanout1k)
 	kill $poller 2>/dev/null
 	;;
 fanouthi|fanouthicl)
-	# high publish rate, 1000 subscribers: 4 publishers at 600 publishes/s in all (fanouthi),
+	# high publish rate, 1000 subscribers: 4 publishers at 2,000 publishes/s in all (fanouthi),
 	# or 64 closed-loop publishers (fanouthicl)
 	start_mf $A; mfpid=$LASTPID
 	perf/scripts/poll.sh $A $mfpid 200 "$OUT/$S-$R.poll" & poller=$!
 	if [ $S = fanouthi ]; then
-		run $MFB fanout -addr $A -conns 1000 -publishers 4 -rate 600 -duration 5s -drain 15s -progress -1s -out "$OUT/$S-$R.json"
+		run $MFB fanout -addr $A -conns 1000 -publishers 4 -rate 2000 -duration 5s -drain 15s -progress -1s -out "$OUT/$S-$R.json"
 	else
 		run $MFB fanout -addr $A -conns 1000 -publishers 64 -rate -1 -messages 20000 -duration 8s -drain 15s -progress -1s -out "$OUT/$S-$R.json"
 	fi
 	kill $poller 2>/dev/null
 	;;
 fanoutsat)
-	# saturation: offered 5000 x 40/s = 200k deliveries/s, more than any of the three sustains;
-	# the ceiling writes back to back (one frame per write)
+	# saturation: offered 5000 x 100/s = 500k deliveries/s, more than any of the three sustains
+	# on this box when quiet (200k/s was enough when it was loaded); the ceiling writes back to
+	# back (one frame per write)
 	start_mf $A; mfpid=$LASTPID; start_baseline $B
 	perf/scripts/poll.sh $A $mfpid 200 "$OUT/$S-$R.poll" & poller=$!
-	run $MFB fanout -addr $A -baseline-addr $B -conns 5000 -rate 40 -duration 8s -drain 10s \
+	run $MFB fanout -addr $A -baseline-addr $B -conns 5000 -rate 100 -duration 8s -drain 10s \
 		-ceiling -rounds 60 -writers 2 -progress -1s -out "$OUT/$S-$R.json"
 	kill $poller 2>/dev/null
 	;;

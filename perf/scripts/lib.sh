@@ -21,7 +21,7 @@ wait_port() { # host:port
 
 start_mf() { # addr [flags...]
 	local addr=$1; shift
-	"$MF" -addr "$addr" -bench "$@" >"$OUT/mf-${addr##*:}.log" 2>&1 &
+	"$MF" -addr "$addr" -bench ${MFFLAGS:-} "$@" >"$OUT/mf-${addr##*:}.log" 2>&1 &
 	PIDS+=($!); LASTPID=$!
 	wait_port "$addr"
 }
