@@ -425,6 +425,10 @@ func deliveryStats(r *RunResult, c counts, expected uint64, start int64, drain [
 		r.add("loss", 100*float64(lost)/float64(expected), "%")
 	}
 	r.add("duplicates", float64(c[cDups]), "")
+	// Arrivals further behind the newest than the reorder window cannot be
+	// told from duplicates, so they stay in "lost"; shown so that a lagging
+	// publisher is not mistaken for a server that drops messages.
+	r.add("late (behind reorder window)", float64(c[cStale]), "")
 	if last > start {
 		r.add("deliveries/s", perSecond(unique, time.Duration(last-start)), "1/s")
 	}

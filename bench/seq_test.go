@@ -113,3 +113,36 @@ func TestParseHelpers(t *testing.T) {
 		t.Fatal("foreign message parsed")
 	}
 }
+
+// With P publishers a message from one running k messages behind the
+// fastest arrives about k·P numbers late; the window is sized so that 500
+// messages of lag are not counted stale.
+func TestSeqTrackerWindowGrowsWithPublishers(t *testing.T) {
+	for _, pubs := range []uint64{1, 4, 64, 500} {
+		tr := seqTracker{words: seqWindowFor(pubs)}
+		const lag = 500
+		lagTol := (tr.words - 1) * 64 / pubs // the newest word may hold a single number
+		if pubs <= 128 && lagTol < lag {
+			t.Fatalf("%d publishers: window tolerates %d messages of lag, want ≥ %d", pubs, lagTol, lag)
+		}
+		// Publishers 1..pubs-1 run ahead; publisher 0 delivers everything
+		// lagTol-1 messages late.
+		const n = 2000
+		stale := uint64(0)
+		for i := uint64(0); i < n+lagTol; i++ {
+			for p := uint64(1); p < pubs; p++ {
+				if i < n {
+					tr.add(i*pubs + p)
+				}
+			}
+			if i >= lagTol-1 && i-(lagTol-1) < n {
+				if tr.add((i-(lagTol-1))*pubs) == seqStale {
+					stale++
+				}
+			}
+		}
+		if stale != 0 || tr.unique != n*pubs {
+			t.Fatalf("%d publishers: %d stale, %d unique of %d", pubs, stale, tr.unique, n*pubs)
+		}
+	}
+}

@@ -361,6 +361,7 @@ func (w *worker) dialLoop(n int64, deadline time.Time) {
 
 func (w *worker) dialOne(i int) {
 	cc := &cconn{w: w, target: i % len(w.plan.Targets), role: w.plan.Role}
+	cc.seq.words = seqWindowFor(w.plan.TotalPubs)
 	cc.fp.maxSize = defaultMaxClientMessage
 	switch {
 	case i < len(w.plan.Pubs):
