@@ -22,9 +22,11 @@
 //
 // Server methods are safe from any goroutine. A Connection's exported
 // methods are safe from any goroutine. Guards and middleware run on the
-// command's goroutine. Hooks (OnConnection, OnDisconnection) run on a
-// goroutine per event, after the connection is registered with, or removed
-// from, the coordinator.
+// command's goroutine. Registration with the coordinator, cleanup after a
+// close, and the hooks that follow them (OnConnection, OnDisconnection) run
+// on a pool of at most Options.Workers goroutines that exit when idle: a
+// hook may block, but it occupies a worker while it does, and when every
+// worker is blocked, registrations wait.
 //
 // Records are versioned JSON values (ExposeRecord, ExposeWritableRecord,
 // PublishRecordUpdate): each real change bumps the version by exactly one,

@@ -19,6 +19,8 @@ const (
 	DefaultMaxMissedPongs = 1
 	// DefaultMaxInFlightPerConn is the default of Options.MaxInFlightPerConn.
 	DefaultMaxInFlightPerConn = 256
+	// DefaultWorkers is the default of Options.Workers.
+	DefaultWorkers = 64
 	// DefaultMaxInFlight is the default of Options.MaxInFlight.
 	DefaultMaxInFlight = 100_000
 	// DefaultCoordTimeout is the default of Options.CoordTimeout.
@@ -60,6 +62,14 @@ type Options struct {
 	// command is answered with code EBUSY. Zero means DefaultMaxInFlight.
 	MaxInFlight int
 
+	// Workers caps the goroutines that register new connections with the
+	// coordinator, clean up after closed ones and run the OnConnection and
+	// OnDisconnection hooks. They start when work queues up and exit when
+	// it is done, so a burst of handshakes costs a few goroutine starts, not
+	// one per connection. A hook that blocks occupies a worker. Zero means
+	// DefaultWorkers.
+	Workers int
+
 	// CoordTimeout bounds each coordinator call made on behalf of a client.
 	// Zero means DefaultCoordTimeout.
 	CoordTimeout time.Duration
@@ -99,6 +109,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
 	}
 	if o.CoordTimeout <= 0 {
 		o.CoordTimeout = DefaultCoordTimeout

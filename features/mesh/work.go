@@ -3,16 +3,13 @@ package mesh
 import "sync"
 
 // Connection registration and cleanup talk to the coordinator (and run
-// user hooks), so they cannot run on an event loop. They go through a small
-// pool of workers instead of a goroutine per connection: a burst of
-// handshakes then costs a few goroutine starts and no wake-up per
-// connection, and an idle server runs no worker at all. Several workers,
-// not one, so that a slow hook or a slow coordinator call delays only the
-// connections behind it on that worker.
-
-// maxWorkers bounds the workers running at once. A remote coordinator
-// pipelines the calls of concurrent workers; past this, the queue waits.
-const maxWorkers = 16
+// user hooks), so they cannot run on an event loop. They go through a pool
+// of at most Options.Workers goroutines instead of a goroutine per
+// connection: a burst of handshakes then costs a few goroutine starts and
+// no wake-up per connection, and an idle server runs no worker at all.
+// Several workers, not one, so that a slow hook or a slow coordinator call
+// occupies one worker while the others drain the queue; a remote
+// coordinator pipelines the calls of concurrent workers.
 
 type jobKind uint8
 
@@ -26,7 +23,7 @@ type job struct {
 	kind jobKind
 }
 
-// workQueue is a FIFO of jobs drained by up to maxWorkers goroutines that
+// workQueue is a FIFO of jobs drained by up to Options.Workers goroutines that
 // exit when it is empty. Safe from any goroutine.
 type workQueue struct {
 	mu      sync.Mutex
@@ -40,7 +37,7 @@ type workQueue struct {
 func (w *workQueue) push(s *Server, j job) {
 	w.mu.Lock()
 	w.q = append(w.q, j)
-	start := w.running < maxWorkers && w.idle == 0
+	start := w.running < s.opts.Workers && w.idle == 0
 	if start {
 		w.running++
 		w.idle++ // counts as ready until it takes its first job

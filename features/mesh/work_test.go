@@ -80,11 +80,12 @@ func TestWorkQueueDrainsBurst(t *testing.T) {
 	})
 }
 
-// Hooks that all block occupy at most maxWorkers goroutines; the rest wait
+// Hooks that all block occupy at most Options.Workers goroutines; the rest wait
 // in the queue and run once workers free up.
 func TestWorkQueueBound(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, Options{})
+	const maxWorkers = 8
+	s := startServer(t, Options{Workers: maxWorkers})
 	block := make(chan struct{})
 	var cur, peak, ran atomic.Int32
 	s.OnConnection(func(c *Connection) {
