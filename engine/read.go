@@ -408,6 +408,7 @@ func (l *loop) peerClose(c *Conn, payload []byte) {
 	_ = l.queueCopy(c, nil, reply)
 	c.state = stateClosing
 	c.closeAfterFlush = true
+	c.deadline = l.now // nothing to wait for: the sweep closes it if the flush has not
 }
 
 // fail closes c for a protocol violation with the matching close code.
