@@ -300,3 +300,39 @@ func processCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// tcpOutSegs reads the host's TCP OutSegs counter from /proc/net/snmp.
+// Load targets are loopback only, so it counts the segments of both ends.
+func tcpOutSegs() (uint64, bool) {
+	f, err := os.Open("/proc/net/snmp")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	n, err := parseOutSegs(f)
+	return n, err == nil
+}
+
+// parseOutSegs finds OutSegs in the "Tcp:" header and value lines of
+// /proc/net/snmp.
+func parseOutSegs(r io.Reader) (uint64, error) {
+	sc := bufio.NewScanner(r)
+	var header []string
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 || f[0] != "Tcp:" {
+			continue
+		}
+		if header == nil {
+			header = f
+			continue
+		}
+		for i, name := range header {
+			if name == "OutSegs" && i < len(f) {
+				return strconv.ParseUint(f[i], 10, 64)
+			}
+		}
+		break
+	}
+	return 0, fmt.Errorf("bench: no Tcp OutSegs in /proc/net/snmp")
+}

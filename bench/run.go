@@ -154,6 +154,10 @@ func runConnect(ctx context.Context, o Options, label string, targets []string, 
 	var tcpCPU, tcpClientCPU time.Duration
 	var tcpN uint64
 	tcpOK, tcpClientOK := false, false
+	// Segments on the wire, both ends (loopback only): a handshake's cost
+	// next to a bare connect's is mostly this count on a shared host.
+	var tcpSegs uint64
+	tcpSegsOK := false
 	if o.Connect.TCPProbe != ProbeOff {
 		addrs := targets
 		if o.Connect.TCPProbe == ProbeListener {
@@ -166,12 +170,15 @@ func runConnect(ctx context.Context, o Options, label string, targets []string, 
 		}
 		n := share(o.Connect.TCPConns, o.Workers)
 		cpu.begin()
+		seg0, ok0 := tcpOutSegs()
 		evs, err := f.phase(ctx, o.Timeout, func(i int) command {
 			return command{Op: "tcp", N: n[i], Addr: addrs[i%len(addrs)], Duration: o.Timeout}
 		})
 		if err != nil {
 			return nil, err
 		}
+		seg1, ok1 := tcpOutSegs()
+		tcpSegs, tcpSegsOK = seg1-seg0, ok0 && ok1
 		tcpCPU, _, tcpOK = cpu.end()
 		tcpOK = tcpOK && o.Connect.TCPProbe == ProbeServer
 		tcpN = sumCounts(evs, cTCP)
@@ -179,10 +186,12 @@ func runConnect(ctx context.Context, o Options, label string, targets []string, 
 		tcpRate = perSecond(tcpN, span(evs))
 	}
 	cpu.begin()
+	seg0, ok0 := tcpOutSegs()
 	evs, err := f.phase(ctx, o.Timeout, openCmd(o, ps, o.Conns))
 	if err != nil {
 		return nil, err
 	}
+	seg1, ok1 := tcpOutSegs()
 	serverCPU, wall, serverOK := cpu.end()
 	ready := sumCounts(evs, cReady)
 	hsRate := perSecond(ready, span(evs))
@@ -206,6 +215,12 @@ func runConnect(ctx context.Context, o Options, label string, targets []string, 
 	cc, ok := clientCPU(o, evs)
 	r.addCPU("client", cc, 0, ok, ready, "handshake", "µs")
 	r.addCPU("client", tcpClientCPU, 0, tcpClientOK, tcpN, "tcp connect", "µs")
+	if ok0 && ok1 && ready > 0 {
+		r.add("tcp segments per handshake", float64(seg1-seg0)/float64(ready), "")
+	}
+	if tcpSegsOK && tcpN > 0 {
+		r.add("tcp segments per tcp connect", float64(tcpSegs)/float64(tcpN), "")
+	}
 	r.addLatency("handshake")
 	r.addLatency("tcp_connect")
 	return r, nil
