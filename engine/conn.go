@@ -101,7 +101,8 @@ func (c *Conn) Path() string { return c.path }
 // RemoteAddr is the peer's address. Safe from any goroutine.
 func (c *Conn) RemoteAddr() net.Addr { return c.remote }
 
-// setClose records why the connection closes; the first reason wins.
+// setClose records why the connection closes; callers that must keep an
+// earlier reason check closeReason first.
 func (c *Conn) setClose(reason CloseReason, code CloseCode, err error) {
 	c.closeReason, c.closeCode, c.closeErr = reason, code, err
 }
