@@ -70,15 +70,8 @@ func (s *ceilingServer) upgrade(c net.Conn) error {
 		}
 		buf = buf[:len(buf)+n]
 	}
-	var key []byte
-	for line := range bytes.SplitSeq(buf, []byte("\r\n")) {
-		if name, v, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(name, []byte("Sec-WebSocket-Key")) {
-			key = bytes.TrimSpace(v)
-		}
-	}
-	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-		acceptKey(string(key)) + "\r\n\r\n"
-	if _, err := c.Write([]byte(resp)); err != nil {
+	resp := append(append([]byte(nil), response101...), acceptKey(string(requestKey(buf)))...)
+	if _, err := c.Write(append(resp, "\r\n\r\n"...)); err != nil {
 		return err
 	}
 	_ = c.SetReadDeadline(time.Time{})

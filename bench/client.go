@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/panjf2000/gnet/v2"
-
 	"github.com/meshfast/meshfast/protocol"
 )
 
@@ -48,11 +46,13 @@ var (
 )
 
 // cconn is one client connection. Everything but ready belongs to the
-// connection's gnet event loop.
+// connection's loop (see eloop.go) once a dialer has added it there.
 type cconn struct {
 	w      *worker
-	gc     gnet.Conn   // set in OnOpen
+	loop   *cloop
+	out    []byte      // bytes the socket did not take yet
 	ready  atomic.Bool // past handshake (and subscribe); read by the sweep
+	fd     int32       // -1 once closed
 	role   role
 	state  connState
 	target int   // index into the worker's targets
@@ -64,56 +64,34 @@ type cconn struct {
 	seq    seqTracker // sub, rawsub
 }
 
-// clientHandler is the gnet event handler shared by a worker's loops.
-type clientHandler struct {
-	gnet.BuiltinEventEngine
-	w *worker
-}
-
-// OnOpen sends the upgrade request.
-func (h *clientHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	cc := c.Context().(*cconn)
-	cc.gc = c
-	return h.w.upgrades[cc.target], gnet.None
-}
-
-// OnTraffic reads the 101, then frames.
-func (h *clientHandler) OnTraffic(c gnet.Conn) gnet.Action {
-	cc := c.Context().(*cconn)
-	buf, _ := c.Next(-1)
-	w := h.w
+// traffic handles bytes read from the socket: the 101, then frames. False
+// closes the connection.
+func (cc *cconn) traffic(buf []byte) bool {
+	w := cc.w
 	w.counts.add(cBytesIn, uint64(len(buf)))
-	cc.now = time.Now().UnixNano()
 	if cc.state == stHandshake {
 		n, done, err := cc.hs.feed(buf, w.accept)
 		if err != nil {
-			return gnet.Close // OnClose counts the failure
+			return false // closed() counts the failure
 		}
 		if !done {
-			return gnet.None
+			return true
 		}
 		buf = buf[n:]
 		cc.upgraded()
 	}
 	if len(buf) == 0 {
-		return gnet.None
+		return true
 	}
 	if cc.role == roleSub || cc.role == roleRawSub {
 		w.counts.inc(cSubReads)
 	}
-	if err := cc.fp.parse(buf, cc); err != nil {
-		return gnet.Close
-	}
-	return gnet.None
+	return cc.fp.parse(buf, cc) == nil
 }
 
-// OnClose settles the connection's accounting.
-func (h *clientHandler) OnClose(c gnet.Conn, _ error) gnet.Action {
-	cc, _ := c.Context().(*cconn)
-	if cc == nil {
-		return gnet.None
-	}
-	w := h.w
+// closed settles the connection's accounting; close calls it once.
+func (cc *cconn) closed() {
+	w := cc.w
 	prev := cc.state
 	cc.state = stClosed
 	switch {
@@ -127,7 +105,6 @@ func (h *clientHandler) OnClose(c gnet.Conn, _ error) gnet.Action {
 	if cc.req != nil && prev != stClosed {
 		cc.req.finish(cc)
 	}
-	return gnet.None
 }
 
 // upgraded runs when the 101 arrives.
@@ -152,10 +129,6 @@ func (cc *cconn) setReady() {
 	}
 	cc.w.lastReady.Store(cc.now)
 	cc.w.release()
-}
-
-func (cc *cconn) write(b []byte) {
-	_, _ = cc.gc.Write(b) // gnet closes the connection on error
 }
 
 // onMessage handles one server message or control frame (frameSink).

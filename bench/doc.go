@@ -46,21 +46,27 @@
 //
 // # Client
 //
-// Each worker is an event-loop client (gnet's Client, one loop by default):
-// a small pool of dialer goroutines connects with TCP keepalive off and
-// SO_LINGER 0, then hands each socket to a loop, which writes the upgrade
-// request, parses the 101, writes masked frames and parses server frames
-// incrementally. A connection costs no goroutine.
+// Each worker is an event-loop client (eloop.go: edge-triggered epoll, one
+// loop by default). A small pool of dialer goroutines opens raw non-blocking
+// sockets (TCP keepalive off, SO_LINGER 0, TCP_NODELAY), connects, writes
+// the upgrade request and only then adds the socket to a loop, which parses
+// the 101, writes masked frames and parses server frames incrementally. A
+// connection costs no goroutine, and a handshake costs the client one
+// system call more than a plain connect (the write) plus the loop's read:
+// on a host the client shares with the server, what the client spends per
+// handshake is taken from the server. The plain-TCP probe and the floor
+// responder (floor.go, the handshake ceiling) use the same socket code.
 //
 // # Concurrency contract
 //
 // Run and the Options and Report methods are for one goroutine; several Runs
 // may proceed at once (in tests) but share the process's file limit.
 // Inside a worker, a connection's state (parser, requester, sequence
-// tracker) belongs to the gnet loop that owns the socket and is touched only
-// in that loop's callbacks or in tasks posted to it with EventLoop.Execute;
-// the dialer goroutines set a connection's fields before handing it to the
-// loop and never again. Counters are atomics; latency trackers are
+// tracker) belongs to the loop that owns the socket and is touched only in
+// that loop's event handling or in tasks posted to it with cloop.execute;
+// a dialer goroutine sets a connection's fields before it publishes the
+// connection in the descriptor table and registers the socket, and never
+// touches it again. Counters are atomics; latency trackers are
 // perf.Trackers (safe from any goroutine). Every load loop is bounded by a
 // count and by a time limit and stops by itself.
 package bench

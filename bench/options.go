@@ -57,6 +57,7 @@ const (
 	DefaultChannel          = "bench"          // FanoutOptions.Channel
 	DefaultDrain            = 15 * time.Second // FanoutOptions.Drain
 	DefaultWriters          = 1                // CeilingOptions.Writers
+	DefaultWarmup           = 1000             // ConnectOptions.Warmup
 	DefaultRounds           = 200              // CeilingOptions.Rounds
 	DefaultSimConns         = 1_000_000        // SimOptions.Conns
 	DefaultSimPublishes     = 20               // SimOptions.Publishes
@@ -125,7 +126,7 @@ type Options struct {
 	// DialConcurrency caps the handshakes in flight per worker. Zero means
 	// DefaultDialConcurrency.
 	DialConcurrency int
-	// ClientLoops is the number of gnet event loops per worker. Zero means
+	// ClientLoops is the number of client event loops per worker. Zero means
 	// DefaultClientLoops.
 	ClientLoops int
 
@@ -161,6 +162,18 @@ type ConnectOptions struct {
 	TCPProbe string
 	// TCPConns is the number of probe connects. Zero means Conns.
 	TCPConns int
+	// Warmup is a number of plain TCP connects (opened and closed, not
+	// counted) made before anything is measured: a freshly started server
+	// pays once for starting threads and growing its heap, and in a burst
+	// at 60k connects/s that once overflowed its 4,096-deep accept queue
+	// (one SYN retransmitted after 1 s, a probe phase 7× longer). Zero means
+	// min(DefaultWarmup, Conns); negative means none.
+	Warmup int
+	// Floor also runs the scenario against a minimal epoll responder in
+	// this process (accept, read the request, write the 101, hold: four
+	// system calls a connection), the handshake ceiling of this host. It
+	// runs one loop per GOMAXPROCS, as meshfast does by default.
+	Floor bool
 }
 
 // IdleOptions configures ScenarioIdle.
@@ -281,6 +294,9 @@ func (o Options) withDefaults() Options {
 		o.Connect.TCPProbe = ProbeServer
 	}
 	def(&o.Connect.TCPConns, o.Conns)
+	if o.Connect.Warmup == 0 {
+		o.Connect.Warmup = min(DefaultWarmup, o.Conns)
+	}
 	if len(o.Idle.SampleAt) == 0 {
 		o.Idle.SampleAt = []int{o.Conns / 2, o.Conns}
 	}
@@ -355,6 +371,8 @@ func (o Options) Validate() error {
 		return bad("InProcess holds every connection in one process: at most %d", MaxConnsPerWorker)
 	case o.InProcess && o.Scenario == ScenarioCeiling && 2*o.Conns > MaxConnsPerWorker:
 		return bad("an in-process ceiling holds both ends of %d sockets", o.Conns)
+	case o.Scenario == ScenarioConnect && o.Connect.Floor && o.Conns > MaxConnsPerWorker:
+		return bad("the floor responder holds %d server sockets in this process: at most %d", o.Conns, MaxConnsPerWorker)
 	case (o.Scenario == ScenarioCeiling || o.Fanout.Ceiling) && o.Conns > MaxConnsPerWorker:
 		return bad("the ceiling holds %d server sockets in this process: at most %d", o.Conns, MaxConnsPerWorker)
 	case o.Workers*o.SourceIPs > 1<<20:

@@ -6,8 +6,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 func TestValidateTargets(t *testing.T) {
@@ -77,33 +75,6 @@ func TestDefaults(t *testing.T) {
 	}
 	if sourceIP(300) != "127.0.1.46" {
 		t.Fatalf("sourceIP(300) = %s", sourceIP(300))
-	}
-}
-
-// TestDialerSocketOptions checks keepalive off and linger 0 on a real dial.
-func TestDialerSocketOptions(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := newDialer(net.ParseIP("127.0.0.3")).Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if got := c.LocalAddr().(*net.TCPAddr).IP.String(); got != "127.0.0.3" {
-		t.Fatalf("source address %s", got)
-	}
-	rc, _ := c.(*net.TCPConn).SyscallConn()
-	var ka int
-	var lg *unix.Linger
-	_ = rc.Control(func(fd uintptr) {
-		ka, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE)
-		lg, _ = unix.GetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER)
-	})
-	if ka != 0 || lg == nil || lg.Onoff != 1 || lg.Linger != 0 {
-		t.Fatalf("SO_KEEPALIVE=%d linger=%+v", ka, lg)
 	}
 }
 

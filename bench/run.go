@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"time"
 )
 
@@ -41,6 +42,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		if err == nil && o.Scenario == ScenarioFanout && o.Fanout.Ceiling {
 			err = add(runCeiling(ctx, o, "ceiling"))
+		}
+		if err == nil && o.Scenario == ScenarioConnect && o.Connect.Floor {
+			err = add(runFloor(ctx, o))
 		}
 	}
 	if err != nil {
@@ -158,6 +162,14 @@ func runConnect(ctx context.Context, o Options, label string, targets []string, 
 	// next to a bare connect's is mostly this count on a shared host.
 	var tcpSegs uint64
 	tcpSegsOK := false
+	if o.Connect.Warmup > 0 {
+		n := share(o.Connect.Warmup, o.Workers)
+		if _, err := f.phase(ctx, o.Timeout, func(i int) command {
+			return command{Op: "warm", N: n[i], Addr: targets[i%len(targets)], Duration: o.Timeout}
+		}); err != nil {
+			return nil, err
+		}
+	}
 	if o.Connect.TCPProbe != ProbeOff {
 		addrs := targets
 		if o.Connect.TCPProbe == ProbeListener {
@@ -224,6 +236,17 @@ func runConnect(ctx context.Context, o Options, label string, targets []string, 
 	r.addLatency("handshake")
 	r.addLatency("tcp_connect")
 	return r, nil
+}
+
+// runFloor runs the connect scenario against the floor responder, served
+// from this process.
+func runFloor(ctx context.Context, o Options) (*RunResult, error) {
+	s, err := startFloorServer(runtime.GOMAXPROCS(0))
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	return runConnect(ctx, o, "floor", []string{s.addr()}, os.Getpid())
 }
 
 // listenAcceptOnly starts a loopback listener that accepts and closes.

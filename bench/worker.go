@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	cryptorand "crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -10,14 +9,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/meshfast/meshfast/perf"
@@ -62,7 +58,7 @@ type plan struct {
 
 // command is one coordinator → worker line.
 type command struct {
-	Op        string        `json:"op"` // init, tcp, open, run, drain, close
+	Op        string        `json:"op"` // init, warm, tcp, open, run, drain, close
 	Plan      *plan         `json:"plan,omitempty"`
 	N         int           `json:"n,omitempty"`    // tcp: connects; open: connections to have in all
 	Addr      string        `json:"addr,omitempty"` // tcp: where to connect
@@ -126,8 +122,10 @@ func ServeWorker(r io.Reader, w io.Writer) error {
 				return err
 			}
 			ev = event{Ev: "done"}
+		case "warm":
+			ev = wk.tcpProbe(cmd.Addr, cmd.N, cmd.Duration, false)
 		case "tcp":
-			ev = wk.tcpProbe(cmd.Addr, cmd.N, cmd.Duration)
+			ev = wk.tcpProbe(cmd.Addr, cmd.N, cmd.Duration, true)
 		case "open":
 			ev = wk.open(cmd.N, cmd.Duration)
 		case "run":
@@ -149,13 +147,16 @@ func ServeWorker(r io.Reader, w io.Writer) error {
 	}
 }
 
-// worker holds one process's share of the client connections on a gnet
-// client. Its methods run on the command goroutine; connection state lives
-// on the gnet loops; counters are atomics.
+// worker holds one process's share of the client connections on its
+// event loops. Its methods run on the command goroutine; connection state
+// lives on the loops; counters are atomics.
 type worker struct {
 	plan         plan
 	out          *eventWriter
-	cli          *gnet.Client
+	loops        []*cloop
+	table        connTable             // descriptor → connection
+	targets      []*unix.SockaddrInet4 // parsed plan.Targets
+	sources      []*unix.SockaddrInet4 // parsed plan.SourceIPs, port 0
 	counts       liveCounts
 	hist         [numHists]*perf.Tracker
 	upgrades     [][]byte // upgrade request per target
@@ -167,7 +168,6 @@ type worker struct {
 	pubPrefix    []byte
 	echoPayload  []byte
 	pad          []byte
-	dialers      []*net.Dialer
 	sem          chan struct{} // handshakes in flight
 	resolved     atomic.Int64  // claimed connections now ready or failed
 	claimed      atomic.Int64
@@ -180,9 +180,8 @@ type worker struct {
 	progWG       sync.WaitGroup
 	stopOnce     sync.Once
 	result       event
-	mu           sync.Mutex // guards conns, gconns
+	mu           sync.Mutex // guards conns
 	conns        []*cconn
-	gconns       []gnet.Conn
 }
 
 func newWorker(p *plan, out *eventWriter) (*worker, error) {
@@ -208,55 +207,35 @@ func newWorker(p *plan, out *eventWriter) (*worker, error) {
 	w.pubPrefix = []byte(`{"channel":"` + p.Channel + `","message":"`)
 	w.pad = bytes.Repeat([]byte{'x'}, max(p.Payload, 1))
 	w.echoPayload = []byte(`"` + string(w.pad[:p.Payload]) + `"`)
-	for _, s := range p.SourceIPs {
-		ip := net.ParseIP(s)
-		if ip == nil {
-			return nil, fmt.Errorf("%w: source address %q", ErrWorker, s)
+	for _, t := range p.Targets {
+		sa, err := sockaddr4(t)
+		if err != nil {
+			return nil, fmt.Errorf("%w: target %q: %w", ErrWorker, t, err)
 		}
-		w.dialers = append(w.dialers, newDialer(ip))
+		w.targets = append(w.targets, sa)
+	}
+	for _, s := range p.SourceIPs {
+		sa, err := sockaddr4(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: source address %q: %w", ErrWorker, s, err)
+		}
+		w.sources = append(w.sources, sa)
 	}
 	w.sem = make(chan struct{}, max(p.DialConcurrency, 1))
-	cli, err := gnet.NewClient(&clientHandler{w: w},
-		gnet.WithNumEventLoop(max(p.ClientLoops, 1)),
-		gnet.WithLogger(quietLogger{}),
-		gnet.WithTCPNoDelay(gnet.TCPNoDelay))
-	if err != nil {
-		return nil, fmt.Errorf("%w: gnet client: %w", ErrWorker, err)
+	w.table = newConnTable()
+	for range max(p.ClientLoops, 1) {
+		l, err := newCloop(w)
+		if err != nil {
+			w.stopLoops()
+			return nil, err
+		}
+		w.loops = append(w.loops, l)
 	}
-	if err := cli.Start(); err != nil {
-		return nil, fmt.Errorf("%w: gnet client: %w", ErrWorker, err)
-	}
-	w.cli = cli
 	if p.Progress > 0 {
 		w.progWG.Add(1)
 		go w.progress(p.Progress)
 	}
 	return w, nil
-}
-
-// newDialer binds to ip without reserving a port until connect
-// (IP_BIND_ADDRESS_NO_PORT, so a source address serves every target),
-// turns TCP keepalive off and closes with RST (SO_LINGER 0) so finished
-// runs leave no TIME_WAIT sockets behind.
-func newDialer(ip net.IP) *net.Dialer {
-	return &net.Dialer{
-		LocalAddr: &net.TCPAddr{IP: ip},
-		KeepAlive: -1,
-		Timeout:   defaultTCPDialTimeout,
-		Control: func(_, _ string, c syscall.RawConn) error {
-			var serr error
-			err := c.Control(func(fd uintptr) {
-				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-				if serr == nil {
-					serr = unix.SetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
-				}
-			})
-			if err != nil {
-				return err
-			}
-			return serr
-		},
-	}
 }
 
 func (w *worker) progress(every time.Duration) {
@@ -279,9 +258,14 @@ func (w *worker) release() {
 	w.resolved.Add(1)
 }
 
-// tcpProbe connects and closes n plain TCP connections to addr.
-func (w *worker) tcpProbe(addr string, n int, timeout time.Duration) event {
+// tcpProbe connects and closes n plain TCP connections to addr, with the
+// socket code the handshakes use; unless record, nothing is counted.
+func (w *worker) tcpProbe(addr string, n int, timeout time.Duration, record bool) event {
 	start := time.Now()
+	dst, err := sockaddr4(addr)
+	if err != nil {
+		return event{Ev: "error", Err: err.Error()}
+	}
 	deadline := start.Add(timeout)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -295,13 +279,24 @@ func (w *worker) tcpProbe(addr string, n int, timeout time.Duration) event {
 					return
 				}
 				t0 := time.Now()
-				c, err := w.dialers[int(i)%len(w.dialers)].Dial("tcp", addr)
+				fd, err := dialSocket(w.sources[int(i)%len(w.sources)], dst)
+				if err == nil {
+					if err = awaitConnect(fd, defaultTCPDialTimeout); err != nil {
+						_ = unix.Close(fd)
+					}
+				}
+				if !record {
+					if err == nil {
+						_ = unix.Close(fd)
+					}
+					continue
+				}
 				if err != nil {
 					w.counts.inc(cTCPErrors)
 					continue
 				}
 				w.hist[hTCP].Record(time.Since(t0))
-				_ = c.Close()
+				_ = unix.Close(fd)
 				w.counts.inc(cTCP)
 			}
 		}()
@@ -372,21 +367,45 @@ func (w *worker) dialOne(i int) {
 	}
 	cc.start = time.Now().UnixNano()
 	w.counts.inc(cDials)
-	nc, err := w.dialers[i%len(w.dialers)].Dial("tcp", w.plan.Targets[cc.target])
+	fd, err := dialSocket(w.sources[i%len(w.sources)], w.targets[cc.target])
 	if err != nil {
 		w.counts.inc(cDialErrors)
 		w.release()
 		return
 	}
-	gc, err := w.cli.EnrollContext(nc, cc)
+	cc.fd = int32(fd)
+	if fd >= len(w.table) {
+		_ = unix.Close(fd)
+		w.counts.inc(cDialErrors)
+		w.release()
+		return
+	}
+	// The request goes out before the loop knows the socket, so nothing
+	// races; if the connect has not completed yet, the loop sends the rest
+	// on the socket's first EPOLLOUT edge.
+	req := w.upgrades[cc.target]
+	n, err := unix.Write(fd, req)
 	if err != nil {
+		if !errors.Is(err, unix.EAGAIN) {
+			_ = unix.Close(fd)
+			w.counts.inc(cDialErrors)
+			w.release()
+			return
+		}
+		n = 0
+	}
+	if n < len(req) {
+		cc.out = append([]byte(nil), req[n:]...)
+	}
+	cc.loop = w.loops[i%len(w.loops)]
+	if err := cc.loop.add(cc); err != nil {
+		_ = unix.Close(fd)
 		w.counts.inc(cDialErrors)
 		w.release()
 		return
 	}
 	w.mu.Lock()
 	w.conns = append(w.conns, cc)
-	w.gconns = append(w.gconns, gc)
 	w.mu.Unlock()
 }
 
@@ -402,28 +421,32 @@ func (w *worker) newRequester(kind byte, pub, budget uint64) *requester {
 		rate: w.plan.Rate, budget: budget, ring: make([]sentAt, ring)}
 }
 
-// sweep closes every connection still short of ready; OnClose counts them.
+// sweep closes every connection still short of ready; closed counts them.
 func (w *worker) sweep() {
-	conns, gconns := w.snapshot()
-	for i, cc := range conns {
-		if !cc.ready.Load() {
-			_ = gconns[i].Close()
-		}
+	conns := w.snapshot()
+	for _, l := range w.loops {
+		_ = l.execute(func() {
+			for _, cc := range conns {
+				if cc.loop == l && !cc.ready.Load() {
+					cc.close()
+				}
+			}
+		})
 	}
 	time.Sleep(50 * time.Millisecond)
 }
 
-func (w *worker) snapshot() ([]*cconn, []gnet.Conn) {
+func (w *worker) snapshot() []*cconn {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.conns[:len(w.conns):len(w.conns)], w.gconns[:len(w.gconns):len(w.gconns)]
+	return w.conns[:len(w.conns):len(w.conns)]
 }
 
 // run starts every ready requester for d and waits for them to finish
 // (their replies in flight get a grace period).
 func (w *worker) run(d time.Duration) event {
 	start := time.Now()
-	conns, gconns := w.snapshot()
+	conns := w.snapshot()
 	var idx []int
 	for i, cc := range conns {
 		if cc.req != nil && cc.ready.Load() {
@@ -435,15 +458,11 @@ func (w *worker) run(d time.Duration) event {
 	if len(idx) == 0 {
 		close(w.runDone)
 	}
-	groups := map[gnet.EventLoop][]*cconn{}
+	groups := map[*cloop][]*cconn{}
 	for _, i := range idx {
-		cc, el := conns[i], gconns[i].EventLoop()
-		groups[el] = append(groups[el], cc)
-		err := el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			cc.req.start(cc, d)
-			return nil
-		}))
-		if err != nil {
+		cc := conns[i]
+		groups[cc.loop] = append(groups[cc.loop], cc)
+		if err := cc.loop.execute(func() { cc.req.start(cc, d) }); err != nil {
 			w.requesterDone()
 		}
 	}
@@ -463,7 +482,7 @@ func (w *worker) run(d time.Duration) event {
 }
 
 // pace ticks every open-loop requester, one loop task per loop per tick.
-func (w *worker) pace(groups map[gnet.EventLoop][]*cconn, stop chan struct{}, wg *sync.WaitGroup) {
+func (w *worker) pace(groups map[*cloop][]*cconn, stop chan struct{}, wg *sync.WaitGroup) {
 	defer wg.Done()
 	t := time.NewTicker(defaultPacerTick)
 	defer t.Stop()
@@ -474,13 +493,12 @@ func (w *worker) pace(groups map[gnet.EventLoop][]*cconn, stop chan struct{}, wg
 		case <-t.C:
 		}
 		for el, cs := range groups {
-			_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			_ = el.execute(func() {
 				now := time.Now().UnixNano()
 				for _, cc := range cs {
 					cc.req.tick(cc, now)
 				}
-				return nil
-			}))
+			})
 		}
 	}
 }
@@ -496,7 +514,7 @@ func (w *worker) requesterDone() {
 // deliveries stop for defaultDrainQuiet, or timeout passes.
 func (w *worker) drain(published uint64, timeout time.Duration) event {
 	start := time.Now()
-	conns, _ := w.snapshot()
+	conns := w.snapshot()
 	var subs uint64
 	for _, cc := range conns {
 		if (cc.role == roleSub || cc.role == roleRawSub) && cc.ready.Load() {
@@ -522,7 +540,7 @@ func (w *worker) stop() event {
 		close(w.stopProg)
 		w.progWG.Wait()
 		w.stopping.Store(true)
-		_ = w.cli.Stop()
+		w.stopLoops()
 		hists := map[string]*perf.Histogram{}
 		for i, t := range w.hist {
 			if h := t.Snapshot(); h.Count() > 0 {
@@ -534,11 +552,11 @@ func (w *worker) stop() event {
 	return w.result
 }
 
-// quietLogger drops gnet's log lines: a load generator prints its own.
-type quietLogger struct{}
-
-func (quietLogger) Debugf(string, ...any) {}
-func (quietLogger) Infof(string, ...any)  {}
-func (quietLogger) Warnf(string, ...any)  {}
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Fatalf(string, ...any) {}
+// stopLoops closes every connection and ends the loops.
+func (w *worker) stopLoops() {
+	conns := w.snapshot()
+	for _, l := range w.loops {
+		l.stop(conns)
+	}
+	w.loops = nil
+}

@@ -2,7 +2,7 @@
 // subcommand and flags to bench.Options (or baseline.Options) and nothing
 // more; see package bench.
 //
-//	meshfast-bench connect -addr 127.0.0.1:9300 -conns 19000 -workers 2
+//	meshfast-bench connect -addr 127.0.0.1:9300 -conns 19000 -workers 2 -floor
 //	meshfast-bench idle    -addr 127.0.0.1:9300 -conns 19000 -sample-at 10000,19000
 //	meshfast-bench rpc     -addr 127.0.0.1:9300 -baseline-addr 127.0.0.1:9400 -conns 100
 //	meshfast-bench fanout  -addr 127.0.0.1:9300 -conns 10000 -rate 200 -ceiling
@@ -58,13 +58,14 @@ func main() {
 	fs.IntVar(&o.SourceIPs, "source-ips", bench.DefaultSourceIPs, "source addresses per worker (127.0.0.2 up)")
 	fs.IntVar(&o.Dialers, "dialers", bench.DefaultDialers, "dialing goroutines per worker")
 	fs.IntVar(&o.DialConcurrency, "dial-concurrency", bench.DefaultDialConcurrency, "handshakes in flight per worker")
-	fs.IntVar(&o.ClientLoops, "client-loops", bench.DefaultClientLoops, "gnet event loops per worker")
+	fs.IntVar(&o.ClientLoops, "client-loops", bench.DefaultClientLoops, "client event loops per worker")
 	fs.DurationVar(&o.Duration, "duration", bench.DefaultDuration, "length of the measured phase")
 	fs.DurationVar(&o.Timeout, "timeout", bench.DefaultTimeout, "bound of every other phase")
 	fs.DurationVar(&o.Progress, "progress", bench.DefaultProgress, "progress line interval, negative = none")
 	fs.StringVar(&o.Out, "out", "", "write the JSON report here")
 	fs.StringVar(&o.Connect.TCPProbe, "tcp-probe", bench.ProbeServer, "connect: plain TCP probe: server, listener or off")
 	fs.IntVar(&o.Connect.TCPConns, "tcp-conns", 0, "connect: probe connects, 0 = -conns")
+	fs.IntVar(&o.Connect.Warmup, "warmup", 0, "connect: uncounted TCP connects first, 0 = min(1000, -conns), -1 = none")
 	fs.Var((*intList)(&o.Idle.SampleAt), "sample-at", "idle: connection counts to read server RSS at (default conns/2,conns)")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "pid of the -addr server (memory, CPU), 0 = find the listener")
 	fs.IntVar(&o.BaselinePID, "baseline-pid", 0, "pid of the -baseline-addr server, 0 = find the listener")
@@ -80,6 +81,7 @@ func main() {
 	fs.StringVar(&o.Fanout.Channel, "channel", bench.DefaultChannel, "fanout: channel name")
 	fs.DurationVar(&o.Fanout.Drain, "drain", bench.DefaultDrain, "fanout, ceiling: wait for deliveries after the last publish")
 	fs.BoolVar(&o.Fanout.Ceiling, "ceiling", false, "fanout: also measure the write(2) ceiling")
+	fs.BoolVar(&o.Connect.Floor, "floor", false, "connect: also measure a minimal epoll responder (the handshake ceiling)")
 	fs.IntVar(&o.Ceiling.Writers, "writers", bench.DefaultWriters, "ceiling: writing goroutines, 1 or 2")
 	fs.IntVar(&o.Ceiling.Rounds, "rounds", bench.DefaultRounds, "ceiling: most frames per socket")
 	fs.Float64Var(&o.Ceiling.Rate, "ceiling-rate", 0, "ceiling: rounds/s, 0 = back to back")

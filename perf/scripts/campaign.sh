@@ -15,7 +15,7 @@ connect10k|connect19k|connect10krp|connect19krp)
 	# ...rp: the server with -reuseport (one listening socket per loop)
 	n=${S#connect}; n=${n%rp}; n=${n%k}000
 	case $S in *rp) start_mf $A -reuseport;; *) start_mf $A;; esac
-	run $MFB connect -addr $A -conns $n -workers 2 -progress -1s -out "$OUT/$S-$R.json"
+	run $MFB connect -addr $A -conns $n -workers 2 -floor -progress -1s -out "$OUT/$S-$R.json"
 	;;
 idle|idle1h)
 	if [ $S = idle1h ]; then start_mf $A -latency-interval 1h; else start_mf $A; fi

@@ -1,0 +1,368 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The client's event loop. A load generator that shares two cores with the
+// server it measures has to spend as little per connection as it can, and
+// what it spends on a handshake beyond a plain connect lands in the
+// handshake/connect ratio it reports. So the client does not go through
+// net.Dialer and a library's enroll step (a dup, a close, netpoll
+// registration and a synchronous round trip to the loop per connection):
+// a dialer goroutine opens a raw non-blocking socket, connects, writes the
+// upgrade request itself (on loopback the kernel has completed the TCP
+// handshake by the time connect returns) and only then adds the socket to a
+// loop's edge-triggered epoll set. The loop's first event for it is the
+// server's 101. The plain-TCP probe uses the same socket code.
+
+// readBufSize is a loop's read buffer; a read that fills it is repeated
+// (edge-triggered epoll reports a socket once per arrival).
+const readBufSize = 64 << 10
+
+// connTable maps a file descriptor to its connection. Dialers store before
+// they register the socket with epoll; the owning loop clears the slot
+// before it closes the descriptor, so a reused descriptor never resolves to
+// a dead connection.
+type connTable []atomic.Pointer[cconn]
+
+func newConnTable() connTable {
+	n := uint64(1 << 16)
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur > 0 && rl.Cur < 1<<24 {
+		n = rl.Cur
+	}
+	return make(connTable, n)
+}
+
+func (t connTable) get(fd int32) *cconn {
+	if fd < 0 || int(fd) >= len(t) {
+		return nil
+	}
+	return t[fd].Load()
+}
+
+// cloop is one client event loop: an epoll set, an eventfd that wakes it
+// for tasks posted by other goroutines, and a read buffer. Connection state
+// is touched only by the loop that owns the connection.
+type cloop struct {
+	w      *worker
+	epfd   int
+	efd    int
+	buf    []byte
+	events []unix.EpollEvent
+
+	mu      sync.Mutex // guards tasks, stopped
+	tasks   []func()
+	stopped bool
+	done    chan struct{}
+}
+
+var errLoopStopped = errors.New("bench: client loop stopped")
+
+func newCloop(w *worker) (*cloop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("%w: epoll: %w", ErrWorker, err)
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("%w: eventfd: %w", ErrWorker, err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: -1}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &ev); err != nil {
+		_ = unix.Close(efd)
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("%w: epoll: %w", ErrWorker, err)
+	}
+	l := &cloop{w: w, epfd: epfd, efd: efd, buf: make([]byte, readBufSize),
+		events: make([]unix.EpollEvent, 256), done: make(chan struct{})}
+	go l.run()
+	return l, nil
+}
+
+// execute runs f on the loop. It fails once the loop has stopped.
+func (l *cloop) execute(f func()) error {
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return errLoopStopped
+	}
+	l.tasks = append(l.tasks, f)
+	wake := len(l.tasks) == 1
+	l.mu.Unlock()
+	if wake {
+		var one = [8]byte{1}
+		_, _ = unix.Write(l.efd, one[:])
+	}
+	return nil
+}
+
+// stop closes every connection the loop owns (they come from conns, the
+// worker's list) and ends the loop. It waits for the loop to exit.
+func (l *cloop) stop(conns []*cconn) {
+	_ = l.execute(func() {
+		for _, cc := range conns {
+			if cc.loop == l {
+				cc.close()
+			}
+		}
+	})
+	l.mu.Lock()
+	l.stopped = true
+	l.mu.Unlock()
+	var one = [8]byte{1}
+	_, _ = unix.Write(l.efd, one[:])
+	<-l.done
+	_ = unix.Close(l.efd)
+	_ = unix.Close(l.epfd)
+}
+
+// add registers a connected socket whose upgrade request may already be
+// written. Dialer goroutines call it; the connection is the loop's from here.
+func (l *cloop) add(cc *cconn) error {
+	fd := cc.fd // cc is not to be touched once published: the loop may own it already
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: fd}
+	l.w.table[fd].Store(cc)
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev); err != nil {
+		l.w.table[fd].Store(nil)
+		return err
+	}
+	return nil
+}
+
+func (l *cloop) run() {
+	defer close(l.done)
+	timeout := -1
+	for {
+		n, err := unix.EpollWait(l.epfd, l.events, timeout)
+		if n <= 0 {
+			if err != nil && !errors.Is(err, unix.EINTR) {
+				return
+			}
+			timeout = -1
+			continue
+		}
+		// Poll once more without blocking before sleeping: under load the
+		// next batch is usually there.
+		timeout = 0
+		for i := range l.events[:n] {
+			ev := &l.events[i]
+			if ev.Fd < 0 {
+				if !l.runTasks() {
+					return
+				}
+				continue
+			}
+			cc := l.w.table.get(ev.Fd)
+			if cc == nil || cc.loop != l {
+				continue // closed earlier in this batch; the slot may already be reused
+			}
+			cc.event(ev.Events)
+		}
+	}
+}
+
+// runTasks drains the eventfd and runs the posted tasks; false once stopped.
+func (l *cloop) runTasks() bool {
+	var b [8]byte
+	_, _ = unix.Read(l.efd, b[:])
+	l.mu.Lock()
+	tasks, stopped := l.tasks, l.stopped
+	l.tasks = nil
+	l.mu.Unlock()
+	for _, f := range tasks {
+		f()
+	}
+	return !stopped
+}
+
+// event handles one epoll report for the connection.
+func (cc *cconn) event(mask uint32) {
+	if mask&unix.EPOLLOUT != 0 && len(cc.out) > 0 {
+		cc.flush()
+	}
+	if mask&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 && cc.state != stClosed {
+		cc.readAll()
+	}
+}
+
+// readAll reads until the socket is drained (edge-triggered) and feeds the
+// bytes to the connection; EOF or an error closes it.
+func (cc *cconn) readAll() {
+	buf := cc.loop.buf
+	for cc.state != stClosed {
+		n, err := unix.Read(int(cc.fd), buf)
+		if err != nil {
+			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+				return
+			}
+			cc.close()
+			return
+		}
+		if n == 0 {
+			cc.close()
+			return
+		}
+		cc.now = time.Now().UnixNano()
+		if !cc.traffic(buf[:n]) {
+			cc.close()
+			return
+		}
+		if n < len(buf) {
+			return // short read: drained; the next arrival raises a new edge
+		}
+	}
+}
+
+// write sends b now or queues what the socket does not take; the loop
+// flushes the queue on the next EPOLLOUT edge. b is not retained. Loop only.
+func (cc *cconn) write(b []byte) {
+	if cc.state == stClosed {
+		return
+	}
+	if len(cc.out) > 0 {
+		cc.out = append(cc.out, b...)
+		return
+	}
+	n, err := unix.Write(int(cc.fd), b)
+	if err != nil {
+		if !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+			cc.close()
+			return
+		}
+		n = 0
+	}
+	if n < len(b) {
+		cc.out = append(cc.out, b[n:]...)
+	}
+}
+
+// flush writes the queued bytes.
+func (cc *cconn) flush() {
+	for len(cc.out) > 0 {
+		n, err := unix.Write(int(cc.fd), cc.out)
+		if err != nil {
+			if errors.Is(err, unix.EAGAIN) {
+				return
+			}
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			cc.close()
+			return
+		}
+		cc.out = cc.out[n:]
+	}
+	cc.out = nil
+}
+
+// close releases the socket and settles the connection's accounting once.
+// Loop only (or before the connection is added to a loop).
+func (cc *cconn) close() {
+	if cc.fd < 0 {
+		return
+	}
+	cc.w.table[cc.fd].Store(nil)
+	_ = unix.Close(int(cc.fd))
+	cc.fd = -1
+	cc.out = nil
+	cc.closed()
+}
+
+// dialSocket opens a non-blocking TCP socket from src, port chosen at
+// connect (IP_BIND_ADDRESS_NO_PORT, so one source address serves every
+// target), with keepalive off (a raw socket's default), SO_LINGER 0 (a
+// finished run leaves no TIME_WAIT behind) and TCP_NODELAY, and starts
+// connecting it to dst. It returns the descriptor; a nil error means the
+// connect is under way or done.
+func dialSocket(src, dst *unix.SockaddrInet4) (int, error) {
+	// Copies: x/sys/unix encodes a Sockaddr into the value itself, so one
+	// shared between dialer goroutines would race.
+	s, d := *src, *dst
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return -1, err
+	}
+	if err = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1); err == nil {
+		if err = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err == nil {
+			if err = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err == nil {
+				if err = unix.Bind(fd, &s); err == nil {
+					err = unix.Connect(fd, &d)
+					if errors.Is(err, unix.EINPROGRESS) {
+						err = nil
+					}
+				}
+			}
+		}
+	}
+	if err != nil {
+		_ = unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// awaitConnect waits until a dialSocket connect completes, up to timeout.
+func awaitConnect(fd int, timeout time.Duration) error {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	deadline := time.Now().Add(timeout)
+	for {
+		ms := int(time.Until(deadline) / time.Millisecond)
+		if ms < 0 {
+			return unix.ETIMEDOUT
+		}
+		n, err := unix.Poll(pfd, ms)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return unix.ETIMEDOUT
+		}
+		if pfd[0].Revents&(unix.POLLERR|unix.POLLHUP) == 0 {
+			return nil
+		}
+		soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err != nil {
+			return err
+		}
+		if soerr != 0 {
+			return unix.Errno(soerr)
+		}
+		return unix.ECONNREFUSED
+	}
+}
+
+// sockaddr4 resolves a loopback "host:port" (or a bare IPv4 address, port 0)
+// to a socket address.
+func sockaddr4(addr string) (*unix.SockaddrInet4, error) {
+	var ip net.IP
+	port := 0
+	if host, p, err := net.SplitHostPort(addr); err == nil {
+		ta, err := net.ResolveTCPAddr("tcp4", net.JoinHostPort(host, p))
+		if err != nil {
+			return nil, err
+		}
+		ip, port = ta.IP, ta.Port
+	} else {
+		ip = net.ParseIP(addr)
+	}
+	ip4 := ip.To4()
+	if ip4 == nil {
+		return nil, fmt.Errorf("%w: not an IPv4 address: %q", ErrWorker, addr)
+	}
+	sa := &unix.SockaddrInet4{Port: port}
+	copy(sa.Addr[:], ip4)
+	return sa, nil
+}

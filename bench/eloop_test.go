@@ -1,0 +1,235 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/meshfast/meshfast/engine"
+)
+
+// TestDialSocketOptions checks the source address, keepalive off, linger 0
+// and no Nagle on a real connect.
+func TestDialSocketOptions(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	src, _ := sockaddr4("127.0.0.3")
+	dst, _ := sockaddr4(ln.Addr().String())
+	fd, err := dialSocket(src, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := awaitConnect(fd, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := sa.(*unix.SockaddrInet4).Addr; a != [4]byte{127, 0, 0, 3} {
+		t.Fatalf("source address %v", a)
+	}
+	ka, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE)
+	nd, _ := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
+	lg, _ := unix.GetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER)
+	if ka != 0 || nd != 1 || lg == nil || lg.Onoff != 1 || lg.Linger != 0 {
+		t.Fatalf("SO_KEEPALIVE=%d TCP_NODELAY=%d linger=%+v", ka, nd, lg)
+	}
+}
+
+func TestAwaitConnectRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, _ := sockaddr4(ln.Addr().String())
+	ln.Close()
+	src, _ := sockaddr4("127.0.0.2")
+	fd, err := dialSocket(src, dst)
+	if err == nil {
+		err = awaitConnect(fd, 5*time.Second)
+		unix.Close(fd)
+	}
+	if !errors.Is(err, unix.ECONNREFUSED) {
+		t.Fatalf("connect to a closed port: %v", err)
+	}
+}
+
+func TestSockaddr4(t *testing.T) {
+	if sa, err := sockaddr4("localhost:81"); err != nil || sa.Port != 81 || sa.Addr != [4]byte{127, 0, 0, 1} {
+		t.Fatalf("localhost:81 = %+v, %v", sa, err)
+	}
+	if _, err := sockaddr4("[::1]:80"); err == nil {
+		t.Fatal("IPv6 accepted")
+	}
+}
+
+// fakeServer accepts one connection, answers the upgrade and hands the
+// connection (and its buffered reader) to the test.
+func fakeServer(t *testing.T, answer bool) (addr string, conns chan *bufio.ReadWriter, raw chan net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	conns, raw = make(chan *bufio.ReadWriter, 1), make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		rw := bufio.NewReadWriter(bufio.NewReader(c), bufio.NewWriter(c))
+		req, err := http.ReadRequest(rw.Reader)
+		if err != nil {
+			c.Close()
+			return
+		}
+		if answer {
+			_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+				acceptKey(req.Header.Get("Sec-WebSocket-Key")) + "\r\n\r\n")
+			_ = rw.Flush()
+		}
+		conns <- rw
+		raw <- c
+	}()
+	return ln.Addr().String(), conns, raw
+}
+
+func testWorker(t *testing.T, target string) *worker {
+	t.Helper()
+	w, err := newWorker(&plan{Targets: []string{target}, Path: "/", SourceIPs: []string{"127.0.0.2"},
+		Dialers: 1, DialConcurrency: 1, ClientLoops: 1, Role: roleHold}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.stop() })
+	return w
+}
+
+// onLoop runs f on cc's loop and waits for it.
+func onLoop(t *testing.T, cc *cconn, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	if err := cc.loop.execute(func() { f(); close(done) }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("loop task did not run")
+	}
+}
+
+// TestLoopWriteBackpressure writes far more than the socket buffers hold to
+// a peer that is not reading: the rest waits in the connection's queue and
+// goes out, in order, once the peer reads.
+func TestLoopWriteBackpressure(t *testing.T) {
+	addr, conns, raw := fakeServer(t, true)
+	w := testWorker(t, addr)
+	if ev := w.open(1, 5*time.Second); w.counts.get(cReady) != 1 {
+		t.Fatalf("not ready: %+v %v", ev, w.counts.snapshot().named())
+	}
+	rw, c := <-conns, <-raw
+	defer c.Close()
+	cc := w.snapshot()[0]
+	const total = 8 << 20
+	chunk := make([]byte, 64<<10)
+	queued := 0
+	onLoop(t, cc, func() {
+		for off := 0; off < total; off += len(chunk) {
+			for i := range chunk {
+				chunk[i] = byte((off + i) % 251)
+			}
+			cc.write(chunk)
+		}
+		queued = len(cc.out)
+	})
+	if queued == 0 {
+		t.Fatal("8 MiB to a peer that is not reading: nothing queued")
+	}
+	got := make([]byte, total)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(rw, got); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range got {
+		if b != byte(i%251) {
+			t.Fatalf("byte %d = %d, want %d", i, b, byte(i%251))
+		}
+	}
+	onLoop(t, cc, func() { queued = len(cc.out) })
+	if queued != 0 {
+		t.Fatalf("%d bytes still queued", queued)
+	}
+}
+
+// TestLoopPeerClose: a server that closes before its 101 fails the
+// handshake; one that closes after counts as a closed connection.
+func TestLoopPeerClose(t *testing.T) {
+	for _, answer := range []bool{false, true} {
+		addr, _, raw := fakeServer(t, answer)
+		w := testWorker(t, addr)
+		if answer {
+			w.open(1, 5*time.Second)
+			if w.counts.get(cReady) != 1 {
+				t.Fatalf("not ready: %v", w.counts.snapshot().named())
+			}
+			(<-raw).Close()
+		} else {
+			go func() { (<-raw).Close() }()
+			w.open(1, 5*time.Second)
+		}
+		want := cClosed
+		if !answer {
+			want = cHandshakeErrors
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for w.counts.get(want) != 1 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if w.counts.get(want) != 1 || w.resolved.Load() != 1 {
+			t.Fatalf("answer=%v: counts %v resolved %d", answer, w.counts.snapshot().named(), w.resolved.Load())
+		}
+		var fd int32
+		onLoop(t, w.snapshot()[0], func() { fd = w.snapshot()[0].fd })
+		if fd != -1 {
+			t.Fatalf("descriptor %d still open", fd)
+		}
+	}
+}
+
+// TestLoopReadsBurst: more bytes than one read buffer arrive at once; the
+// edge-triggered loop must read them all.
+func TestLoopReadsBurst(t *testing.T) {
+	addr, conns, raw := fakeServer(t, true)
+	w := testWorker(t, addr)
+	w.open(1, 5*time.Second)
+	rw, c := <-conns, <-raw
+	defer c.Close()
+	var frames []byte
+	for len(frames) < 3*readBufSize {
+		frames = engine.AppendFrame(frames, engine.OpText, bytes.Repeat([]byte{'a'}, 1000))
+	}
+	before := w.counts.get(cBytesIn)
+	_, _ = rw.Write(frames)
+	_ = rw.Flush()
+	deadline := time.Now().Add(5 * time.Second)
+	for w.counts.get(cBytesIn)-before < uint64(len(frames)) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := w.counts.get(cBytesIn) - before; got != uint64(len(frames)) {
+		t.Fatalf("read %d of %d bytes", got, len(frames))
+	}
+}

@@ -1,0 +1,78 @@
+package bench
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFloorServerUpgrade sends a request head in two writes (the floor's
+// partial-head path), checks the accept key, then closes and checks the
+// floor let the socket go.
+func TestFloorServerUpgrade(t *testing.T) {
+	s, err := startFloorServer(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	c, err := net.Dial("tcp", s.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "dGhlIHNhbXBsZSBub25jZQ=="
+	req := string(upgradeRequest(s.addr(), "/", key))
+	half := strings.Index(req, "Sec-WebSocket-Key")
+	if _, err := c.Write([]byte(req[:half])); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // let the floor read the first half alone
+	if _, err := c.Write([]byte(req[half:])); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("response %d, accept %q", resp.StatusCode, resp.Header.Get("Sec-WebSocket-Accept"))
+	}
+	c.Close()
+	// close stops the loops first, so count is read race-free after it;
+	// give the floor a moment to see the EOF before that.
+	time.Sleep(50 * time.Millisecond)
+	s.close()
+	if n := s.count(); n != 0 {
+		t.Fatalf("floor still holds %d sockets after the client closed", n)
+	}
+}
+
+// TestConnectFloor runs the connect scenario with the floor beside the
+// server under test and checks both runs and their ratio row.
+func TestConnectFloor(t *testing.T) {
+	e := startEngine(t)
+	o := quick(ScenarioConnect, e.Addr().String())
+	o.Conns = 150
+	o.Connect.Floor = true
+	rep := run(t, o)
+	if len(rep.Runs) != 2 || rep.Runs[1].Label != "floor" {
+		t.Fatalf("runs %d", len(rep.Runs))
+	}
+	for _, r := range rep.Runs {
+		if n := metric(t, r, "connections"); n != 150 {
+			t.Fatalf("%s: connections %v", r.Label, n)
+		}
+		if r.Latency["tcp_connect"].Count() != 150 {
+			t.Fatalf("%s: %d probe connects recorded, want 150 (warm-up must not count)", r.Label, r.Latency["tcp_connect"].Count())
+		}
+		if metric(t, r, "handshakes/s of tcp connects/s") <= 0 {
+			t.Fatalf("%s: no ratio", r.Label)
+		}
+	}
+	if rep.ratio("handshakes/s", "floor") == "-" {
+		t.Fatal("no meshfast/floor ratio")
+	}
+}
