@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"net"
 	"net/http"
 	"strings"
@@ -75,4 +76,20 @@ func TestConnectFloor(t *testing.T) {
 	if rep.ratio("handshakes/s", "floor") == "-" {
 		t.Fatal("no meshfast/floor ratio")
 	}
+}
+
+// FuzzRequestKey: any head yields a key that is a trimmed slice of it, or nil.
+func FuzzRequestKey(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\nsec-websocket-key:  abc \r\n\r\n"))
+	f.Add([]byte("Sec-WebSocket-Key\r\n:\r\n"))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, head []byte) {
+		k := requestKey(head)
+		if k == nil {
+			return
+		}
+		if !bytes.Contains(head, k) || len(bytes.TrimSpace(k)) != len(k) {
+			t.Fatalf("key %q from %q", k, head)
+		}
+	})
 }
