@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -231,5 +233,68 @@ func TestLoopReadsBurst(t *testing.T) {
 	}
 	if got := w.counts.get(cBytesIn) - before; got != uint64(len(frames)) {
 		t.Fatalf("read %d of %d bytes", got, len(frames))
+	}
+}
+
+// TestLoopRequestWaitsForConnect: when the server's accept queue is full
+// the SYN is dropped, connect is still in progress when the dialer writes,
+// and the request waits in the connection's queue until the retransmitted
+// SYN gets through; the loop then sends it on the first EPOLLOUT edge.
+func TestLoopRequestWaitsForConnect(t *testing.T) {
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(lfd)
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(lfd, 0); err != nil { // room for one queued connection
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(lfd)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*unix.SockaddrInet4).Port))
+	filler, err := net.Dial("tcp", addr) // fills the queue
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer filler.Close()
+
+	w := testWorker(t, addr)
+	opened := make(chan struct{})
+	go func() { defer close(opened); w.open(1, 10*time.Second) }()
+	// Accept nothing until the dialer has connected, written (EAGAIN) and
+	// handed the socket to its loop.
+	for deadline := time.Now().Add(5 * time.Second); len(w.snapshot()) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the dialer never handed the connection over")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for range 2 { // the filler, then ours once its SYN is retransmitted
+		nfd, _, err := unix.Accept(lfd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := net.FileConn(os.NewFile(uintptr(nfd), "accepted"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			continue // the filler sends nothing
+		}
+		_, _ = c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+			acceptKey(req.Header.Get("Sec-WebSocket-Key")) + "\r\n\r\n"))
+	}
+	<-opened
+	if w.counts.get(cReady) != 1 {
+		t.Fatalf("not ready: %v", w.counts.snapshot().named())
+	}
+	if h := w.hist[hHandshake].Snapshot(); h.Max() < 500*time.Millisecond {
+		t.Fatalf("handshake took %v: the SYN was not dropped, the queued path was not taken", h.Max())
 	}
 }
