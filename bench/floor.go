@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,10 +22,11 @@ import (
 // notice its close. Four system calls; no parsing beyond the key, no state
 // but the descriptor.
 type floorServer struct {
-	ln    *net.TCPListener
-	lfd   int
-	loops []*floorLoop
-	wg    sync.WaitGroup
+	ln      *net.TCPListener
+	lfd     int
+	loops   []*floorLoop
+	wg      sync.WaitGroup
+	holding atomic.Int64 // upgraded sockets held, over all loops
 }
 
 // floorLoop is one of the floor server's loops; its fields belong to its
@@ -119,14 +121,12 @@ func (s *floorServer) close() {
 	_ = s.ln.Close()
 }
 
-// count is the number of sockets holding an upgraded connection; call it
-// after close or from a test once the loops are quiet.
-func (s *floorServer) count() int {
-	n := 0
-	for _, l := range s.loops {
-		n += len(l.held)
-	}
-	return n
+// count is the number of upgraded connections held.
+func (s *floorServer) count() int { return int(s.holding.Load()) }
+
+func (l *floorLoop) hold(fd int32) {
+	l.held[fd] = struct{}{}
+	l.s.holding.Add(1)
 }
 
 func (l *floorLoop) run() {
@@ -199,7 +199,7 @@ func (l *floorLoop) request(fd int32, head []byte) {
 	}
 	if _, waiting := l.partial[fd]; waiting {
 		delete(l.partial, fd)
-		l.held[fd] = struct{}{}
+		l.hold(fd)
 		return
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, Fd: fd}
@@ -207,7 +207,7 @@ func (l *floorLoop) request(fd int32, head []byte) {
 		_ = unix.Close(int(fd))
 		return
 	}
-	l.held[fd] = struct{}{}
+	l.hold(fd)
 }
 
 // wait registers fd (if new) to finish reading its request head later.
@@ -248,7 +248,10 @@ func (l *floorLoop) readable(fd int32) {
 
 func (l *floorLoop) drop(fd int32) {
 	delete(l.partial, fd)
-	delete(l.held, fd)
+	if _, ok := l.held[fd]; ok {
+		delete(l.held, fd)
+		l.s.holding.Add(-1)
+	}
 	_ = unix.Close(int(fd))
 }
 

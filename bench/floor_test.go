@@ -41,13 +41,18 @@ func TestFloorServerUpgrade(t *testing.T) {
 	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
 		t.Fatalf("response %d, accept %q", resp.StatusCode, resp.Header.Get("Sec-WebSocket-Accept"))
 	}
+	waitHolding(t, s, 1) // the floor holds after it writes: poll
 	c.Close()
-	// close stops the loops first, so count is read race-free after it;
-	// give the floor a moment to see the EOF before that.
-	time.Sleep(50 * time.Millisecond)
-	s.close()
-	if n := s.count(); n != 0 {
-		t.Fatalf("floor still holds %d sockets after the client closed", n)
+	waitHolding(t, s, 0)
+}
+
+func waitHolding(t *testing.T, s *floorServer, want int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); s.count() != want; {
+		if time.Now().After(deadline) {
+			t.Fatalf("floor holds %d sockets, want %d", s.count(), want)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
