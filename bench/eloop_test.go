@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/meshfast/meshfast/engine"
+	"github.com/meshfast/meshfast/internal/testutil"
 )
 
 // TestDialSocketOptions checks the source address, keepalive off, linger 0
@@ -197,13 +199,12 @@ func TestLoopPeerClose(t *testing.T) {
 		if !answer {
 			want = cHandshakeErrors
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for w.counts.get(want) != 1 && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
-		if w.counts.get(want) != 1 || w.resolved.Load() != 1 {
-			t.Fatalf("answer=%v: counts %v resolved %d", answer, w.counts.snapshot().named(), w.resolved.Load())
-		}
+		testutil.Eventually(t, 5*time.Second, func() error {
+			if w.counts.get(want) != 1 || w.resolved.Load() != 1 {
+				return fmt.Errorf("answer=%v: counts %v resolved %d", answer, w.counts.snapshot().named(), w.resolved.Load())
+			}
+			return nil
+		})
 		var fd int32
 		onLoop(t, w.snapshot()[0], func() { fd = w.snapshot()[0].fd })
 		if fd != -1 {
@@ -227,13 +228,12 @@ func TestLoopReadsBurst(t *testing.T) {
 	before := w.counts.get(cBytesIn)
 	_, _ = rw.Write(frames)
 	_ = rw.Flush()
-	deadline := time.Now().Add(5 * time.Second)
-	for w.counts.get(cBytesIn)-before < uint64(len(frames)) && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if got := w.counts.get(cBytesIn) - before; got != uint64(len(frames)) {
-		t.Fatalf("read %d of %d bytes", got, len(frames))
-	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if got := w.counts.get(cBytesIn) - before; got != uint64(len(frames)) {
+			return fmt.Errorf("read %d of %d bytes", got, len(frames))
+		}
+		return nil
+	})
 }
 
 // TestLoopRequestWaitsForConnect: when the server's accept queue is full
@@ -265,12 +265,12 @@ func TestLoopRequestWaitsForConnect(t *testing.T) {
 	go func() { defer close(opened); w.open(1, 10*time.Second) }()
 	// Accept nothing until the dialer has connected, written (EAGAIN) and
 	// handed the socket to its loop.
-	for deadline := time.Now().Add(5 * time.Second); len(w.snapshot()) == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the dialer never handed the connection over")
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if len(w.snapshot()) == 0 {
+			return errors.New("the dialer has not handed the connection over")
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 	for range 2 { // the filler, then ours once its SYN is retransmitted
 		nfd, _, err := unix.Accept(lfd)
 		if err != nil {

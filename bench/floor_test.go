@@ -3,11 +3,14 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshfast/meshfast/internal/testutil"
 )
 
 // TestFloorServerUpgrade sends a request head in two writes (the floor's
@@ -48,12 +51,12 @@ func TestFloorServerUpgrade(t *testing.T) {
 
 func waitHolding(t *testing.T, s *floorServer, want int) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); s.count() != want; {
-		if time.Now().After(deadline) {
-			t.Fatalf("floor holds %d sockets, want %d", s.count(), want)
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if n := s.count(); n != want {
+			return fmt.Errorf("floor holds %d sockets, want %d", n, want)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestConnectFloor runs the connect scenario with the floor beside the
