@@ -44,6 +44,17 @@ type Registry interface {
 	RemoveConnection(ctx context.Context, connID string) (RemovedConnection, error)
 }
 
+// LocalRegistry is implemented by a Coordinator whose Registry calls are
+// map updates in this process that never wait (the embedded memory
+// coordinator), so a caller may make them without a deadline: a deadline
+// costs a timer and ~260 bytes of garbage per call, and every handshake
+// registers a connection. (Publish may still wait for queue space, so this
+// says nothing about the other interfaces.)
+type LocalRegistry interface {
+	Registry
+	LocalRegistry()
+}
+
 // RemovedConnection reports what RemoveConnection (or RemoveNode) removed.
 type RemovedConnection struct {
 	ConnID string

@@ -72,6 +72,10 @@ func (m *Memory) dropNodeConnLocked(nodeID, connID string) {
 }
 
 // RegisterConnection implements coord.Registry.
+// LocalRegistry marks the registry calls as in-process map work
+// (coord.LocalRegistry).
+func (m *Memory) LocalRegistry() {}
+
 func (m *Memory) RegisterConnection(ctx context.Context, connID, nodeID string) error {
 	if err := m.check(ctx); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -116,3 +117,31 @@ func BenchmarkRoomBroadcast(b *testing.B) {
 }
 
 func handlerOf(s *Server) engine.Handler { return (*handler)(s) }
+
+// BenchmarkConnectionOpen is the Mesh layer's share of a handshake: a
+// connection opened on the engine (already upgraded), its id, assign-id
+// push, liveness timer and coordinator registration, with Mesh's default
+// options. Connections stay open, as a connect storm leaves them.
+// cpu-ns/op counts every goroutine's CPU, the registration worker's too.
+func BenchmarkConnectionOpen(b *testing.B) {
+	sim := engine.NewSimulator(engine.Options{Loops: 2})
+	s, err := New(sim.Engine(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	h := handlerOf(s)
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	for b.Loop() {
+		sc := sim.Open(h)
+		waitRegistered(b, sc.Conn().Value().(*Connection))
+	}
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

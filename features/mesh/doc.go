@@ -26,7 +26,11 @@
 // close, and the hooks that follow them (OnConnection, OnDisconnection) run
 // on a pool of at most Options.Workers goroutines that exit when idle: a
 // hook may block, but it occupies a worker while it does, and when every
-// worker is blocked, registrations wait.
+// worker is blocked, registrations wait. One exception: with a coordinator
+// whose registry is in-process map work (coord.LocalRegistry, the embedded
+// memory coordinator) and no OnConnection hook installed, a registration
+// runs on the loop in OnOpen, since handing it to a worker would cost more
+// than the map updates.
 //
 // Records are versioned JSON values (ExposeRecord, ExposeWritableRecord,
 // PublishRecordUpdate): each real change bumps the version by exactly one,

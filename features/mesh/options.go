@@ -66,7 +66,9 @@ type Options struct {
 	// coordinator, clean up after closed ones and run the OnConnection and
 	// OnDisconnection hooks. They start when work queues up and exit when
 	// it is done, so a burst of handshakes costs a few goroutine starts, not
-	// one per connection. A hook that blocks occupies a worker. Zero means
+	// one per connection. A hook that blocks occupies a worker. (With the
+	// embedded memory coordinator and no OnConnection hook, registrations
+	// skip the workers and run on the loop; see the package doc.) Zero means
 	// DefaultWorkers.
 	Workers int
 

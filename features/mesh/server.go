@@ -20,12 +20,15 @@ var ErrClosed = errors.New("mesh: server closed")
 
 // Server is a Mesh protocol server on an engine.
 type Server struct {
-	opts   Options
-	e      *engine.Engine
-	co     coord.Coordinator
-	ownsCo bool
-	nodeID string
-	ids    *idGen
+	opts Options
+	e    *engine.Engine
+	co   coord.Coordinator
+	// localRegistry: co's registry calls never wait (coord.LocalRegistry),
+	// so a registration needs no deadline.
+	localRegistry bool
+	ownsCo        bool
+	nodeID        string
+	ids           *idGen
 
 	cmdMu    sync.RWMutex
 	commands map[string]*command
@@ -73,6 +76,7 @@ func New(e *engine.Engine, o Options) (*Server, error) {
 		s.co = memory.New(memory.Options{})
 		s.ownsCo = true
 	}
+	_, s.localRegistry = s.co.(coord.LocalRegistry)
 	if s.nodeID == "" {
 		s.nodeID = randomID()
 	}
@@ -216,13 +220,30 @@ func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
 		c.nextLatency = now + int64(s.opts.LatencyInterval)
 	}
 	c.armTimer()
+	if s.localRegistry && s.noOpenHooks() {
+		s.register(c) // map work: cheaper here than handing it to a worker
+		return
+	}
 	s.work.push(s, job{c: c, kind: jobRegister})
 }
 
+// noOpenHooks reports whether no OnConnection hook (user code, which may
+// block) is installed.
+func (s *Server) noOpenHooks() bool {
+	s.hooksMu.RLock()
+	defer s.hooksMu.RUnlock()
+	return len(s.onOpen) == 0
+}
+
 func (s *Server) register(c *Connection) {
-	ctx, cancel := s.ctx()
-	err := s.co.RegisterConnection(ctx, c.id, s.nodeID)
-	cancel()
+	var err error
+	if s.localRegistry {
+		err = s.co.RegisterConnection(context.Background(), c.id, s.nodeID)
+	} else {
+		ctx, cancel := s.ctx()
+		err = s.co.RegisterConnection(ctx, c.id, s.nodeID)
+		cancel()
+	}
 	if err != nil {
 		s.opts.Logf("mesh: register %s: %v", c.id, err)
 		c.c.CloseAsync(engine.CloseInternalError, "registration failed")

@@ -1,12 +1,16 @@
 package mesh
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/meshfast/meshfast/coord"
+	"github.com/meshfast/meshfast/coord/memory"
+	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/internal/testutil"
 )
 
@@ -115,5 +119,92 @@ func TestWorkQueueBound(t *testing.T) {
 	})
 	if p := peak.Load(); p != maxWorkers {
 		t.Fatalf("peak %d concurrent hooks, want %d", p, maxWorkers)
+	}
+}
+
+// remoteLike hides the memory coordinator's coord.LocalRegistry marker and
+// records whether registrations came with a deadline, as a Redis-backed
+// coordinator would see them; gate, when set, holds each registration.
+type remoteLike struct {
+	coord.Coordinator
+	gate      chan struct{}
+	deadlines atomic.Int32
+	calls     atomic.Int32
+}
+
+func (r *remoteLike) RegisterConnection(ctx context.Context, connID, nodeID string) error {
+	r.calls.Add(1)
+	if _, ok := ctx.Deadline(); ok {
+		r.deadlines.Add(1)
+	}
+	if r.gate != nil {
+		<-r.gate
+	}
+	return r.Coordinator.RegisterConnection(ctx, connID, nodeID)
+}
+
+// localLike is remoteLike with the marker back.
+type localLike struct{ *remoteLike }
+
+func (localLike) LocalRegistry() {}
+
+// With a local registry and no OnConnection hook, a connection is
+// registered by the time OnOpen returns (on the loop, no deadline); with a
+// hook, or a registry that is not local, registration goes to the workers
+// (OnOpen returns while it is held), and a non-local registry gets a
+// deadline.
+func TestRegistrationPlacement(t *testing.T) {
+	newSim := func(co coord.Coordinator) (*engine.Simulator, *Server) {
+		sim := engine.NewSimulator(engine.Options{})
+		s, err := New(sim.Engine(), Options{Coordinator: co})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return sim, s
+	}
+	// openReturns opens a connection and reports whether OnOpen returned
+	// within a second (it cannot while a held registration runs inline).
+	openReturns := func(sim *engine.Simulator, s *Server) (*Connection, bool) {
+		got := make(chan *Connection, 1)
+		go func() { got <- sim.Open(handlerOf(s)).Conn().Value().(*Connection) }()
+		select {
+		case c := <-got:
+			return c, true
+		case <-time.After(time.Second):
+			return nil, false
+		}
+	}
+	mem := memory.New(memory.Options{})
+	t.Cleanup(func() { mem.Close() })
+
+	local := localLike{&remoteLike{Coordinator: mem}}
+	sim, s := newSim(local)
+	c, _ := openReturns(sim, s)
+	if c == nil || !c.registered() || local.calls.Load() != 1 || local.deadlines.Load() != 0 {
+		t.Fatalf("local registry, no hook: registered %v, %d calls, %d with a deadline; want true, 1, 0",
+			c != nil && c.registered(), local.calls.Load(), local.deadlines.Load())
+	}
+
+	held := localLike{&remoteLike{Coordinator: mem, gate: make(chan struct{})}}
+	sim, s = newSim(held)
+	s.OnConnection(func(*Connection) {})
+	c, returned := openReturns(sim, s)
+	close(held.gate)
+	if !returned {
+		t.Fatal("with an OnConnection hook the registration ran inside OnOpen")
+	}
+	waitRegistered(t, c)
+
+	remote := &remoteLike{Coordinator: mem, gate: make(chan struct{})}
+	sim, s = newSim(remote)
+	c, returned = openReturns(sim, s)
+	close(remote.gate)
+	if !returned {
+		t.Fatal("a non-local registry's registration ran inside OnOpen")
+	}
+	waitRegistered(t, c)
+	if remote.calls.Load() != 1 || remote.deadlines.Load() != 1 {
+		t.Fatalf("non-local registry: %d calls, %d with a deadline; want 1 and 1", remote.calls.Load(), remote.deadlines.Load())
 	}
 }
