@@ -190,19 +190,26 @@ func (cc *cconn) event(mask uint32) {
 	if mask&unix.EPOLLOUT != 0 && len(cc.out) > 0 {
 		cc.flush()
 	}
-	if mask&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 && cc.state != stClosed {
-		cc.readAll()
+	const hup = unix.EPOLLRDHUP | unix.EPOLLHUP | unix.EPOLLERR
+	if mask&(unix.EPOLLIN|hup) != 0 && cc.state != stClosed {
+		cc.readAll(mask&hup != 0)
 	}
 }
 
 // readAll reads until the socket is drained (edge-triggered) and feeds the
-// bytes to the connection; EOF or an error closes it.
-func (cc *cconn) readAll() {
+// bytes to the connection; EOF or an error closes it. A short read means
+// drained, since the next arrival raises a new edge, except after the peer
+// has shut down (untilEOF): then no edge follows the data, and the loop
+// reads on until it sees the EOF.
+func (cc *cconn) readAll(untilEOF bool) {
 	buf := cc.loop.buf
 	for cc.state != stClosed {
 		n, err := unix.Read(int(cc.fd), buf)
 		if err != nil {
-			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if errors.Is(err, unix.EAGAIN) {
 				return
 			}
 			cc.close()
@@ -217,8 +224,8 @@ func (cc *cconn) readAll() {
 			cc.close()
 			return
 		}
-		if n < len(buf) {
-			return // short read: drained; the next arrival raises a new edge
+		if n < len(buf) && !untilEOF {
+			return
 		}
 	}
 }

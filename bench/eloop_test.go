@@ -17,6 +17,7 @@ import (
 
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/internal/testutil"
+	"github.com/meshfast/meshfast/perf"
 )
 
 // TestDialSocketOptions checks the source address, keepalive off, linger 0
@@ -296,5 +297,34 @@ func TestLoopRequestWaitsForConnect(t *testing.T) {
 	}
 	if h := w.hist[hHandshake].Snapshot(); h.Max() < 500*time.Millisecond {
 		t.Fatalf("handshake took %v: the SYN was not dropped, the queued path was not taken", h.Max())
+	}
+}
+
+// TestLoopDataThenEOFInOneEdge: a peer's last bytes and its FIN reported in
+// one edge-triggered event must both be consumed; no later edge would
+// report the EOF.
+func TestLoopDataThenEOFInOneEdge(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+	w := &worker{table: make(connTable, 1<<16)}
+	for i := range w.hist {
+		w.hist[i] = perf.MustNewTracker(histOptions)
+	}
+	l := &cloop{w: w, buf: make([]byte, readBufSize)}
+	cc := &cconn{w: w, loop: l, fd: int32(fds[0]), role: roleHold, state: stReady}
+	w.table[cc.fd].Store(cc)
+	frame := engine.AppendFrame(nil, engine.OpText, []byte(`{"command":"x"}`))
+	if _, err := unix.Write(fds[1], frame); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Shutdown(fds[1], unix.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
+	cc.event(unix.EPOLLIN | unix.EPOLLRDHUP)
+	if cc.fd != -1 || w.counts.get(cClosed) != 1 || w.counts.get(cBytesIn) != uint64(len(frame)) {
+		t.Fatalf("fd %d, closed %d, bytes in %d of %d", cc.fd, w.counts.get(cClosed), w.counts.get(cBytesIn), len(frame))
 	}
 }
