@@ -175,6 +175,10 @@ func (l *floorLoop) request(fd int32, head []byte) {
 		l.wait(fd, head)
 		return
 	}
+	if errors.Is(err, unix.EINTR) {
+		l.request(fd, head)
+		return
+	}
 	if err != nil || n == 0 {
 		l.drop(fd)
 		return
@@ -188,7 +192,9 @@ func (l *floorLoop) request(fd int32, head []byte) {
 			l.drop(fd)
 			return
 		}
-		l.wait(fd, append([]byte(nil), b...))
+		// Read on until EAGAIN: the socket is edge-triggered, and a FIN
+		// that came with these bytes raises no further edge.
+		l.request(fd, append([]byte(nil), b...))
 		return
 	}
 	resp := append(append(l.buf[n:n], response101...), acceptKey(string(requestKey(b)))...)
