@@ -254,7 +254,15 @@ func TestMeshClientLiveness(t *testing.T) {
 	a := newClient(t, s, client.Options{PingTimeout: 10 * time.Millisecond, MaxMissedPings: 10})
 	pinged := make(chan client.Status, 1)
 	latency := make(chan time.Duration, 1)
+	// The client's reader runs before Connect returns, so a ping can land
+	// while it is still Connecting (10 ms here); count those after.
+	connected := make(chan struct{})
 	a.OnPing(func() {
+		select {
+		case <-connected:
+		default:
+			return
+		}
 		select {
 		case pinged <- a.Status():
 		default:
@@ -269,6 +277,7 @@ func TestMeshClientLiveness(t *testing.T) {
 	if err := a.Connect(tctx(t)); err != nil {
 		t.Fatal(err)
 	}
+	close(connected)
 	if st := <-pinged; st != client.Online {
 		t.Fatalf("status at ping %v", st)
 	}
