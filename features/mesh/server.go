@@ -220,22 +220,25 @@ func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
 		c.nextLatency = now + int64(s.opts.LatencyInterval)
 	}
 	c.armTimer()
-	if s.localRegistry && s.noOpenHooks() {
-		s.register(c) // map work: cheaper here than handing it to a worker
+	if s.localRegistry && len(s.openHooks()) == 0 {
+		// Map work: cheaper here than handing it to a worker. No hook runs
+		// on the loop, not even one installed a moment from now: it would
+		// not have seen this connection open anyway.
+		s.register(c, nil)
 		return
 	}
 	s.work.push(s, job{c: c, kind: jobRegister})
 }
 
-// noOpenHooks reports whether no OnConnection hook (user code, which may
-// block) is installed.
-func (s *Server) noOpenHooks() bool {
+// openHooks is the OnConnection hooks installed now.
+func (s *Server) openHooks() []func(*Connection) {
 	s.hooksMu.RLock()
 	defer s.hooksMu.RUnlock()
-	return len(s.onOpen) == 0
+	return s.onOpen
 }
 
-func (s *Server) register(c *Connection) {
+// register records c with the coordinator and then runs hooks.
+func (s *Server) register(c *Connection, hooks []func(*Connection)) {
 	var err error
 	if s.localRegistry {
 		err = s.co.RegisterConnection(context.Background(), c.id, s.nodeID)
@@ -255,9 +258,6 @@ func (s *Server) register(c *Connection) {
 	if err != nil {
 		return
 	}
-	s.hooksMu.RLock()
-	hooks := s.onOpen
-	s.hooksMu.RUnlock()
 	for _, fn := range hooks {
 		fn(c)
 	}

@@ -83,7 +83,7 @@ func (w *workQueue) run(s *Server) {
 
 		switch j.kind {
 		case jobRegister:
-			s.register(j.c)
+			s.register(j.c, s.openHooks())
 		case jobCleanup:
 			s.cleanupNow(j.c)
 		}
