@@ -18,9 +18,12 @@ vet:
 test: vet
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-# Short benchmarks of the hot paths; figures go in perf/results.md.
+# The short version of perf/results.md: hot-path micro-benchmarks, then one
+# small, bounded run of each whole-system scenario on loopback, checked
+# against the published targets (perf/scripts/short.sh; a few minutes).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./engine/ ./protocol/ ./perf/
+	bash perf/scripts/short.sh
 
 # Each fuzz target for a short while.
 fuzz:

@@ -33,6 +33,12 @@
 // connection counts; a server that already held connections reuses freed
 // memory, so measure it freshly started.
 //
+// CheckTargets reads reports (ReadReport, or `meshfast-bench targets
+// FILE...`) and grades each figure against meshfast's published targets,
+// each as a ratio within one report where there is one: fanout capacity
+// against the write(2) ceiling and the baseline, p99 against the ceiling's,
+// handshakes/s against plain TCP connects/s.
+//
 // # Processes
 //
 // A process here may hold 20,000 open files, so Run (the coordinator)

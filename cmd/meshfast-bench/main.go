@@ -35,14 +35,17 @@ func main() {
 		return
 	}
 	if len(os.Args) < 2 || strings.HasPrefix(os.Args[1], "-") {
-		fmt.Fprintf(os.Stderr, "usage: meshfast-bench {%s|baseline} [flags]\n", strings.Join(bench.Scenarios, "|"))
+		fmt.Fprintf(os.Stderr, "usage: meshfast-bench {%s|baseline|targets} [flags]\n", strings.Join(bench.Scenarios, "|"))
 		os.Exit(2)
 	}
 	sub, args := os.Args[1], os.Args[2:]
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if sub == "baseline" {
+	switch sub {
+	case "baseline":
 		os.Exit(runBaseline(ctx, args))
+	case "targets":
+		os.Exit(runTargets(args))
 	}
 	o := bench.Options{Scenario: sub}
 	fs := flag.NewFlagSet("meshfast-bench "+sub, flag.ExitOnError)
@@ -124,6 +127,40 @@ func runBaseline(ctx context.Context, args []string) int {
 	fmt.Fprintf(os.Stderr, "baseline: listening on %s (pid %d)\n", s.Addr(), os.Getpid())
 	<-ctx.Done()
 	_ = s.Shutdown(context.Background())
+	return 0
+}
+
+// runTargets checks the JSON reports named in args against meshfast's
+// published targets.
+func runTargets(args []string) int {
+	fs := flag.NewFlagSet("meshfast-bench targets", flag.ExitOnError)
+	strict := fs.Bool("strict", false, "exit 1 when a target is missed")
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: meshfast-bench targets [-strict] REPORT.json...")
+		fs.PrintDefaults()
+	}
+	_ = fs.Parse(args)
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return 2
+	}
+	var reps []*bench.Report
+	for _, path := range fs.Args() {
+		rep, err := bench.ReadReport(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		reps = append(reps, rep)
+	}
+	res := bench.CheckTargets(reps)
+	if err := bench.WriteTargets(os.Stdout, res); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if *strict && bench.Missed(res) {
+		return 1
+	}
 	return 0
 }
 
