@@ -58,6 +58,8 @@ const (
 	DefaultDrain            = 15 * time.Second // FanoutOptions.Drain
 	DefaultWriters          = 1                // CeilingOptions.Writers
 	DefaultWarmup           = 1000             // ConnectOptions.Warmup
+	DefaultConnectRounds    = 4                // ConnectOptions.Rounds
+	maxConnectRounds        = 1000
 	DefaultRounds           = 200              // CeilingOptions.Rounds
 	DefaultSimConns         = 1_000_000        // SimOptions.Conns
 	DefaultSimPublishes     = 20               // SimOptions.Publishes
@@ -174,6 +176,12 @@ type ConnectOptions struct {
 	// (one SYN retransmitted after 1 s, a probe phase 7× longer). Zero means
 	// min(DefaultWarmup, Conns); negative means none.
 	Warmup int
+	// Rounds alternates the probe and the handshakes: each round makes its
+	// share of the probe connects, then opens its share of the connections,
+	// and the rates are totals over totals. A host whose speed drifts over
+	// seconds (a shared VM) then slows both alike instead of whichever phase
+	// it fell on. Zero means DefaultConnectRounds.
+	Rounds int
 	// Floor also runs the scenario against a minimal epoll responder in
 	// this process (accept, read the request, write the 101, hold: four
 	// system calls a connection), the handshake ceiling of this host. It
@@ -302,6 +310,7 @@ func (o Options) withDefaults() Options {
 	if o.Connect.Warmup == 0 {
 		o.Connect.Warmup = min(DefaultWarmup, o.Conns)
 	}
+	def(&o.Connect.Rounds, DefaultConnectRounds)
 	if len(o.Idle.SampleAt) == 0 {
 		o.Idle.SampleAt = []int{o.Conns / 2, o.Conns}
 	}
@@ -386,6 +395,8 @@ func (o Options) Validate() error {
 		return bad("negative duration")
 	case o.Connect.TCPProbe != ProbeServer && o.Connect.TCPProbe != ProbeListener && o.Connect.TCPProbe != ProbeOff:
 		return bad("TCPProbe %q", o.Connect.TCPProbe)
+	case o.Connect.Rounds < 0 || o.Connect.Rounds > maxConnectRounds:
+		return bad("connect rounds %d outside 0..%d", o.Connect.Rounds, maxConnectRounds)
 	case o.RPC.Depth < 1 || o.RPC.Depth > maxRing/2 || o.RPC.Rate < 0 || o.RPC.MaxRequests < 0 || o.RPC.Payload < 0:
 		return bad("rpc depth must be 1..%d, rate and counts non-negative", maxRing/2)
 	case o.Fanout.Publishers < 1 || o.Fanout.Messages < 0 || o.Fanout.Payload < 0:

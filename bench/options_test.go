@@ -40,6 +40,7 @@ func TestValidateSettings(t *testing.T) {
 		"conns per worker":   {Targets: ok, ConnsPerWorker: 25000},
 		"in process":         {Targets: ok, Conns: 30000, InProcess: true},
 		"probe":              {Targets: ok, Connect: ConnectOptions{TCPProbe: "udp"}},
+		"connect rounds":     {Targets: ok, Connect: ConnectOptions{Rounds: -1}},
 		"depth":              {Scenario: ScenarioRPC, Targets: ok, RPC: RPCOptions{Depth: 5000}},
 		"writers":            {Scenario: ScenarioCeiling, Ceiling: CeilingOptions{Writers: 3}},
 		"channel":            {Scenario: ScenarioFanout, Targets: ok, Fanout: FanoutOptions{Channel: `a"b`}},
@@ -58,8 +59,15 @@ func TestValidateSettings(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	o := Options{Targets: []string{"127.0.0.1:1"}, Conns: 19000}.withDefaults()
-	if o.Scenario != ScenarioConnect || o.Workers != 2 || o.Path != "/" || o.Idle.SampleAt[0] != 9500 {
+	if o.Scenario != ScenarioConnect || o.Workers != 2 || o.Path != "/" || o.Idle.SampleAt[0] != 9500 ||
+		o.Connect.Rounds != DefaultConnectRounds {
 		t.Fatalf("defaults: %+v", o)
+	}
+	// Rounds split a worker's connections: cumulative targets end at its share.
+	for _, c := range []struct{ n, rounds, k, want int }{{10, 4, 0, 3}, {10, 4, 1, 6}, {10, 4, 3, 10}, {3, 4, 3, 3}, {3, 4, 0, 1}} {
+		if got := upTo(c.n, c.rounds, c.k); got != c.want {
+			t.Errorf("upTo(%d, %d, %d) = %d, want %d", c.n, c.rounds, c.k, got, c.want)
+		}
 	}
 	f := Options{Scenario: ScenarioFanout, Fanout: FanoutOptions{Rate: 50}, Duration: 4e9}.withDefaults()
 	if f.Fanout.Messages != 200 {

@@ -154,14 +154,6 @@ func runConnect(ctx context.Context, o Options, label string, targets []string, 
 	defer f.abort()
 	r := &RunResult{Label: label, Targets: targets, Workers: o.Workers}
 	cpu := newCPUMeter(pid, targets)
-	var tcpRate float64
-	var tcpCPU, tcpClientCPU time.Duration
-	var tcpN uint64
-	tcpOK, tcpClientOK := false, false
-	// Segments on the wire, both ends (loopback only): a handshake's cost
-	// next to a bare connect's is mostly this count on a shared host.
-	var tcpSegs uint64
-	tcpSegsOK := false
 	if o.Connect.Warmup > 0 {
 		n := share(o.Connect.Warmup, o.Workers)
 		if _, err := f.phase(ctx, o.Timeout, func(i int) command {
@@ -170,43 +162,67 @@ func runConnect(ctx context.Context, o Options, label string, targets []string, 
 			return nil, err
 		}
 	}
-	if o.Connect.TCPProbe != ProbeOff {
-		addrs := targets
-		if o.Connect.TCPProbe == ProbeListener {
-			ln, err := listenAcceptOnly()
+	probe := o.Connect.TCPProbe != ProbeOff
+	addrs := targets
+	if o.Connect.TCPProbe == ProbeListener {
+		ln, err := listenAcceptOnly()
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		addrs = []string{ln.Addr().String()}
+	}
+	// Each round: its share of the probe, then its share of the handshakes
+	// (Rounds). Counts are cumulative; spans, CPU and segments add up.
+	// Segments on the wire, both ends (loopback only): a handshake's cost
+	// next to a bare connect's is mostly this count on a shared host.
+	tcpShare, connShare := share(o.Connect.TCPConns, o.Workers), share(o.Conns, o.Workers)
+	var hsSpan, tcpSpan, serverCPU, wall, clientHS, tcpCPU, tcpClientCPU time.Duration
+	var ready, tcpN, hsSegs, tcpSegs uint64
+	serverOK, clientOK, hsSegsOK := true, true, true
+	tcpOK, tcpClientOK, tcpSegsOK := probe, probe, probe
+	for k := range o.Connect.Rounds {
+		if probe {
+			cpu.begin()
+			seg0, ok0 := tcpOutSegs()
+			evs, err := f.phase(ctx, o.Timeout, func(i int) command {
+				return command{Op: "tcp", N: share(tcpShare[i], o.Connect.Rounds)[k], Addr: addrs[i%len(addrs)], Duration: o.Timeout}
+			})
 			if err != nil {
 				return nil, err
 			}
-			defer ln.Close()
-			addrs = []string{ln.Addr().String()}
+			seg1, ok1 := tcpOutSegs()
+			c, _, ok := cpu.end()
+			cc, cok := clientCPU(o, evs)
+			tcpSegs += seg1 - seg0
+			tcpCPU += c
+			tcpClientCPU += cc
+			tcpSegsOK, tcpOK, tcpClientOK = tcpSegsOK && ok0 && ok1, tcpOK && ok, tcpClientOK && cok
+			tcpSpan += span(evs)
+			tcpN = sumCounts(evs, cTCP)
 		}
-		n := share(o.Connect.TCPConns, o.Workers)
 		cpu.begin()
 		seg0, ok0 := tcpOutSegs()
 		evs, err := f.phase(ctx, o.Timeout, func(i int) command {
-			return command{Op: "tcp", N: n[i], Addr: addrs[i%len(addrs)], Duration: o.Timeout}
+			return command{Op: "open", N: upTo(connShare[i], o.Connect.Rounds, k), Duration: o.Timeout}
 		})
 		if err != nil {
 			return nil, err
 		}
 		seg1, ok1 := tcpOutSegs()
-		tcpSegs, tcpSegsOK = seg1-seg0, ok0 && ok1
-		tcpCPU, _, tcpOK = cpu.end()
-		tcpOK = tcpOK && o.Connect.TCPProbe == ProbeServer
-		tcpN = sumCounts(evs, cTCP)
-		tcpClientCPU, tcpClientOK = clientCPU(o, evs)
-		tcpRate = perSecond(tcpN, span(evs))
+		c, w, ok := cpu.end()
+		cc, cok := clientCPU(o, evs)
+		hsSegs += seg1 - seg0
+		serverCPU += c
+		wall += w
+		clientHS += cc
+		hsSegsOK, serverOK, clientOK = hsSegsOK && ok0 && ok1, serverOK && ok, clientOK && cok
+		hsSpan += span(evs)
+		ready = sumCounts(evs, cReady)
 	}
-	cpu.begin()
-	seg0, ok0 := tcpOutSegs()
-	evs, err := f.phase(ctx, o.Timeout, openCmd(o, ps, o.Conns))
-	if err != nil {
-		return nil, err
-	}
-	seg1, ok1 := tcpOutSegs()
-	serverCPU, wall, serverOK := cpu.end()
-	ready := sumCounts(evs, cReady)
-	hsRate := perSecond(ready, span(evs))
+	tcpOK = tcpOK && o.Connect.TCPProbe == ProbeServer
+	tcpRate := perSecond(tcpN, tcpSpan)
+	hsRate := perSecond(ready, hsSpan)
 	results, err := f.close(ctx)
 	if err != nil {
 		return nil, err
@@ -224,11 +240,10 @@ func runConnect(ctx context.Context, o Options, label string, targets []string, 
 	}
 	r.addCPU("server", serverCPU, wall, serverOK, ready, "handshake", "µs")
 	r.addCPU("server", tcpCPU, 0, tcpOK, tcpN, "tcp connect", "µs")
-	cc, ok := clientCPU(o, evs)
-	r.addCPU("client", cc, 0, ok, ready, "handshake", "µs")
+	r.addCPU("client", clientHS, 0, clientOK, ready, "handshake", "µs")
 	r.addCPU("client", tcpClientCPU, 0, tcpClientOK, tcpN, "tcp connect", "µs")
-	if ok0 && ok1 && ready > 0 {
-		r.add("tcp segments per handshake", float64(seg1-seg0)/float64(ready), "")
+	if hsSegsOK && ready > 0 {
+		r.add("tcp segments per handshake", float64(hsSegs)/float64(ready), "")
 	}
 	if tcpSegsOK && tcpN > 0 {
 		r.add("tcp segments per tcp connect", float64(tcpSegs)/float64(tcpN), "")
@@ -236,6 +251,15 @@ func runConnect(ctx context.Context, o Options, label string, targets []string, 
 	r.addLatency("handshake")
 	r.addLatency("tcp_connect")
 	return r, nil
+}
+
+// upTo is the cumulative share of n after round k of rounds (0-based).
+func upTo(n, rounds, k int) int {
+	t := 0
+	for _, v := range share(n, rounds)[:k+1] {
+		t += v
+	}
+	return t
 }
 
 // runFloor runs the connect scenario against the floor responder, served

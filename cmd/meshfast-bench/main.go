@@ -69,6 +69,7 @@ func main() {
 	fs.StringVar(&o.Connect.TCPProbe, "tcp-probe", bench.ProbeServer, "connect: plain TCP probe: server, listener or off")
 	fs.IntVar(&o.Connect.TCPConns, "tcp-conns", 0, "connect: probe connects, 0 = -conns")
 	fs.IntVar(&o.Connect.Warmup, "warmup", 0, "connect: uncounted TCP connects first, 0 = min(1000, -conns), -1 = none")
+	fs.IntVar(&o.Connect.Rounds, "connect-rounds", bench.DefaultConnectRounds, "connect: rounds alternating the TCP probe and the handshakes")
 	fs.Var((*intList)(&o.Idle.SampleAt), "sample-at", "idle: connection counts to read server RSS at (default conns/2,conns)")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "pid of the -addr server (memory, CPU), 0 = find the listener")
 	fs.IntVar(&o.BaselinePID, "baseline-pid", 0, "pid of the -baseline-addr server, 0 = find the listener")
