@@ -29,7 +29,7 @@ step() { # name command...: one bounded scenario run
 step sim "$MFB" sim -sim-conns 1000000 -publishes 10
 
 start_mf "$A"
-step connect "$MFB" connect -addr "$A" -conns 5000 -workers 2 -floor
+step connect "$MFB" connect -addr "$A" -conns 10000 -workers 2 -floor
 stop_all
 
 start_mf "$A"  # idle memory is measured on a fresh server
