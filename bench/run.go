@@ -174,55 +174,24 @@ func runConnect(ctx context.Context, o Options, label string, targets []string, 
 	}
 	// Each round: its share of the probe, then its share of the handshakes
 	// (Rounds). Counts are cumulative; spans, CPU and segments add up.
-	// Segments on the wire, both ends (loopback only): a handshake's cost
-	// next to a bare connect's is mostly this count on a shared host.
 	tcpShare, connShare := share(o.Connect.TCPConns, o.Workers), share(o.Conns, o.Workers)
-	var hsSpan, tcpSpan, serverCPU, wall, clientHS, tcpCPU, tcpClientCPU time.Duration
-	var ready, tcpN, hsSegs, tcpSegs uint64
-	serverOK, clientOK, hsSegsOK := true, true, true
-	tcpOK, tcpClientOK, tcpSegsOK := probe, probe, probe
+	hs, tcp := newTally(), newTally()
 	for k := range o.Connect.Rounds {
 		if probe {
-			cpu.begin()
-			seg0, ok0 := tcpOutSegs()
-			evs, err := f.phase(ctx, o.Timeout, func(i int) command {
+			if err := tcp.measure(ctx, f, o, cpu, func(i int) command {
 				return command{Op: "tcp", N: share(tcpShare[i], o.Connect.Rounds)[k], Addr: addrs[i%len(addrs)], Duration: o.Timeout}
-			})
-			if err != nil {
+			}); err != nil {
 				return nil, err
 			}
-			seg1, ok1 := tcpOutSegs()
-			c, _, ok := cpu.end()
-			cc, cok := clientCPU(o, evs)
-			tcpSegs += seg1 - seg0
-			tcpCPU += c
-			tcpClientCPU += cc
-			tcpSegsOK, tcpOK, tcpClientOK = tcpSegsOK && ok0 && ok1, tcpOK && ok, tcpClientOK && cok
-			tcpSpan += span(evs)
-			tcpN = sumCounts(evs, cTCP)
 		}
-		cpu.begin()
-		seg0, ok0 := tcpOutSegs()
-		evs, err := f.phase(ctx, o.Timeout, func(i int) command {
+		if err := hs.measure(ctx, f, o, cpu, func(i int) command {
 			return command{Op: "open", N: upTo(connShare[i], o.Connect.Rounds, k), Duration: o.Timeout}
-		})
-		if err != nil {
+		}); err != nil {
 			return nil, err
 		}
-		seg1, ok1 := tcpOutSegs()
-		c, w, ok := cpu.end()
-		cc, cok := clientCPU(o, evs)
-		hsSegs += seg1 - seg0
-		serverCPU += c
-		wall += w
-		clientHS += cc
-		hsSegsOK, serverOK, clientOK = hsSegsOK && ok0 && ok1, serverOK && ok, clientOK && cok
-		hsSpan += span(evs)
-		ready = sumCounts(evs, cReady)
 	}
-	tcpOK = tcpOK && o.Connect.TCPProbe == ProbeServer
-	tcpRate := perSecond(tcpN, tcpSpan)
-	hsRate := perSecond(ready, hsSpan)
+	ready, tcpN := sumCounts(hs.last, cReady), sumCounts(tcp.last, cTCP)
+	hsRate, tcpRate := perSecond(ready, hs.span), perSecond(tcpN, tcp.span)
 	results, err := f.close(ctx)
 	if err != nil {
 		return nil, err
@@ -238,19 +207,53 @@ func runConnect(ctx context.Context, o Options, label string, targets []string, 
 		r.add("tcp connects/s", tcpRate, "1/s")
 		r.add("handshakes/s of tcp connects/s", 100*hsRate/tcpRate, "%")
 	}
-	r.addCPU("server", serverCPU, wall, serverOK, ready, "handshake", "µs")
-	r.addCPU("server", tcpCPU, 0, tcpOK, tcpN, "tcp connect", "µs")
-	r.addCPU("client", clientHS, 0, clientOK, ready, "handshake", "µs")
-	r.addCPU("client", tcpClientCPU, 0, tcpClientOK, tcpN, "tcp connect", "µs")
-	if hsSegsOK && ready > 0 {
-		r.add("tcp segments per handshake", float64(hsSegs)/float64(ready), "")
+	r.addCPU("server", hs.server, hs.wall, hs.serverOK, ready, "handshake", "µs")
+	// The listener probe's connects are not the server's work.
+	r.addCPU("server", tcp.server, 0, tcp.serverOK && o.Connect.TCPProbe == ProbeServer, tcpN, "tcp connect", "µs")
+	r.addCPU("client", hs.client, 0, hs.clientOK, ready, "handshake", "µs")
+	r.addCPU("client", tcp.client, 0, tcp.clientOK, tcpN, "tcp connect", "µs")
+	// Segments on the wire, both ends (loopback only): a handshake's cost
+	// next to a bare connect's is mostly this count on a shared host.
+	if hs.segsOK && ready > 0 {
+		r.add("tcp segments per handshake", float64(hs.segs)/float64(ready), "")
 	}
-	if tcpSegsOK && tcpN > 0 {
-		r.add("tcp segments per tcp connect", float64(tcpSegs)/float64(tcpN), "")
+	if tcp.segsOK && tcpN > 0 {
+		r.add("tcp segments per tcp connect", float64(tcp.segs)/float64(tcpN), "")
 	}
 	r.addLatency("handshake")
 	r.addLatency("tcp_connect")
 	return r, nil
+}
+
+// tally adds up one kind of connect phase over the rounds of a run.
+type tally struct {
+	span, server, wall, client time.Duration
+	segs                       uint64
+	serverOK, clientOK, segsOK bool
+	last                       []event // the latest phase's: counts are cumulative
+}
+
+func newTally() tally { return tally{serverOK: true, clientOK: true, segsOK: true} }
+
+// measure runs one phase and adds its span, CPU on both sides and segments.
+func (t *tally) measure(ctx context.Context, f *fleet, o Options, cpu *cpuMeter, cmd func(int) command) error {
+	cpu.begin()
+	seg0, ok0 := tcpOutSegs()
+	evs, err := f.phase(ctx, o.Timeout, cmd)
+	if err != nil {
+		return err
+	}
+	seg1, ok1 := tcpOutSegs()
+	c, w, ok := cpu.end()
+	cc, cok := clientCPU(o, evs)
+	t.span += span(evs)
+	t.server += c
+	t.wall += w
+	t.client += cc
+	t.segs += seg1 - seg0
+	t.serverOK, t.clientOK, t.segsOK = t.serverOK && ok, t.clientOK && cok, t.segsOK && ok0 && ok1
+	t.last = evs
+	return nil
 }
 
 // upTo is the cumulative share of n after round k of rounds (0-based).
