@@ -57,7 +57,7 @@ func ReadReport(path string) (*Report, error) {
 	return &rep, nil
 }
 
-// Target thresholds (issue 6 of the project; perf/results.md).
+// Target thresholds, as perf/results.md states them.
 const (
 	targetIdleBytes      = 1536 // server RSS per idle connection
 	stretchIdleBytes     = 1024
