@@ -23,13 +23,21 @@ start_mf() { # addr [flags...]
 	local addr=$1; shift
 	"$MF" -addr "$addr" -bench ${MFFLAGS:-} "$@" >"$OUT/mf-${addr##*:}.log" 2>&1 &
 	PIDS+=($!); LASTPID=$!
-	wait_port "$addr"
+	wait_port "$addr" || exit 1
+	alive "$LASTPID" "$OUT/mf-${addr##*:}.log"
 }
 
 start_baseline() { # addr
 	"$MFB" baseline -addr "$1" >"$OUT/bl-${1##*:}.log" 2>&1 &
 	PIDS+=($!); LASTPID=$!
-	wait_port "$1"
+	wait_port "$1" || exit 1
+	alive "$LASTPID" "$OUT/bl-${1##*:}.log"
+}
+
+alive() { # pid log: the server we started is the one answering, not another on its port; else exit
+	sleep 0.2
+	kill -0 "$1" 2>/dev/null && return 0
+	echo "server exited (port taken?):" >&2; cat "$2" >&2; exit 1
 }
 
 stop_all() {

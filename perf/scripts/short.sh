@@ -32,7 +32,7 @@ start_mf "$A"
 step connect "$MFB" connect -addr "$A" -conns 10000 -workers 2 -floor
 stop_all
 
-start_mf "$A"  # idle memory is measured on a fresh server
+start_mf "$A" # idle memory is measured on a fresh server
 step idle "$MFB" idle -addr "$A" -conns 10000 -workers 1 -sample-at 5000,10000 -duration 3s
 stop_all
 
