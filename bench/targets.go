@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 )
@@ -307,7 +308,55 @@ func connectionsTarget(rep *Report) []TargetResult {
 	}
 	return []TargetResult{{Target: "connections held", Source: rep.source(), Value: v,
 		Want: fmt.Sprintf("≥ %s", count(targetConnections)), Status: atLeast(v, targetConnections, 0),
-		Note: fmt.Sprintf("%d worker processes", rep.Runs[0].Workers)}}
+		Note: fmt.Sprintf("%d server address(es), %d load-generator processes", len(rep.Runs[0].Targets), rep.Runs[0].Workers)}}
+}
+
+// Summarize folds the results of repeated runs (same target, same source)
+// into one row each, in first-seen order: the median value, graded as its
+// run was (with an even count, the worse of the two middle runs), and every
+// run's value in the note.
+func Summarize(res []TargetResult) []TargetResult {
+	type key struct{ target, source string }
+	groups := map[key][]TargetResult{}
+	var order []key
+	for _, t := range res {
+		k := key{t.Target, t.Source}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], t)
+	}
+	out := make([]TargetResult, 0, len(order))
+	for _, k := range order {
+		g := groups[k]
+		if len(g) == 1 {
+			out = append(out, g[0])
+			continue
+		}
+		vals := make([]string, len(g))
+		met := 0
+		for i, t := range g {
+			vals[i] = formatValue(t.Value)
+			if t.Status != TargetMissed {
+				met++
+			}
+		}
+		// worse first: the lower of a "≥" target, the higher of a "≤" one
+		sort.SliceStable(g, func(i, j int) bool {
+			if strings.HasPrefix(g[i].Want, "≥") {
+				return g[i].Value < g[j].Value
+			}
+			return g[i].Value > g[j].Value
+		})
+		m := g[(len(g)-1)/2]
+		note := fmt.Sprintf("median of %d: %s; met in %d", len(g), strings.Join(vals, ", "), met)
+		if m.Note != "" {
+			note += "; median run: " + m.Note
+		}
+		m.Note = note
+		out = append(out, m)
+	}
+	return out
 }
 
 // WriteTargets prints results as a table.
@@ -315,10 +364,7 @@ func WriteTargets(w io.Writer, res []TargetResult) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "target\tfrom\tvalue\twant\tstatus\tnote")
 	for _, t := range res {
-		v := fmt.Sprintf("%.3g", t.Value)
-		if t.Value >= 1000 {
-			v = fmt.Sprintf("%.0f", t.Value)
-		}
+		v := formatValue(t.Value)
 		if t.Unit != "" && t.Unit != "1/s" {
 			v += " " + t.Unit
 		}

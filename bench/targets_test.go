@@ -207,8 +207,9 @@ func TestTargetsSimAndConnections(t *testing.T) {
 	}
 
 	idle := reportOf(ScenarioIdle, Options{Conns: 102000}, runOf("meshfast", "connections", 99000)) // some failed
-	idle.Runs[0].Workers = 6
-	if r := find(t, CheckTargets([]*Report{idle}), "connections held"); r.Status != TargetMissed || !strings.Contains(r.Note, "6 worker") {
+	idle.Runs[0].Workers, idle.Runs[0].Targets = 11, []string{"127.0.0.1:9301", "127.0.0.1:9302"}
+	if r := find(t, CheckTargets([]*Report{idle}), "connections held"); r.Status != TargetMissed ||
+		!strings.Contains(r.Note, "2 server address(es), 11 load-generator processes") {
 		t.Fatalf("%+v", r)
 	}
 	idle.Runs[0].Metrics[0].Value = 102000
@@ -253,5 +254,43 @@ func TestReadReportErrors(t *testing.T) {
 	_ = os.WriteFile(empty, []byte(`{"scenario":"idle","runs":[]}`), 0o644)
 	if _, err := ReadReport(empty); err == nil {
 		t.Error("report without runs read")
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	r := func(target, source, want string, v float64, st TargetStatus) TargetResult {
+		return TargetResult{Target: target, Source: source, Want: want, Value: v, Status: st, Note: "n" + formatValue(v)}
+	}
+	res := []TargetResult{
+		r("ratio", "connect 10k", "≥ 70", 66, TargetMissed),
+		r("memory", "idle 19k", "≤ 1536", 1400, TargetMet),
+		r("ratio", "connect 10k", "≥ 70", 72, TargetMet),
+		r("ratio", "connect 19k", "≥ 70", 60, TargetMissed),
+		r("ratio", "connect 10k", "≥ 70", 57, TargetMissed),
+		r("memory", "idle 19k", "≤ 1536", 1600, TargetMissed),
+	}
+	got := Summarize(res)
+	if len(got) != 3 || got[0].Target != "ratio" || got[0].Source != "connect 10k" || got[1].Target != "memory" || got[2].Source != "connect 19k" {
+		t.Fatalf("groups or order: %+v", got)
+	}
+	// Odd count: the median, graded as its run was.
+	if m := got[0]; m.Value != 66 || m.Status != TargetMissed || !strings.Contains(m.Note, "median of 3: 66, 72, 57; met in 1") ||
+		!strings.Contains(m.Note, "median run: n66") {
+		t.Fatalf("median: %+v", m)
+	}
+	// Even count: the worse middle run; for a "≤" target that is the higher value.
+	if m := got[1]; m.Value != 1600 || m.Status != TargetMissed || !strings.Contains(m.Note, "met in 1") {
+		t.Fatalf("even ≤: %+v", m)
+	}
+	if got[2] != res[3] {
+		t.Fatalf("single run changed: %+v", got[2])
+	}
+	res[5].Value, res[1].Value = 1200, 1300 // both met now: the worse is 1300
+	if m := Summarize(res)[1]; m.Value != 1300 {
+		t.Fatalf("even ≤ worse middle: %+v", m)
+	}
+	res[0].Value, res[2].Value, res[4].Value = 71, 75, 73 // ≥, even-free odd group: median 73
+	if m := Summarize(res)[0]; m.Value != 73 {
+		t.Fatalf("odd ≥ median: %+v", m)
 	}
 }

@@ -135,9 +135,10 @@ func runBaseline(ctx context.Context, args []string) int {
 // published targets.
 func runTargets(args []string) int {
 	fs := flag.NewFlagSet("meshfast-bench targets", flag.ExitOnError)
-	strict := fs.Bool("strict", false, "exit 1 when a target is missed")
+	strict := fs.Bool("strict", false, "exit 1 when a target is missed (by the median, unless -each)")
+	each := fs.Bool("each", false, "one row per report instead of the median of repeated runs")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: meshfast-bench targets [-strict] REPORT.json...")
+		fmt.Fprintln(os.Stderr, "usage: meshfast-bench targets [-strict] [-each] REPORT.json...")
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(args)
@@ -155,6 +156,9 @@ func runTargets(args []string) int {
 		reps = append(reps, rep)
 	}
 	res := bench.CheckTargets(reps)
+	if !*each {
+		res = bench.Summarize(res)
+	}
 	if err := bench.WriteTargets(os.Stdout, res); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -15,8 +15,8 @@ for i in $(seq 1 "$NODES"); do
 	a=127.0.0.1:$((9300 + i)); start_mf $a; addrs="$addrs${addrs:+,}$a"; pids="$pids $LASTPID"
 done
 echo "nodes: $addrs pids:$pids"
-echo "\$ /tmp/mfb idle -addr $addrs -conns $N -sample-at $((N / 2)),$N -duration 20s -timeout 3m -progress 5s"
-timeout 400 "$MFB" idle -addr "$addrs" -conns "$N" -sample-at "$((N / 2)),$N" -duration 20s -timeout 3m -progress 5s &
+echo "\$ /tmp/mfb idle -addr $addrs -conns $N -sample-at $((N / 2)),$N -duration 20s -timeout 3m -progress 5s -out $OUT/hundredk.json"
+timeout 400 "$MFB" idle -addr "$addrs" -conns "$N" -sample-at "$((N / 2)),$N" -duration 20s -timeout 3m -progress 5s -out "$OUT/hundredk.json" &
 bpid=$!
 best=0
 while kill -0 $bpid 2>/dev/null; do
