@@ -23,6 +23,7 @@ test: vet
 # against the published targets (perf/scripts/short.sh; a few minutes).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./engine/ ./protocol/ ./perf/
+	$(GO) test -run '^$$' -bench 'CommandRoundTrip|RoomBroadcast|ConnectionOpen|RecordFanout' -benchtime 2000x ./features/mesh/
 	bash perf/scripts/short.sh
 
 # Each fuzz target for a short while.
