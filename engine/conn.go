@@ -57,33 +57,42 @@ type Conn struct {
 	closeReason      CloseReason // why it closed: see closeInfo
 	closeCode        CloseCode
 	segHead, segTail int32 // 1-based indexes into loop.segs; 0 = empty
-	pending          int   // bytes queued this pass
-	owed             int   // socket's unsent bytes at the last flush (see admit)
-	id               uint64
-	loop             *loop
+	// Both stay under Options.MaxPendingBytes (at most maxPendingBytes) plus
+	// one frame: admit and flush close the connection past it.
+	pending int32 // bytes queued this pass
+	owed    int32 // socket's unsent bytes at the last flush (see admit)
+	id      uint64
+	loop    *loop
+	closed  atomic.Bool // mirrors state==stateClosed for other goroutines
+	idx     int32       // position in loop.conns
 
 	// The fields below are packed by size: the struct is allocated per
-	// connection and its size class is most of the engine's idle cost.
-	handler  Handler
-	value    any // the application's per-connection state (SetValue)
-	path     string
-	remote   net.Addr                   // gnet's, copied: gnet clears its own when the conn is released
-	frag     *bytebufferpool.ByteBuffer // reassembly buffer of a fragmented message
-	topics   []string                   // topics this connection is subscribed to (loop only)
+	// connection and its size class (192 B, see TestConnSize) is most of the
+	// engine's idle cost.
+	route  *route                     // handler and path, shared by the route's connections
+	value  any                        // the application's per-connection state (SetValue)
+	remote net.Addr                   // gnet's, copied: gnet clears its own when the conn is released
+	frag   *bytebufferpool.ByteBuffer // reassembly buffer of a fragmented message
+	topics []string                   // topics this connection is subscribed to (loop only)
+
 	closeErr error
 
 	// read side
 	need    int32 // bytes needed before the next parse attempt
 	scanned int32 // request-head bytes already searched for CRLFCRLF
 
-	closed atomic.Bool // mirrors state==stateClosed for other goroutines
-	idx    int32       // position in loop.conns
-
 	// timers, in unix nanoseconds from the loop's clock
 	deadline int64 // handshake: the request head's; closing: the peer's close frame's
 	lastRead int64
 	lastPing int64
 	timerAt  int64 // OnTimer deadline, 0 = none
+}
+
+// route is what a connection is served by. A WebSocket route's is shared by
+// all its connections, so a connection pays one pointer for both.
+type route struct {
+	h    Handler
+	path string
 }
 
 // noCopy makes go vet flag copies of loop-owned structs.
@@ -96,7 +105,12 @@ func (*noCopy) Unlock() {}
 func (c *Conn) ID() uint64 { return c.id }
 
 // Path is the request path the connection was opened on. Safe from any goroutine.
-func (c *Conn) Path() string { return c.path }
+func (c *Conn) Path() string {
+	if c.route == nil {
+		return ""
+	}
+	return c.route.path
+}
 
 // RemoteAddr is the peer's address. Safe from any goroutine.
 func (c *Conn) RemoteAddr() net.Addr { return c.remote }

@@ -81,7 +81,7 @@ type Engine struct {
 }
 
 type wsRoute struct {
-	h        Handler
+	route
 	upgrader ws.Upgrader
 }
 
@@ -110,7 +110,7 @@ func (e *Engine) Options() Options { return e.opts }
 func (e *Engine) Handle(path string, h Handler) {
 	e.routesMu.Lock()
 	defer e.routesMu.Unlock()
-	e.ws[path] = &wsRoute{h: h}
+	e.ws[path] = &wsRoute{route: route{h: h, path: path}}
 }
 
 // HandleHTTP serves plain HTTP requests to path with fn. Register before Serve.
@@ -405,11 +405,11 @@ func (e *Engine) connClosed(c *Conn, err error) {
 	if wasOpen {
 		e.registry.del(c)
 		e.open.Add(-1)
-		if c.handler != nil {
+		if c.route != nil {
 			if l.walking > 0 {
 				l.deferred = append(l.deferred, c)
 			} else {
-				c.handler.OnClose(c, c.closeInfo())
+				c.route.h.OnClose(c, c.closeInfo())
 			}
 		}
 	}

@@ -321,11 +321,12 @@ func (l *loop) queueCopy(c *Conn, p, hdr []byte) error {
 // again, since gnet may have drained it since.
 func (l *loop) admit(c *Conn, n int) bool {
 	max := l.e.opts.MaxPendingBytes
-	if c.pending+n+c.owed <= max {
+	if int(c.pending)+n+int(c.owed) <= max {
 		return true
 	}
-	c.owed = c.sock.OutboundBuffered()
-	if c.pending+n+c.owed <= max {
+	owed := c.sock.OutboundBuffered()
+	c.owed = clampOwed(owed)
+	if int(c.pending)+n+owed <= max {
 		return true
 	}
 	l.slowConsumer(c)
@@ -353,7 +354,7 @@ func (l *loop) link(c *Conn, n int) {
 		l.segs[c.segTail-1].next = i
 	}
 	c.segTail = i
-	c.pending += n
+	c.pending += int32(n) // admitted: the sum is at most MaxPendingBytes
 	if !c.dirty {
 		c.dirty = true
 		l.dirty = append(l.dirty, c)
@@ -412,7 +413,7 @@ func (l *loop) flush(c *Conn) {
 			iov = append(iov, l.arena[seg.off:seg.end])
 		}
 	}
-	total := c.pending
+	total := int(c.pending)
 	c.segHead, c.segTail, c.pending = 0, 0, 0
 	l.pass.writes++
 	l.pass.frames += uint64(len(iov))
@@ -442,11 +443,17 @@ func (l *loop) flush(c *Conn) {
 		l.closeTransport(c)
 		return
 	}
-	c.owed = c.sock.OutboundBuffered()
-	if c.owed > l.e.opts.MaxPendingBytes {
+	owed := c.sock.OutboundBuffered()
+	c.owed = clampOwed(owed)
+	if owed > l.e.opts.MaxPendingBytes {
 		l.slowConsumer(c)
 	}
 }
+
+// clampOwed stores a transport's unsent byte count in Conn.owed. Past
+// MaxPendingBytes (at most maxPendingBytes) the connection is closed anyway,
+// so only counts that fit matter.
+func clampOwed(n int) int32 { return int32(min(n, maxPendingBytes+1)) }
 
 // closeConn ends c: a WebSocket gets a close frame and a short wait for the
 // peer's reply (so unread input does not turn the close into a reset); a
@@ -559,7 +566,7 @@ func (l *loop) checkTimers(c *Conn, now int64) {
 		}
 		if c.timerAt != 0 && now >= c.timerAt {
 			c.timerAt = 0
-			if th, ok := c.handler.(TimerHandler); ok {
+			if th, ok := c.route.h.(TimerHandler); ok {
 				th.OnTimer(c, now)
 			}
 		}

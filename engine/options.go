@@ -175,11 +175,19 @@ func (o Options) Validate() error {
 			return fmt.Errorf("%w: ReusePort needs an explicit port, not %q", ErrInvalidOptions, o.Addr)
 		}
 	}
+	if o.MaxPendingBytes > maxPendingBytes {
+		return fmt.Errorf("%w: MaxPendingBytes %d over %d", ErrInvalidOptions, o.MaxPendingBytes, maxPendingBytes)
+	}
 	if o.MaxHeaderBytes > 0 && o.MaxHeaderBytes < 256 {
 		return fmt.Errorf("%w: MaxHeaderBytes %d under 256", ErrInvalidOptions, o.MaxHeaderBytes)
 	}
 	return nil
 }
+
+// maxPendingBytes bounds Options.MaxPendingBytes: a connection keeps its
+// queued and unsent byte counts in an int32 each (half its range, so a count
+// plus an admitted frame never overflows).
+const maxPendingBytes = 1 << 30
 
 // maxLoops bounds Options.Loops: the topic index keeps one bit per loop.
 const maxLoops = 64

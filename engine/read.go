@@ -161,10 +161,10 @@ func (l *loop) readHandshake(c *Conn) {
 func (l *loop) upgrade(c *Conn, r *Request, head []byte) {
 	e := l.e
 	e.routesMu.RLock()
-	route := e.ws[string(r.Path)]
+	wr := e.ws[string(r.Path)]
 	e.routesMu.RUnlock()
 	switch {
-	case route == nil:
+	case wr == nil:
 		l.httpError(c, 404, "no WebSocket endpoint here")
 		return
 	case e.draining.Load():
@@ -175,7 +175,7 @@ func (l *loop) upgrade(c *Conn, r *Request, head []byte) {
 		l.httpError(c, 503, "too many connections")
 		return
 	}
-	if hc, ok := route.h.(HandshakeChecker); ok {
+	if hc, ok := wr.h.(HandshakeChecker); ok {
 		if err := hc.CheckHandshake(r); err != nil {
 			var he *HTTPError
 			if errors.As(err, &he) {
@@ -188,27 +188,26 @@ func (l *loop) upgrade(c *Conn, r *Request, head []byte) {
 	}
 	l.hsReader.b = head
 	l.hsWriter.b = l.hsWriter.b[:0]
-	_, err := route.upgrader.Upgrade(readWriter{&l.hsReader, &l.hsWriter})
+	_, err := wr.upgrader.Upgrade(readWriter{&l.hsReader, &l.hsWriter})
 	_ = l.queueCopy(c, l.hsWriter.b, nil)
 	if err != nil {
 		c.setClose(ReasonHandshakeFailed, CloseAbnormal, err)
 		l.closeConn(c, ReasonHandshakeFailed, 0, "", err)
 		return
 	}
-	l.opened(c, r, route.h, kindWebSocket)
+	l.opened(c, r, &wr.route, kindWebSocket)
 }
 
 // opened finishes a handshake: the connection joins the registry and its
 // handler sees it.
-func (l *loop) opened(c *Conn, r *Request, h Handler, kind connKind) {
+func (l *loop) opened(c *Conn, r *Request, rt *route, kind connKind) {
 	c.state = stateOpen
 	c.kind = kind
-	c.handler = h
-	c.path = string(r.Path)
+	c.route = rt
 	c.need = 0
 	l.e.open.Add(1)
 	l.e.registry.add(c)
-	h.OnOpen(c, r)
+	rt.h.OnOpen(c, r)
 }
 
 func (l *loop) serveHTTP(c *Conn, r *Request) {
@@ -240,9 +239,9 @@ func (l *loop) serveHTTP(c *Conn, r *Request) {
 		}
 		l.hsWriter.b = appendResponseHead(l.hsWriter.b[:0], status, w.ContentType, w.Headers, -1)
 		_ = l.queueCopy(c, l.hsWriter.b, nil)
-		h := w.stream
+		rt := &route{h: w.stream, path: string(r.Path)}
 		*w = Response{}
-		l.opened(c, r, h, kindStream)
+		l.opened(c, r, rt, kindStream)
 		return
 	}
 	status := w.Status
@@ -381,7 +380,7 @@ func (l *loop) deliver(c *Conn, op OpCode, payload []byte) {
 		return
 	}
 	l.stats.messagesIn.Add(1)
-	c.handler.OnMessage(c, op, payload)
+	c.route.h.OnMessage(c, op, payload)
 }
 
 // peerClose answers the peer's close frame with the same code and closes.

@@ -14,6 +14,7 @@ type Simulator struct {
 	e     *Engine
 	loops []*loop
 	next  int
+	route *route // the last handler's, shared like a WebSocket route's
 }
 
 // NewSimulator returns a simulator with the given number of loops
@@ -105,7 +106,10 @@ func (s *Simulator) Open(h Handler) *SimConn {
 	l := s.loops[s.next%len(s.loops)]
 	s.next++
 	sc := &SimConn{}
-	c := &Conn{id: s.e.nextID.Add(1), loop: l, sock: sc, handler: h, state: stateOpen}
+	if s.route == nil || s.route.h != h {
+		s.route = &route{h: h}
+	}
+	c := &Conn{id: s.e.nextID.Add(1), loop: l, sock: sc, route: s.route, state: stateOpen}
 	sc.conn = c
 	l.enter()
 	l.addConn(c)

@@ -204,7 +204,7 @@ func (l *loop) endWalk() {
 		c := l.deferred[0]
 		l.deferred[0] = nil
 		l.deferred = l.deferred[1:]
-		c.handler.OnClose(c, c.closeInfo())
+		c.route.h.OnClose(c, c.closeInfo())
 	}
 	l.deferred = l.deferred[:0]
 }
@@ -221,7 +221,7 @@ func (l *loop) publishAll(f *Frame, exclude []uint64, h Handler) {
 			continue
 		}
 		c := l.conns[i]
-		if c.state != stateOpen || (h != nil && c.handler != h) || (exclude != nil && excluded(exclude, c.id)) {
+		if c.state != stateOpen || (h != nil && c.route.h != h) || (exclude != nil && excluded(exclude, c.id)) {
 			continue
 		}
 		if b := f.bytesFor(c.kind); b != nil {
