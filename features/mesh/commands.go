@@ -133,7 +133,12 @@ var (
 // frame's bytes and starts a goroutine.
 func (s *Server) dispatch(c *Connection, m *protocol.Message) {
 	name := string(m.Command)
-	if int(c.inflight.Load()) >= s.opts.MaxInFlightPerConn {
+	a := c.active.Load()
+	var running int32 // a connection without connActive has run no command
+	if a != nil {
+		running = a.inflight.Load()
+	}
+	if int(running) >= s.opts.MaxInFlightPerConn {
 		s.replyError(c, m.ID, name, errTooMany)
 		return
 	}
@@ -141,24 +146,30 @@ func (s *Server) dispatch(c *Connection, m *protocol.Message) {
 		s.replyError(c, m.ID, name, errBusy)
 		return
 	}
-	if c.ctx == nil {
-		c.ctx, c.cancel = context.WithCancel(context.Background())
+	if a == nil {
+		a = c.activate()
+	}
+	if a.ctx == nil {
+		a.ctx, a.cancel = context.WithCancel(context.Background())
 	}
 	var payload json.RawMessage
 	if m.Payload != nil {
 		payload = append(json.RawMessage(nil), m.Payload...)
 	}
-	c.inflight.Add(1)
+	a.inflight.Add(1)
 	s.inflight.Add(1)
-	go s.run(c, c.ctx, m.ID, name, payload, time.Now())
+	go s.run(c, a, m.ID, name, payload, time.Now())
 }
 
-func (s *Server) run(c *Connection, cctx context.Context, id int64, name string, payload json.RawMessage, start time.Time) {
-	result, err := s.execute(c, cctx, name, payload)
+// run reads a.ctx instead of taking it as an argument: the go statement's
+// closure holds the arguments, and one word more puts it in the next size
+// class for every command.
+func (s *Server) run(c *Connection, a *connActive, id int64, name string, payload json.RawMessage, start time.Time) {
+	result, err := s.execute(c, a.ctx, name, payload)
 	s.m.command(time.Since(start), err)
 	// Free the slot before the reply leaves: a client that has its answer
 	// may send the next command at once.
-	c.inflight.Add(-1)
+	a.inflight.Add(-1)
 	s.inflight.Add(-1)
 	if c.closed.Load() {
 		return

@@ -15,50 +15,92 @@ import (
 
 // Connection is one Mesh client connection. Exported methods are safe from
 // any goroutine.
+//
+// It is allocated per connection and most connections sit idle, so every
+// one of them pays its size class: keep it within 96 bytes
+// (TestIdleConnectionSize). What only a connection that has done something
+// needs lives in connActive.
 type Connection struct {
-	id  string
-	seq uint64 // open order on this node
+	id string
+	// seq is the open order on this node. The engine's Conn.ID is in
+	// accept order, which handshakes finishing out of order can differ
+	// from, so it cannot stand in.
+	seq uint64
 	c   *engine.Conn
-	s   *Server
+	s   *Server // the engine keeps its handler to itself
 
-	inflight atomic.Int32
-	life     atomic.Int32 // lifeRegistering, lifeRegistered or lifeClosedEarly
-	closed   atomic.Bool
+	// active is made by whichever goroutine first needs it (the loop at the
+	// first command, a subscription or presence from a command or a Server
+	// method, cleanup at close) and never replaced, so everyone that
+	// touches it shares one mu and one topicsDone.
+	active atomic.Pointer[connActive]
+
+	life   atomic.Int32 // lifeRegistering, lifeRegistered or lifeClosedEarly
+	closed atomic.Bool
 
 	// liveness, loop only (packed beside the atomics: an idle connection's
 	// size class is what it costs)
 	alive       bool
-	topicsDone  bool // cleanup has taken topics; no more may be added (mu)
 	missedPongs int32
 	latencyAt   int64 // when the last latency:request went out (unix ns)
 	latencyMs   int64
 	nextPing    int64
 	nextLatency int64
+}
 
-	// ctx ends when the connection closes. It is made on the loop when the
-	// first command arrives (most of an idle connection's life has none)
-	// and cancelled on the loop in OnClose, so it needs no lock.
+// connActive is the part of a Connection that an idle one never needs: it
+// holds nothing until the connection runs a command, subscribes or becomes
+// present somewhere.
+type connActive struct {
+	// ctx ends when the connection closes. It is set once, on the loop,
+	// when the first command arrives, before that command's goroutine
+	// starts, and only cancelled after (on the loop, in OnClose), so it
+	// needs no lock even though connActive may have been made elsewhere.
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu      sync.Mutex               // guards topics, topicsDone and present
-	topics  map[string]struct{}      // node topics this connection holds a reference on
-	present map[string]time.Duration // tracked rooms it is present in, with their TTL
+	inflight atomic.Int32 // commands running
+
+	mu         sync.Mutex               // guards topics, topicsDone and present
+	topicsDone bool                     // cleanup has taken topics; no more may be added
+	topics     map[string]struct{}      // node topics this connection holds a reference on
+	present    map[string]time.Duration // tracked rooms it is present in, with their TTL
+}
+
+// activate returns c's connActive, making it if c has none. The CAS makes
+// racing callers agree on one: a second one would hide topics from cleanup.
+func (c *Connection) activate() *connActive {
+	if a := c.active.Load(); a != nil {
+		return a
+	}
+	a := new(connActive)
+	if c.active.CompareAndSwap(nil, a) {
+		return a
+	}
+	return c.active.Load()
 }
 
 // setPresent records (ttl > 0) or forgets (ttl == 0) presence in room, for
 // the TTL refreshes pongs trigger.
 func (c *Connection) setPresent(room string, ttl time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	var a *connActive
 	if ttl == 0 {
-		delete(c.present, room)
+		if a = c.active.Load(); a == nil {
+			return // never present anywhere
+		}
+	} else {
+		a = c.activate()
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ttl == 0 {
+		delete(a.present, room)
 		return
 	}
-	if c.present == nil {
-		c.present = make(map[string]time.Duration)
+	if a.present == nil {
+		a.present = make(map[string]time.Duration)
 	}
-	c.present[room] = ttl
+	a.present[room] = ttl
 }
 
 // Registration states (Connection.life): the connection is registered with
@@ -108,40 +150,49 @@ func (c *Connection) Engine() *engine.Conn { return c.c }
 // holdTopic records that this connection holds a reference on a node
 // topic; it reports false if it already did, or if the connection is gone.
 func (c *Connection) holdTopic(t string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.topicsDone {
+	a := c.activate()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.topicsDone {
 		return false
 	}
-	if c.topics == nil {
-		c.topics = make(map[string]struct{})
+	if a.topics == nil {
+		a.topics = make(map[string]struct{})
 	}
-	if _, ok := c.topics[t]; ok {
+	if _, ok := a.topics[t]; ok {
 		return false
 	}
-	c.topics[t] = struct{}{}
+	a.topics[t] = struct{}{}
 	return true
 }
 
 func (c *Connection) dropTopic(t string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.topics[t]; !ok {
+	a := c.active.Load()
+	if a == nil {
 		return false
 	}
-	delete(c.topics, t)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.topics[t]; !ok {
+		return false
+	}
+	delete(a.topics, t)
 	return true
 }
 
+// heldTopics takes the topics for cleanup and closes the set. It makes
+// connActive if there is none yet: topicsDone has to be where a holdTopic
+// racing with cleanup will look.
 func (c *Connection) heldTopics() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]string, 0, len(c.topics))
-	for t := range c.topics {
+	a := c.activate()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]string, 0, len(a.topics))
+	for t := range a.topics {
 		out = append(out, t)
 	}
-	c.topics = nil
-	c.topicsDone = true
+	a.topics = nil
+	a.topicsDone = true
 	return out
 }
 

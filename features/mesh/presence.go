@@ -161,17 +161,21 @@ func (p *presence) removed(ctx context.Context, r coord.RemovedConnection) {
 // onPong queues a TTL refresh for every room c is present in; a flusher
 // sends them to the coordinator in one batch. Runs on the loop.
 func (p *presence) onPong(c *Connection) {
-	c.mu.Lock()
-	if len(c.present) == 0 {
-		c.mu.Unlock()
+	a := c.active.Load()
+	if a == nil {
+		return // never present anywhere
+	}
+	a.mu.Lock()
+	if len(a.present) == 0 {
+		a.mu.Unlock()
 		return
 	}
 	p.refreshMu.Lock()
-	for room, ttl := range c.present {
+	for room, ttl := range a.present {
 		p.refresh = append(p.refresh, coord.PresenceEntry{Room: room, ConnID: c.id, TTL: ttl})
 	}
 	p.refreshMu.Unlock()
-	c.mu.Unlock()
+	a.mu.Unlock()
 	select {
 	case p.kick <- struct{}{}:
 	default:

@@ -399,9 +399,13 @@ func (s *Server) unsubscribeRecord(ctx context.Context, c *Connection, id string
 
 // holdsTopic reports whether c holds a reference on the node topic t.
 func holdsTopic(c *Connection, t string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.topics[t]
+	a := c.active.Load()
+	if a == nil {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.topics[t]
 	return ok
 }
 

@@ -270,8 +270,8 @@ func (h *handler) OnClose(ec *engine.Conn, _ engine.CloseInfo) {
 		return
 	}
 	c.closed.Store(true)
-	if c.cancel != nil {
-		c.cancel() // running commands of this connection see ctx.Done
+	if a := c.active.Load(); a != nil && a.cancel != nil {
+		a.cancel() // running commands of this connection see ctx.Done
 	}
 	s.connMu.Lock()
 	delete(s.conns, c.id)
