@@ -12,7 +12,7 @@ import (
 )
 
 // The per-message and per-pong paths must not allocate beyond the one copy
-// of a delivered payload.
+// of a delivered payload, nor a connection's open and close beyond its state.
 func TestAllocs(t *testing.T) {
 	m := memory.New(memory.Options{})
 	defer m.Close()
@@ -36,5 +36,15 @@ func TestAllocs(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(1000, func() { _ = m.RefreshPresence(ctx, batch) }); n != 0 {
 		t.Errorf("RefreshPresence: %v allocs, want 0", n)
+	}
+	// A connection's open and close cost its connState, nothing per node.
+	if err := m.RegisterNode(ctx, "node", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(1000, func() {
+		_ = m.RegisterConnection(ctx, "conn", "node")
+		_ = m.UnregisterConnection(ctx, "conn")
+	}); n > 1 {
+		t.Errorf("RegisterConnection + UnregisterConnection: %v allocs, want ≤ 1", n)
 	}
 }

@@ -89,3 +89,71 @@ func BenchmarkSetRecord(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRegisterConnection registers distinct connection ids to a
+// registered node, so B/op is what one more open connection costs the
+// coordinator, map growth included (its ids are made beforehand and not
+// counted); "cycle" also unregisters each, as a connect/disconnect does.
+func BenchmarkRegisterConnection(b *testing.B) {
+	ctx := context.Background()
+	ids := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("conn-%d", i)
+		}
+		return out
+	}
+	b.Run("new", func(b *testing.B) {
+		m := memory.New(memory.Options{})
+		defer m.Close()
+		if err := m.RegisterNode(ctx, "node-a", time.Hour); err != nil {
+			b.Fatal(err)
+		}
+		conns := ids(b.N)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			if err := m.RegisterConnection(ctx, conns[i], "node-a"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cycle", func(b *testing.B) {
+		m := memory.New(memory.Options{})
+		defer m.Close()
+		if err := m.RegisterNode(ctx, "node-a", time.Hour); err != nil {
+			b.Fatal(err)
+		}
+		conns := ids(b.N)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			if err := m.RegisterConnection(ctx, conns[i], "node-a"); err != nil {
+				b.Fatal(err)
+			}
+			if err := m.UnregisterConnection(ctx, conns[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkNodeConnections lists one node's share of 10,000 connections
+// spread over 4 nodes sharing the coordinator (a dead node's cleanup, or
+// RemoveNode).
+func BenchmarkNodeConnections(b *testing.B) {
+	m := memory.New(memory.Options{})
+	defer m.Close()
+	ctx := context.Background()
+	for i := range 10_000 {
+		if err := m.RegisterConnection(ctx, fmt.Sprintf("conn-%d", i), fmt.Sprintf("node-%d", i%4)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for range b.N {
+		if ids, err := m.NodeConnections(ctx, "node-1"); err != nil || len(ids) != 2500 {
+			b.Fatal(len(ids), err)
+		}
+	}
+}

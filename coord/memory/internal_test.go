@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/meshfast/meshfast/coord"
 )
@@ -219,6 +220,12 @@ func TestStateIsCollected(t *testing.T) {
 	m.JoinPresence(ctx, "r", "c", time.Minute)
 	m.RemoveConnection(ctx, "c")
 	m.ClearRoom(ctx, "r")
+	wantNoState(t, m)
+}
+
+// wantNoState fails unless m holds no connection, room or node state.
+func wantNoState(t *testing.T, m *Memory) {
+	t.Helper()
 	for i := range m.conns {
 		if len(m.conns[i].m) != 0 {
 			t.Fatal("connection state left")
@@ -229,9 +236,262 @@ func TestStateIsCollected(t *testing.T) {
 			t.Fatal("room state left")
 		}
 	}
+	m.nodesMu.Lock()
+	defer m.nodesMu.Unlock()
 	if len(m.nodes) != 0 {
 		t.Fatal("node state left")
 	}
+}
+
+// connStateOf returns a copy of id's state, and whether there is one.
+func connStateOf(m *Memory, id string) (connState, bool) {
+	cs := m.connShard(id)
+	cs.mu.RLock()
+	defer cs.mu.RUnlock()
+	if c := cs.m[id]; c != nil {
+		return *c, true
+	}
+	return connState{}, false
+}
+
+// Rooms and metadata live apart from the connState; once the connection has
+// neither, that part goes, and the connState too when it is unregistered.
+func TestConnExtraIsCollected(t *testing.T) {
+	m, _ := newFake(t)
+	ctx := context.Background()
+
+	// Registered: rooms joined then left leave a bare connState.
+	m.RegisterConnection(ctx, "c", "n")
+	if c, _ := connStateOf(m, "c"); c.x != nil {
+		t.Fatal("extra allocated by registration")
+	}
+	m.AddToRoom(ctx, "r1", "c")
+	m.AddToRoom(ctx, "r2", "c")
+	m.RemoveFromRoom(ctx, "r1", "c")
+	if c, _ := connStateOf(m, "c"); c.x == nil {
+		t.Fatal("extra dropped while still in a room")
+	}
+	m.RemoveFromAllRooms(ctx, "c")
+	if c, ok := connStateOf(m, "c"); !ok || c.x != nil || c.node != "n" {
+		t.Fatalf("after leaving every room: %+v, %v", c, ok)
+	}
+
+	// Metadata outlives the rooms, and keeps the state of an unregistered
+	// connection.
+	m.SetConnectionMetadata(ctx, "c", []byte(`{"a":1}`))
+	m.AddToRoom(ctx, "r1", "c")
+	m.UnregisterConnection(ctx, "c")
+	m.ClearRoom(ctx, "r1")
+	if c, ok := connStateOf(m, "c"); !ok || c.x == nil || c.x.meta == nil || len(c.x.rooms) != 0 {
+		t.Fatalf("metadata lost with the rooms: %+v, %v", c, ok)
+	}
+	if md, _ := m.ConnectionMetadata(ctx, "c"); string(md) != `{"a":1}` {
+		t.Fatalf("metadata = %s", md)
+	}
+	m.RemoveConnection(ctx, "c")
+	wantNoState(t, m)
+
+	// Never registered: a room alone keeps the state, leaving it deletes it.
+	m.AddToRoom(ctx, "r", "u")
+	if c, ok := connStateOf(m, "u"); !ok || c.x == nil {
+		t.Fatalf("member without state: %+v, %v", c, ok)
+	}
+	m.RemoveFromRoom(ctx, "r", "u")
+	wantNoState(t, m)
+}
+
+// An idle connection's state must stay in the 32-byte size class: one more
+// field puts every connection in the 48-byte class.
+func TestConnStateSize(t *testing.T) {
+	if n := unsafe.Sizeof(connState{}); n > 32 {
+		t.Fatalf("connState is %d bytes, want ≤ 32", n)
+	}
+}
+
+// wantNodeCounts fails unless every node's count is the number of
+// connections registered to it, and nodes are kept exactly while registered
+// or owning a connection.
+func wantNodeCounts(t *testing.T, m *Memory) {
+	t.Helper()
+	owned := make(map[string]int)
+	for i := range m.conns {
+		cs := &m.conns[i]
+		cs.mu.RLock()
+		for _, c := range cs.m {
+			if c.node != "" {
+				owned[c.node]++
+			}
+		}
+		cs.mu.RUnlock()
+	}
+	m.nodesMu.Lock()
+	defer m.nodesMu.Unlock()
+	for id, n := range m.nodes {
+		if n.conns != owned[id] {
+			t.Errorf("node %s counts %d connections, owns %d", id, n.conns, owned[id])
+		}
+		if !n.registered && n.conns == 0 {
+			t.Errorf("node %s kept without registration or connection", id)
+		}
+	}
+	for id := range owned {
+		if m.nodes[id] == nil {
+			t.Errorf("node %s owns connections but has no state", id)
+		}
+	}
+}
+
+func TestNodeConnectionsSharedCoordinator(t *testing.T) {
+	m, _ := newFake(t)
+	ctx := context.Background()
+	nodeConns := func(node string) []string {
+		t.Helper()
+		ids, err := m.NodeConnections(ctx, node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	for i := range 40 {
+		m.RegisterConnection(ctx, fmt.Sprintf("c%02d", i), []string{"a", "b"}[i%2])
+	}
+	var wantA, wantB []string
+	for i := range 40 {
+		if i%2 == 0 {
+			wantA = append(wantA, fmt.Sprintf("c%02d", i))
+		} else {
+			wantB = append(wantB, fmt.Sprintf("c%02d", i))
+		}
+	}
+	if g := nodeConns("a"); !slices.Equal(g, wantA) {
+		t.Fatalf("a = %q", g)
+	}
+	if g := nodeConns("b"); !slices.Equal(g, wantB) {
+		t.Fatalf("b = %q", g)
+	}
+	if g := nodeConns("none"); g == nil || len(g) != 0 {
+		t.Fatalf("unknown node = %#v, want empty", g)
+	}
+	wantNodeCounts(t, m)
+
+	// Registering again to the same node keeps the place; moving to another
+	// node, or unregistering and registering again, goes last.
+	m.RegisterConnection(ctx, "c00", "a")
+	m.RegisterConnection(ctx, "c02", "b")
+	m.UnregisterConnection(ctx, "c04")
+	m.RegisterConnection(ctx, "c04", "a")
+	m.UnregisterConnection(ctx, "c01")
+	wantA = append(slices.Delete(slices.Clone(wantA), 1, 3), "c04")
+	wantB = append(wantB[1:], "c02")
+	if g := nodeConns("a"); !slices.Equal(g, wantA) {
+		t.Fatalf("a after moves = %q, want %q", g, wantA)
+	}
+	if g := nodeConns("b"); !slices.Equal(g, wantB) {
+		t.Fatalf("b after moves = %q, want %q", g, wantB)
+	}
+	// Membership or metadata alone does not make a connection a node's.
+	m.AddToRoom(ctx, "r", "c01")
+	m.SetConnectionMetadata(ctx, "c01", []byte(`{}`))
+	if g := nodeConns("b"); slices.Contains(g, "c01") {
+		t.Fatalf("unregistered c01 listed: %q", g)
+	}
+	wantNodeCounts(t, m)
+}
+
+func TestNodeCountDeadAndRemove(t *testing.T) {
+	m, _ := newFake(t)
+	ctx := context.Background()
+	dead := func() []string {
+		t.Helper()
+		ids, _ := m.DeadNodes(ctx)
+		slices.Sort(ids)
+		return ids
+	}
+	m.RegisterNode(ctx, "a", time.Minute)
+	m.RegisterNode(ctx, "b", time.Minute)
+	m.RegisterConnection(ctx, "c1", "a")
+	m.RegisterConnection(ctx, "c2", "a")
+	m.RegisterConnection(ctx, "c3", "b")
+	m.RegisterConnection(ctx, "c1", "a") // again: counted once
+
+	// Unregistered with connections: dead until the last one goes, then
+	// forgotten.
+	m.UnregisterNode(ctx, "a")
+	if g := dead(); !slices.Equal(g, []string{"a"}) {
+		t.Fatalf("dead = %q", g)
+	}
+	m.UnregisterConnection(ctx, "c1")
+	if g := dead(); !slices.Equal(g, []string{"a"}) {
+		t.Fatalf("dead with c2 left = %q", g)
+	}
+	m.RegisterConnection(ctx, "c2", "b") // moved away: a owns nothing
+	if g := dead(); len(g) != 0 {
+		t.Fatalf("dead after the move = %q", g)
+	}
+	wantNodeCounts(t, m)
+	m.nodesMu.Lock()
+	_, kept := m.nodes["a"]
+	m.nodesMu.Unlock()
+	if kept {
+		t.Fatal("unregistered node without connections kept")
+	}
+
+	// RemoveNode removes what the node owns, leaves what moved away, and
+	// forgets the node.
+	m.RegisterConnection(ctx, "c4", "ghost")
+	if g := dead(); !slices.Equal(g, []string{"ghost"}) {
+		t.Fatalf("dead = %q", g)
+	}
+	removed, _ := m.RemoveNode(ctx, "b")
+	var ids []string
+	for _, r := range removed {
+		ids = append(ids, r.ConnID)
+	}
+	if !slices.Equal(ids, []string{"c3", "c2"}) {
+		t.Fatalf("RemoveNode(b) removed %q", ids)
+	}
+	removed, _ = m.RemoveNode(ctx, "ghost")
+	if len(removed) != 1 || removed[0].ConnID != "c4" || removed[0].Node != "ghost" {
+		t.Fatalf("RemoveNode(ghost) = %+v", removed)
+	}
+	if g := dead(); len(g) != 0 {
+		t.Fatalf("dead after RemoveNode = %q", g)
+	}
+	wantNoState(t, m)
+}
+
+// The node counts stay exact under concurrent registrations, moves,
+// unregistrations and removals (run with -race).
+func TestNodeCountsConcurrent(t *testing.T) {
+	m, _ := newFake(t)
+	ctx := context.Background()
+	nodes := []string{"a", "b", "c"}
+	m.RegisterNode(ctx, "a", time.Minute)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				id := fmt.Sprintf("c%d", (i*7+g)%50)
+				switch i % 5 {
+				case 0, 1:
+					m.RegisterConnection(ctx, id, nodes[(i+g)%3])
+				case 2:
+					m.UnregisterConnection(ctx, id)
+				case 3:
+					m.RemoveConnection(ctx, id)
+				case 4:
+					if i%100 == 4 {
+						m.RemoveNode(ctx, nodes[g%3])
+						m.RegisterNode(ctx, "a", time.Minute)
+					} else {
+						m.NodeConnections(ctx, nodes[g%3])
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	wantNodeCounts(t, m)
 }
 
 func TestPublishBlocksOnFullQueueUntilContextDone(t *testing.T) {

@@ -17,14 +17,47 @@ type connShard struct {
 
 // connState is everything keyed by one connection id. It is deleted when it
 // is unregistered, has no metadata and is in no room.
+//
+// Every open connection has one, so it is kept within the 32-byte size class
+// (TestConnStateSize guards it): what most connections never have is behind
+// x.
 type connState struct {
-	node  string // owner, "" if unregistered
-	seq   uint64 // registration order, valid when node != ""
+	node string     // owner, "" if unregistered
+	seq  uint64     // registration order, valid when node != ""
+	x    *connExtra // nil while there is no metadata and no room
+}
+
+// connExtra is the part of a connState that few connections use.
+type connExtra struct {
 	meta  []byte // nil if none
 	rooms map[string]struct{}
 }
 
-func (c *connState) empty() bool { return c.node == "" && c.meta == nil && len(c.rooms) == 0 }
+func (c *connState) empty() bool { return c.node == "" && c.x == nil }
+
+// extra returns c.x, creating it.
+func (c *connState) extra() *connExtra {
+	if c.x == nil {
+		c.x = &connExtra{}
+	}
+	return c.x
+}
+
+func (c *connState) meta() []byte {
+	if c.x == nil {
+		return nil
+	}
+	return c.x.meta
+}
+
+// rooms returns the rooms c is a member of; nil (readable, deletable) if
+// none.
+func (c *connState) rooms() map[string]struct{} {
+	if c.x == nil {
+		return nil
+	}
+	return c.x.rooms
+}
 
 // getLocked returns id's state, creating it. Lock is held on entry.
 func (s *connShard) getLocked(id string) *connState {
@@ -36,36 +69,46 @@ func (s *connShard) getLocked(id string) *connState {
 	return c
 }
 
-// gcLocked deletes id's state if it is empty. Lock is held on entry.
+// gcLocked drops c's extra part if it holds nothing, then deletes id's state
+// if it is empty. Lock is held on entry.
 func (s *connShard) gcLocked(id string, c *connState) {
+	if x := c.x; x != nil && x.meta == nil && len(x.rooms) == 0 {
+		c.x = nil
+	}
 	if c.empty() {
 		delete(s.m, id)
 	}
 }
 
-// nodeState is one node: its heartbeat and its connections. It is deleted
-// when it is not registered and owns no connection.
+// nodeState is one node: its heartbeat and how many connections are
+// registered to it. It is deleted when it is not registered and owns no
+// connection.
+//
+// It keeps a count, not the set of its connections: the set cost a map entry
+// per connection, while NodeConnections, which scans the connection shards
+// instead, is rare (a dead node's cleanup).
 type nodeState struct {
 	registered bool
-	deadline   int64             // heartbeat deadline, valid when registered
-	conns      map[string]uint64 // connID → registration seq
+	deadline   int64 // heartbeat deadline, valid when registered
+	conns      int   // connections registered to it
 }
 
 // nodeLocked returns id's state, creating it. nodesMu is held on entry.
 func (m *Memory) nodeLocked(id string) *nodeState {
 	n := m.nodes[id]
 	if n == nil {
-		n = &nodeState{conns: make(map[string]uint64)}
+		n = &nodeState{}
 		m.nodes[id] = n
 	}
 	return n
 }
 
-// dropNodeConnLocked removes connID from nodeID's set. nodesMu is held.
-func (m *Memory) dropNodeConnLocked(nodeID, connID string) {
+// dropNodeConnLocked counts one connection fewer registered to nodeID.
+// nodesMu is held.
+func (m *Memory) dropNodeConnLocked(nodeID string) {
 	if n := m.nodes[nodeID]; n != nil {
-		delete(n.conns, connID)
-		if !n.registered && len(n.conns) == 0 {
+		n.conns--
+		if !n.registered && n.conns == 0 {
 			delete(m.nodes, nodeID)
 		}
 	}
@@ -89,17 +132,18 @@ func (m *Memory) RegisterConnection(ctx context.Context, connID, nodeID string) 
 	cs := m.connShard(connID)
 	cs.mu.Lock()
 	c := cs.getLocked(connID)
-	old := c.node
-	if old != nodeID || c.seq == 0 {
+	// Registering again to the same node keeps its place in the order and
+	// changes no count.
+	if old := c.node; old != nodeID {
+		c.node = nodeID
 		c.seq = m.seq.Add(1)
+		m.nodesMu.Lock()
+		if old != "" {
+			m.dropNodeConnLocked(old)
+		}
+		m.nodeLocked(nodeID).conns++
+		m.nodesMu.Unlock()
 	}
-	c.node = nodeID
-	m.nodesMu.Lock()
-	if old != "" && old != nodeID {
-		m.dropNodeConnLocked(old, connID)
-	}
-	m.nodeLocked(nodeID).conns[connID] = c.seq
-	m.nodesMu.Unlock()
 	cs.mu.Unlock()
 	return nil
 }
@@ -113,7 +157,7 @@ func (m *Memory) UnregisterConnection(ctx context.Context, connID string) error 
 	cs.mu.Lock()
 	if c := cs.m[connID]; c != nil && c.node != "" {
 		m.nodesMu.Lock()
-		m.dropNodeConnLocked(c.node, connID)
+		m.dropNodeConnLocked(c.node)
 		m.nodesMu.Unlock()
 		c.node, c.seq = "", 0
 		cs.gcLocked(connID, c)
@@ -176,20 +220,35 @@ func (m *Memory) Connections(ctx context.Context) ([]string, error) {
 	return sortedBySeq(ids), nil
 }
 
-// NodeConnections implements coord.Registry, in registration order.
+// NodeConnections implements coord.Registry, in registration order. It
+// scans every connection, as Connections does.
 func (m *Memory) NodeConnections(ctx context.Context, nodeID string) ([]string, error) {
 	if err := m.check(ctx); err != nil {
 		return nil, err
 	}
+	// nodesMu is released before any connShard.mu is taken (the lock order
+	// is the reverse). A node with no connection is answered without the
+	// scan; otherwise the count only sizes the result.
 	m.nodesMu.Lock()
-	var ids []seqID
+	var count int
 	if n := m.nodes[nodeID]; n != nil {
-		ids = make([]seqID, 0, len(n.conns))
-		for id, seq := range n.conns {
-			ids = append(ids, seqID{id, seq})
-		}
+		count = n.conns
 	}
 	m.nodesMu.Unlock()
+	if count == 0 {
+		return []string{}, nil
+	}
+	ids := make([]seqID, 0, count)
+	for i := range m.conns {
+		cs := &m.conns[i]
+		cs.mu.RLock()
+		for id, c := range cs.m {
+			if c.node == nodeID {
+				ids = append(ids, seqID{id, c.seq})
+			}
+		}
+		cs.mu.RUnlock()
+	}
 	return sortedBySeq(ids), nil
 }
 
@@ -215,10 +274,11 @@ func (m *Memory) removeConnection(connID, onlyNode string) (coord.RemovedConnect
 	if c == nil || onlyNode != "" && c.node != onlyNode {
 		return res, false
 	}
-	if len(c.rooms) > 0 {
-		res.Rooms = make([]string, 0, len(c.rooms))
+	rooms := c.rooms()
+	if len(rooms) > 0 {
+		res.Rooms = make([]string, 0, len(rooms))
 	}
-	for room := range c.rooms {
+	for room := range rooms {
 		res.Rooms = append(res.Rooms, room)
 		rs := m.roomShard(room)
 		rs.mu.Lock()
@@ -237,7 +297,7 @@ func (m *Memory) removeConnection(connID, onlyNode string) (coord.RemovedConnect
 	if c.node != "" {
 		res.Node = c.node
 		m.nodesMu.Lock()
-		m.dropNodeConnLocked(c.node, connID)
+		m.dropNodeConnLocked(c.node)
 		m.nodesMu.Unlock()
 	}
 	delete(cs.m, connID)
@@ -258,7 +318,7 @@ func (m *Memory) SetConnectionMetadata(ctx context.Context, connID string, meta 
 	meta = clone(meta)
 	cs := m.connShard(connID)
 	cs.mu.Lock()
-	cs.getLocked(connID).meta = meta
+	cs.getLocked(connID).extra().meta = meta
 	cs.mu.Unlock()
 	return nil
 }
@@ -276,7 +336,7 @@ func (m *Memory) connMeta(connID string) []byte {
 	cs.mu.RLock()
 	defer cs.mu.RUnlock()
 	if c := cs.m[connID]; c != nil {
-		return c.meta
+		return c.meta()
 	}
 	return nil
 }
@@ -348,7 +408,7 @@ func (m *Memory) UnregisterNode(ctx context.Context, nodeID string) error {
 	m.nodesMu.Lock()
 	if n := m.nodes[nodeID]; n != nil {
 		n.registered = false
-		if len(n.conns) == 0 {
+		if n.conns == 0 {
 			delete(m.nodes, nodeID)
 		}
 	}
@@ -382,7 +442,7 @@ func (m *Memory) DeadNodes(ctx context.Context) ([]string, error) {
 	var out []string
 	m.nodesMu.Lock()
 	for id, n := range m.nodes {
-		if n.registered && n.deadline <= now || !n.registered && len(n.conns) > 0 {
+		if n.registered && n.deadline <= now || !n.registered && n.conns > 0 {
 			out = append(out, id)
 		}
 	}
@@ -408,7 +468,7 @@ func (m *Memory) RemoveNode(ctx context.Context, nodeID string) ([]coord.Removed
 	m.nodesMu.Lock()
 	if n := m.nodes[nodeID]; n != nil {
 		n.registered = false
-		if len(n.conns) == 0 {
+		if n.conns == 0 {
 			delete(m.nodes, nodeID)
 		}
 	}

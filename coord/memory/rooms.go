@@ -124,10 +124,11 @@ func (m *Memory) AddToRoom(ctx context.Context, room, connID string) (bool, erro
 		r.members[connID] = struct{}{}
 	}
 	rs.mu.Unlock()
-	if c.rooms == nil {
-		c.rooms = make(map[string]struct{})
+	x := c.extra()
+	if x.rooms == nil {
+		x.rooms = make(map[string]struct{})
 	}
-	c.rooms[room] = struct{}{}
+	x.rooms[room] = struct{}{}
 	cs.mu.Unlock()
 	return !was, nil
 }
@@ -147,7 +148,7 @@ func (m *Memory) RemoveFromRoom(ctx context.Context, room, connID string) (bool,
 // shard) is locked on entry.
 func (m *Memory) removeMemberLocked(cs *connShard, room, connID string) bool {
 	if c := cs.m[connID]; c != nil {
-		delete(c.rooms, room)
+		delete(c.rooms(), room)
 		cs.gcLocked(connID, c)
 	}
 	rs := m.roomShard(room)
@@ -201,7 +202,7 @@ func (m *Memory) ConnectionRooms(ctx context.Context, connID string) ([]string, 
 	cs.mu.RLock()
 	defer cs.mu.RUnlock()
 	if c := cs.m[connID]; c != nil {
-		return keys(c.rooms), nil
+		return keys(c.rooms()), nil
 	}
 	return []string{}, nil
 }
@@ -218,7 +219,7 @@ func (m *Memory) RemoveFromAllRooms(ctx context.Context, connID string) ([]strin
 	if c == nil {
 		return []string{}, nil
 	}
-	rooms := keys(c.rooms)
+	rooms := keys(c.rooms())
 	for _, room := range rooms {
 		m.removeMemberLocked(cs, room, connID)
 	}
