@@ -114,11 +114,11 @@ func (m *Memory) dropNodeConnLocked(nodeID string) {
 	}
 }
 
-// RegisterConnection implements coord.Registry.
 // LocalRegistry marks the registry calls as in-process map work
 // (coord.LocalRegistry).
 func (m *Memory) LocalRegistry() {}
 
+// RegisterConnection implements coord.Registry.
 func (m *Memory) RegisterConnection(ctx context.Context, connID, nodeID string) error {
 	if err := m.check(ctx); err != nil {
 		return err
