@@ -97,7 +97,6 @@ func New(opts Options) *Engine {
 		loopMap: make(map[gnet.EventLoop]*loop),
 	}
 	e.topicIdx.init()
-	e.registry.init()
 	empty := []*loop{}
 	e.loops.Store(&empty)
 	return e

@@ -43,7 +43,7 @@ func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	l := e.loopFor(gc.EventLoop())
 	l.enter()
 	c := &Conn{
-		id:       e.nextID.Add(1),
+		id:       e.makeID(slotOf(gc.Fd())),
 		loop:     l,
 		sock:     gc,
 		remote:   gc.RemoteAddr(),

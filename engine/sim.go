@@ -15,6 +15,7 @@ type Simulator struct {
 	loops []*loop
 	next  int
 	route *route // the last handler's, shared like a WebSocket route's
+	slots int    // registry slots handed out; a simulated connection has no descriptor
 }
 
 // NewSimulator returns a simulator with the given number of loops
@@ -109,7 +110,8 @@ func (s *Simulator) Open(h Handler) *SimConn {
 	if s.route == nil || s.route.h != h {
 		s.route = &route{h: h}
 	}
-	c := &Conn{id: s.e.nextID.Add(1), loop: l, sock: sc, route: s.route, state: stateOpen}
+	s.slots++
+	c := &Conn{id: s.e.makeID(s.slots), loop: l, sock: sc, route: s.route, state: stateOpen}
 	sc.conn = c
 	l.enter()
 	l.addConn(c)
@@ -126,7 +128,8 @@ func (s *Simulator) OpenRaw() *SimConn {
 	l := s.loops[s.next%len(s.loops)]
 	s.next++
 	sc := &SimConn{}
-	c := &Conn{id: s.e.nextID.Add(1), loop: l, sock: sc}
+	s.slots++
+	c := &Conn{id: s.e.makeID(s.slots), loop: l, sock: sc}
 	sc.conn = c
 	l.addConn(c)
 	s.e.tcp.Add(1)
