@@ -67,15 +67,13 @@ type Conn struct {
 	idx     int32       // position in loop.conns
 
 	// The fields below are packed by size: the struct is allocated per
-	// connection and its size class (192 B, see TestConnSize) is most of the
+	// connection and its size class (176 B, see TestConnSize) is most of the
 	// engine's idle cost.
 	route  *route                     // handler and path, shared by the route's connections
 	value  any                        // the application's per-connection state (SetValue)
 	remote net.Addr                   // gnet's, copied: gnet clears its own when the conn is released
 	frag   *bytebufferpool.ByteBuffer // reassembly buffer of a fragmented message
 	topics []string                   // topics this connection is subscribed to (loop only)
-
-	closeErr error
 
 	// read side
 	need    int32 // bytes needed before the next parse attempt
@@ -116,14 +114,34 @@ func (c *Conn) Path() string {
 func (c *Conn) RemoteAddr() net.Addr { return c.remote }
 
 // setClose records why the connection closes; callers that must keep an
-// earlier reason check closeReason first.
+// earlier reason check closeReason first. Loop only.
+//
+// The error waits in the loop's closeErrs rather than in a Conn field: only
+// a closing connection has one, and 16 bytes on every Conn would cost a
+// size class.
 func (c *Conn) setClose(reason CloseReason, code CloseCode, err error) {
-	c.closeReason, c.closeCode, c.closeErr = reason, code, err
+	c.closeReason, c.closeCode = reason, code
+	l := c.loop
+	switch {
+	case err != nil:
+		if l.closeErrs == nil {
+			l.closeErrs = make(map[*Conn]error)
+		}
+		l.closeErrs[c] = err
+	case l.closeErrs != nil:
+		delete(l.closeErrs, c)
+	}
 }
 
-// closeInfo is what OnClose is told.
-func (c *Conn) closeInfo() CloseInfo {
-	return CloseInfo{Reason: c.closeReason, Code: c.closeCode, Err: c.closeErr}
+// takeCloseInfo is what OnClose is told; the loop forgets c's error. Loop
+// only, once per connection.
+func (c *Conn) takeCloseInfo() CloseInfo {
+	l := c.loop
+	err := l.closeErrs[c]
+	if err != nil {
+		delete(l.closeErrs, c)
+	}
+	return CloseInfo{Reason: c.closeReason, Code: c.closeCode, Err: err}
 }
 
 // gnetConn is the connection's gnet.Conn, nil for a simulated one.

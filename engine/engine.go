@@ -401,16 +401,16 @@ func (e *Engine) connClosed(c *Conn, err error) {
 		c.frag = nil
 	}
 	e.tcp.Add(-1)
-	if wasOpen {
-		e.registry.del(c)
-		e.open.Add(-1)
-		if c.route != nil {
-			if l.walking > 0 {
-				l.deferred = append(l.deferred, c)
-			} else {
-				c.route.h.OnClose(c, c.closeInfo())
-			}
-		}
+	if !wasOpen {
+		_ = c.takeCloseInfo() // no handler to tell
+		return
+	}
+	e.registry.del(c)
+	e.open.Add(-1)
+	if l.walking > 0 {
+		l.deferred = append(l.deferred, c)
+	} else {
+		c.route.h.OnClose(c, c.takeCloseInfo())
 	}
 }
 

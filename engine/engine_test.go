@@ -714,10 +714,11 @@ func TestReusePort(t *testing.T) {
 }
 
 // Conn's size class is most of the engine's memory per idle connection:
-// 192 bytes, down from 224 when the handler and path were two fields.
+// 176 bytes, down from 224 when the handler and path were two fields and
+// the close error a third.
 func TestConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(Conn{}); n > 192 {
-		t.Fatalf("engine.Conn is %d bytes, over its 192-byte size class", n)
+	if n := unsafe.Sizeof(Conn{}); n > 176 {
+		t.Fatalf("engine.Conn is %d bytes, over its 176-byte size class", n)
 	}
 }
 
@@ -732,5 +733,52 @@ func TestMaxPendingBytesBound(t *testing.T) {
 	}
 	if got := clampOwed(1 << 40); int(got) <= maxPendingBytes {
 		t.Fatalf("clampOwed(1<<40) = %d: a huge backlog must still read as over the cap", got)
+	}
+}
+
+// The error a connection closed with reaches OnClose, whichever path closed
+// it, and the loop keeps nothing of it afterwards.
+func TestCloseErrorReachesOnClose(t *testing.T) {
+	t.Parallel()
+	closed := make(chan CloseInfo, 4)
+	e := startEngine(t, Options{}, &closeRecorder{ch: closed})
+	next := func() CloseInfo {
+		t.Helper()
+		select {
+		case info := <-closed:
+			return info
+		case <-time.After(5 * time.Second):
+			t.Fatal("OnClose not called")
+			return CloseInfo{}
+		}
+	}
+
+	rc := rawDial(t, e, "/ws") // a protocol error: an unmasked client frame
+	rc.send(clientFrame(0x81, false, []byte("x")))
+	if info := next(); info.Reason != ReasonProtocolError || info.Err == nil {
+		t.Fatalf("protocol error: close info %+v, want its error", info)
+	}
+
+	rc = rawDial(t, e, "/ws") // gone without a close frame
+	rc.nc.Close()
+	if info := next(); info.Reason != ReasonClientGone || info.Err == nil {
+		t.Fatalf("client gone: close info %+v, want the transport's error", info)
+	}
+
+	c := dial(t, e) // a clean close handshake has no error
+	if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+		t.Fatal(err)
+	}
+	if info := next(); info.Reason != ReasonClientClosed || info.Err != nil {
+		t.Fatalf("clean close: close info %+v, want no error", info)
+	}
+
+	left := make(chan int, 8)
+	loops := *e.loops.Load()
+	e.ForEachLoop(func(i int) { left <- len(loops[i].closeErrs) })
+	for range loops {
+		if n := <-left; n != 0 {
+			t.Fatalf("a loop still holds %d close errors", n)
+		}
 	}
 }

@@ -91,6 +91,10 @@ type loop struct {
 	req      Request    // the request being handshaken
 	resp     Response   // the HTTP response being built
 
+	// closeErrs holds the error of each connection closing because of one,
+	// until its OnClose (see Conn.setClose).
+	closeErrs map[*Conn]error
+
 	stats loopStats
 	pass  passStats // counted during a flush, added to stats at its end
 }

@@ -204,7 +204,7 @@ func (l *loop) endWalk() {
 		c := l.deferred[0]
 		l.deferred[0] = nil
 		l.deferred = l.deferred[1:]
-		c.route.h.OnClose(c, c.closeInfo())
+		c.route.h.OnClose(c, c.takeCloseInfo())
 	}
 	l.deferred = l.deferred[:0]
 }
