@@ -103,39 +103,30 @@ func BenchmarkRegisterConnection(b *testing.B) {
 		}
 		return out
 	}
-	b.Run("new", func(b *testing.B) {
-		m := memory.New(memory.Options{})
-		defer m.Close()
-		if err := m.RegisterNode(ctx, "node-a", time.Hour); err != nil {
-			b.Fatal(err)
-		}
-		conns := ids(b.N)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			if err := m.RegisterConnection(ctx, conns[i], "node-a"); err != nil {
+	for _, cycle := range []bool{false, true} {
+		name := map[bool]string{false: "new", true: "cycle"}[cycle]
+		b.Run(name, func(b *testing.B) {
+			m := memory.New(memory.Options{})
+			defer m.Close()
+			if err := m.RegisterNode(ctx, "node-a", time.Hour); err != nil {
 				b.Fatal(err)
 			}
-		}
-	})
-	b.Run("cycle", func(b *testing.B) {
-		m := memory.New(memory.Options{})
-		defer m.Close()
-		if err := m.RegisterNode(ctx, "node-a", time.Hour); err != nil {
-			b.Fatal(err)
-		}
-		conns := ids(b.N)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			if err := m.RegisterConnection(ctx, conns[i], "node-a"); err != nil {
-				b.Fatal(err)
+			conns := ids(b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if err := m.RegisterConnection(ctx, conns[i], "node-a"); err != nil {
+					b.Fatal(err)
+				}
+				if !cycle {
+					continue
+				}
+				if err := m.UnregisterConnection(ctx, conns[i]); err != nil {
+					b.Fatal(err)
+				}
 			}
-			if err := m.UnregisterConnection(ctx, conns[i]); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+		})
+	}
 }
 
 // BenchmarkNodeConnections lists one node's share of 10,000 connections
