@@ -42,8 +42,8 @@ type Connection struct {
 	// size class is what it costs)
 	alive       bool
 	missedPongs int32
-	latencyAt   int64 // when the last latency:request went out (unix ns)
-	latencyMs   int64
+	latencyAt   int64        // when the last latency:request went out (unix ns)
+	latencyMs   atomic.Int64 // last measured round trip, read by Latency from any goroutine
 	nextPing    int64
 	nextLatency int64
 }
@@ -126,7 +126,7 @@ func (c *Connection) IsDead() bool { return c.closed.Load() }
 
 // Latency is the last measured round trip of a latency probe.
 func (c *Connection) Latency() time.Duration {
-	return time.Duration(atomic.LoadInt64(&c.latencyMs)) * time.Millisecond
+	return time.Duration(c.latencyMs.Load()) * time.Millisecond
 }
 
 // Send pushes {"command": command, "payload": payload} to this connection

@@ -1,7 +1,6 @@
 package mesh
 
 import (
-	"sync/atomic"
 	"time"
 
 	"github.com/meshfast/meshfast/engine"
@@ -32,7 +31,7 @@ func (c *Connection) onTimer(now int64) {
 		c.nextLatency = now + int64(o.LatencyInterval)
 		if c.alive { // Mesh pauses latency probes while a ping is unanswered
 			var buf [48]byte
-			_ = c.c.WriteText(protocol.AppendLatency(buf[:0], atomic.LoadInt64(&c.latencyMs)))
+			_ = c.c.WriteText(protocol.AppendLatency(buf[:0], c.latencyMs.Load()))
 			c.latencyAt = now
 			_ = c.c.WriteText(latencyRequestPush)
 		}
@@ -71,6 +70,6 @@ func (c *Connection) onLatencyResponse() {
 	rtt := time.Now().UnixNano() - c.latencyAt
 	c.s.m.latency(c.c.LoopIndex(), rtt)
 	ms := rtt / int64(time.Millisecond)
-	atomic.StoreInt64(&c.latencyMs, ms)
+	c.latencyMs.Store(ms)
 	c.latencyAt = 0
 }

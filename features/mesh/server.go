@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -177,7 +178,7 @@ func (s *Server) LocalConnections() []*Connection {
 		out = append(out, c)
 	}
 	s.connMu.RUnlock()
-	slices.SortFunc(out, func(a, b *Connection) int { return int(a.seq) - int(b.seq) })
+	slices.SortFunc(out, func(a, b *Connection) int { return cmp.Compare(a.seq, b.seq) })
 	return out
 }
 
