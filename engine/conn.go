@@ -102,6 +102,15 @@ func (*noCopy) Unlock() {}
 // ID is the engine-unique id of the connection. Safe from any goroutine.
 func (c *Conn) ID() uint64 { return c.id }
 
+// Handler is the Handler serving c, nil until its handshake completes. Safe
+// from any goroutine once OnOpen has run.
+func (c *Conn) Handler() Handler {
+	if c.route == nil {
+		return nil
+	}
+	return c.route.h
+}
+
 // Path is the request path the connection was opened on. Safe from any goroutine.
 func (c *Conn) Path() string {
 	if c.route == nil {

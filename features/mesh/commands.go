@@ -297,7 +297,7 @@ func (x *exposures) allowed(c *Connection, name string) bool {
 func runGuard(g Guard, c *Connection, name string) (ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.s.opts.Logf("mesh: guard for %q panicked: %v", name, r)
+			c.server().opts.Logf("mesh: guard for %q panicked: %v", name, r)
 			ok = false
 		}
 	}()

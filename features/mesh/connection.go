@@ -17,7 +17,7 @@ import (
 // any goroutine.
 //
 // It is allocated per connection and most connections sit idle, so every
-// one of them pays its size class: keep it within 96 bytes
+// one of them pays its size class: keep it within 80 bytes
 // (TestIdleConnectionSize). What only a connection that has done something
 // needs lives in connActive.
 type Connection struct {
@@ -26,8 +26,7 @@ type Connection struct {
 	// accept order, which handshakes finishing out of order can differ
 	// from, so it cannot stand in.
 	seq uint64
-	c   *engine.Conn
-	s   *Server // the engine keeps its handler to itself
+	c   *engine.Conn // its Handler is this node's Server (see server)
 
 	// active is made by whichever goroutine first needs it (the loop at the
 	// first command, a subscription or presence from a command or a Server
@@ -41,12 +40,16 @@ type Connection struct {
 	// liveness, loop only (packed beside the atomics: an idle connection's
 	// size class is what it costs)
 	alive       bool
-	missedPongs int32
+	missedPongs uint16       // saturates: past 65,534 allowed, never closed for them
+	latencyMs   atomic.Int32 // last measured round trip (ms), read by Latency from any goroutine
 	latencyAt   int64        // when the last latency:request went out (unix ns)
-	latencyMs   atomic.Int64 // last measured round trip, read by Latency from any goroutine
 	nextPing    int64
 	nextLatency int64
 }
+
+// server is the Server c belongs to: the engine connection's handler. It
+// is not kept in Connection, whose size class every idle connection pays.
+func (c *Connection) server() *Server { return (*Server)(c.c.Handler().(*handler)) }
 
 // connActive is the part of a Connection that an idle one never needs: it
 // holds nothing until the connection runs a command, subscribes or becomes

@@ -12,11 +12,11 @@ import (
 
 // TestIdleConnectionSize guards the size class of an idle connection: one
 // Connection is allocated per connection and most connections are idle,
-// so every byte past 96 moves all of them into the 112-byte class or up.
+// so every byte past 80 moves all of them into the 96-byte class or up.
 // Fields only an active connection needs belong in connActive.
 func TestIdleConnectionSize(t *testing.T) {
-	if n := unsafe.Sizeof(Connection{}); n > 96 {
-		t.Fatalf("Connection is %d bytes, want at most 96", n)
+	if n := unsafe.Sizeof(Connection{}); n > 80 {
+		t.Fatalf("Connection is %d bytes, want at most 80", n)
 	}
 }
 
@@ -75,5 +75,49 @@ func TestHeldTopicsRacingHolds(t *testing.T) {
 		if c.holdTopic("late") {
 			t.Fatalf("round %d: a topic was held after cleanup", round)
 		}
+	}
+}
+
+// The missed-pong count is 16-bit: it saturates rather than wrapping, so a
+// MaxMissedPongs past its range means never closed for missed pongs, and
+// the default still closes at the second unanswered ping.
+func TestMissedPongsSaturate(t *testing.T) {
+	for _, tc := range []struct {
+		max        int
+		from       uint16
+		wantClosed bool
+	}{
+		{max: 1 << 20, from: 65533, wantClosed: false},
+		{max: DefaultMaxMissedPongs, from: 0, wantClosed: true},
+	} {
+		sim := engine.NewSimulator(engine.Options{Loops: 1})
+		s, err := New(sim.Engine(), Options{MaxMissedPongs: tc.max})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := sim.Open(handlerOf(s))
+		c := sc.Conn().Value().(*Connection)
+		waitRegistered(t, c)
+		done := make(chan uint16, 1)
+		c.c.Do(func(*engine.Conn) {
+			c.missedPongs, c.alive = tc.from, false
+			for i := range int64(4) { // four pings due, none answered
+				c.nextPing = 1
+				c.onTimer(100 + i)
+			}
+			done <- c.missedPongs
+		})
+		got := <-done
+		// the client answers a close frame, if one came, so the close completes
+		sim.Feed(sc, []byte{0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8})
+		byServer := sim.Engine().ClosedBy(engine.ReasonServerClosed)
+		if closed := byServer == 1 && c.c.Closed(); closed != tc.wantClosed {
+			t.Fatalf("MaxMissedPongs %d from %d: closed by the server %v (count %d), want %v",
+				tc.max, tc.from, closed, byServer, tc.wantClosed)
+		}
+		if !tc.wantClosed && got != 65535 {
+			t.Fatalf("count after saturating: %d, want 65535", got)
+		}
+		s.Close()
 	}
 }

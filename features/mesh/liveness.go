@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"math"
 	"time"
 
 	"github.com/meshfast/meshfast/engine"
@@ -24,14 +25,14 @@ func (c *Connection) armTimer() {
 
 // onTimer runs Mesh's ping and latency ticks (wire.md §4.1). Loop only.
 func (c *Connection) onTimer(now int64) {
-	o := &c.s.opts
+	o := &c.server().opts
 	// When both are due the latency probe goes first: a ping makes the
 	// connection not-alive until its pong, which would skip the probe.
 	if c.nextLatency != 0 && now >= c.nextLatency {
 		c.nextLatency = now + int64(o.LatencyInterval)
 		if c.alive { // Mesh pauses latency probes while a ping is unanswered
 			var buf [48]byte
-			_ = c.c.WriteText(protocol.AppendLatency(buf[:0], c.latencyMs.Load()))
+			_ = c.c.WriteText(protocol.AppendLatency(buf[:0], int64(c.latencyMs.Load())))
 			c.latencyAt = now
 			_ = c.c.WriteText(latencyRequestPush)
 		}
@@ -39,7 +40,9 @@ func (c *Connection) onTimer(now int64) {
 	if c.nextPing != 0 && now >= c.nextPing {
 		c.nextPing = now + int64(o.PingInterval)
 		if !c.alive {
-			c.missedPongs++
+			if c.missedPongs < math.MaxUint16 {
+				c.missedPongs++
+			}
 			if int(c.missedPongs) > o.MaxMissedPongs {
 				c.c.Close(engine.CloseNormal, "missed pongs")
 				return
@@ -57,8 +60,8 @@ func (c *Connection) onTimer(now int64) {
 func (c *Connection) onPong() {
 	c.alive = true
 	c.missedPongs = 0
-	if c.s.pongHook != nil {
-		c.s.pongHook(c)
+	if s := c.server(); s.pongHook != nil {
+		s.pongHook(c)
 	}
 }
 
@@ -68,8 +71,7 @@ func (c *Connection) onLatencyResponse() {
 		return
 	}
 	rtt := time.Now().UnixNano() - c.latencyAt
-	c.s.m.latency(c.c.LoopIndex(), rtt)
-	ms := rtt / int64(time.Millisecond)
-	c.latencyMs.Store(ms)
+	c.server().m.latency(c.c.LoopIndex(), rtt)
+	c.latencyMs.Store(int32(min(rtt/int64(time.Millisecond), math.MaxInt32)))
 	c.latencyAt = 0
 }

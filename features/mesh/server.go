@@ -203,7 +203,6 @@ func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
 		id:    s.ids.next(),
 		seq:   s.connSeq.Add(1),
 		c:     ec,
-		s:     s,
 		alive: true,
 	}
 	ec.SetValue(c)
