@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 
 	"github.com/panjf2000/gnet/v2"
-	"github.com/valyala/bytebufferpool"
 )
 
 // connState is the life cycle of a connection.
@@ -67,22 +66,24 @@ type Conn struct {
 	idx     int32       // position in loop.conns
 
 	// The fields below are packed by size: the struct is allocated per
-	// connection and its size class (176 B, see TestConnSize) is most of the
+	// connection and its size class (160 B, see TestConnSize) is most of the
 	// engine's idle cost.
-	route  *route                     // handler and path, shared by the route's connections
-	value  any                        // the application's per-connection state (SetValue)
-	remote net.Addr                   // gnet's, copied: gnet clears its own when the conn is released
-	frag   *bytebufferpool.ByteBuffer // reassembly buffer of a fragmented message
-	topics []string                   // topics this connection is subscribed to (loop only)
+	route  *route   // handler and path, shared by the route's connections
+	value  any      // the application's per-connection state (SetValue)
+	remote net.Addr // gnet's, copied: gnet clears its own when the conn is released
+	topics []string // topics this connection is subscribed to (loop only)
 
 	// read side
 	need    int32 // bytes needed before the next parse attempt
 	scanned int32 // request-head bytes already searched for CRLFCRLF
 
 	// timers, in unix nanoseconds from the loop's clock
-	deadline int64 // handshake: the request head's; closing: the peer's close frame's
+	//
+	// deadline depends on the state, so that one field serves three: while
+	// handshaking, the request head's deadline; open, when the engine last
+	// sent a ping (see pingAt); closing, the peer's close frame's deadline.
+	deadline int64
 	lastRead int64
-	lastPing int64
 	timerAt  int64 // OnTimer deadline, 0 = none
 }
 

@@ -396,10 +396,7 @@ func (e *Engine) connClosed(c *Conn, err error) {
 	e.closeCounts[c.closeReason].Add(1)
 	l.removeConn(c)
 	l.unsubscribeAll(c)
-	if c.frag != nil {
-		releaseBuf(c.frag)
-		c.frag = nil
-	}
+	l.dropFrag(c)
 	e.tcp.Add(-1)
 	if !wasOpen {
 		_ = c.takeCloseInfo() // no handler to tell

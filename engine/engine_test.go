@@ -714,11 +714,12 @@ func TestReusePort(t *testing.T) {
 }
 
 // Conn's size class is most of the engine's memory per idle connection:
-// 176 bytes, down from 224 when the handler and path were two fields and
-// the close error a third.
+// 160 bytes, down from 224 when the handler and path were two fields, the
+// close error and the reassembly buffer two more, and the last ping's time
+// a timer of its own.
 func TestConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(Conn{}); n > 176 {
-		t.Fatalf("engine.Conn is %d bytes, over its 176-byte size class", n)
+	if n := unsafe.Sizeof(Conn{}); n > 160 {
+		t.Fatalf("engine.Conn is %d bytes, over its 160-byte size class", n)
 	}
 }
 
@@ -780,5 +781,40 @@ func TestCloseErrorReachesOnClose(t *testing.T) {
 		if n := <-left; n != 0 {
 			t.Fatalf("a loop still holds %d close errors", n)
 		}
+	}
+}
+
+// A fragmented message's buffer lives in the loop while the message is in
+// progress and is gone once it completes, fails or its connection closes.
+func TestFragmentBufferLifetime(t *testing.T) {
+	s := NewSimulator(Options{})
+	r := &recorder{}
+	frags := func(sc *SimConn) int { return len(sc.conn.loop.frags) }
+
+	done := s.Open(r)
+	s.Feed(done, clientFrame(byte(OpText), true, []byte("frag")))
+	if n := frags(done); n != 1 {
+		t.Fatalf("%d buffers while a message is in progress, want 1", n)
+	}
+	s.Feed(done, clientFrame(0x80, true, []byte("ment")))
+	if n := frags(done); n != 0 || done.conn.fragOp != 0 {
+		t.Fatalf("after the final fragment: %d buffers, fragOp %d", n, done.conn.fragOp)
+	}
+	if got := r.log[len(r.log)-1]; got != `msg 1 "fragment"` {
+		t.Fatalf("delivered %s", got)
+	}
+
+	failed := s.Open(r) // a new message inside the fragmented one is an error
+	s.Feed(failed, clientFrame(byte(OpText), true, []byte("a")))
+	s.Feed(failed, clientFrame(0x80|byte(OpText), true, []byte("b")))
+	if n := frags(failed); n != 0 {
+		t.Fatalf("after a protocol error: %d buffers", n)
+	}
+
+	gone := s.Open(r) // closed mid-message
+	s.Feed(gone, clientFrame(byte(OpBinary), true, []byte("half")))
+	s.e.connClosed(gone.conn, nil)
+	if n := frags(gone); n != 0 {
+		t.Fatalf("after the connection closed: %d buffers", n)
 	}
 }

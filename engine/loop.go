@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
 )
 
 // taskOp says what a posted task does.
@@ -94,6 +95,10 @@ type loop struct {
 	// closeErrs holds the error of each connection closing because of one,
 	// until its OnClose (see Conn.setClose).
 	closeErrs map[*Conn]error
+	// frags holds the reassembly buffer of each connection in the middle of
+	// a fragmented message (Conn.fragOp != 0). Few ever are, so a field on
+	// every Conn would cost more than a map lookup per continuation frame.
+	frags map[*Conn]*bytebufferpool.ByteBuffer
 
 	stats loopStats
 	pass  passStats // counted during a flush, added to stats at its end
@@ -563,8 +568,8 @@ func (l *loop) checkTimers(c *Conn, now int64) {
 				l.closeConn(c, ReasonIdleTimeout, CloseGoingAway, "idle timeout", nil)
 				return
 			}
-			if o.PingInterval > 0 && silent > int64(o.PingInterval) && now-c.lastPing > int64(o.PingInterval) {
-				c.lastPing = now
+			if o.PingInterval > 0 && silent > int64(o.PingInterval) && now-c.deadline > int64(o.PingInterval) {
+				c.deadline = now // open: the last ping's time
 				_ = l.queueCopy(c, nil, pingFrame[:])
 			}
 		}
@@ -602,3 +607,24 @@ func (l *loop) removeConn(c *Conn) {
 
 // clock returns unix nanoseconds.
 func wallClock() int64 { return time.Now().UnixNano() }
+
+// fragOf is c's reassembly buffer, nil if no fragmented message is in
+// progress.
+func (l *loop) fragOf(c *Conn) *bytebufferpool.ByteBuffer {
+	if c.fragOp == 0 {
+		return nil
+	}
+	return l.frags[c]
+}
+
+// dropFrag releases c's reassembly buffer, if any, and ends the message.
+func (l *loop) dropFrag(c *Conn) {
+	if c.fragOp == 0 {
+		return
+	}
+	if f := l.frags[c]; f != nil {
+		releaseBuf(f)
+		delete(l.frags, c)
+	}
+	c.fragOp = 0
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
 )
 
 // gnetHandler adapts gnet's callbacks to the engine. Every callback runs on
@@ -205,6 +206,7 @@ func (l *loop) opened(c *Conn, r *Request, rt *route, kind connKind) {
 	c.kind = kind
 	c.route = rt
 	c.need = 0
+	c.deadline = 0 // open: no engine ping sent yet
 	l.e.open.Add(1)
 	l.e.registry.add(c)
 	rt.h.OnOpen(c, r)
@@ -290,7 +292,7 @@ func (l *loop) readFrames(c *Conn) {
 			c.need = int32(min(n+1, math.MaxInt32))
 			return
 		}
-		if err := checkFrame(&h, c.fragOp, c.frag, max); err != nil {
+		if err := checkFrame(&h, c.fragOp, l.fragOf(c), max); err != nil {
 			l.fail(c, err)
 			return
 		}
@@ -360,16 +362,22 @@ func (l *loop) handleFrame(c *Conn, h *frameHeader, payload []byte) {
 			l.deliver(c, h.op, payload)
 			return
 		}
+		f := acquireBuf()
+		f.B = append(f.B[:0], payload...)
+		if l.frags == nil {
+			l.frags = make(map[*Conn]*bytebufferpool.ByteBuffer)
+		}
+		l.frags[c] = f
 		c.fragOp = h.op
-		c.frag = acquireBuf()
-		c.frag.B = append(c.frag.B[:0], payload...)
 	case OpContinuation:
-		c.frag.B = append(c.frag.B, payload...)
+		f := l.frags[c]
+		f.B = append(f.B, payload...)
 		if h.fin {
-			op, fb := c.fragOp, c.frag
-			c.fragOp, c.frag = 0, nil
-			l.deliver(c, op, fb.B)
-			releaseBuf(fb)
+			op := c.fragOp
+			delete(l.frags, c)
+			c.fragOp = 0
+			l.deliver(c, op, f.B)
+			releaseBuf(f)
 		}
 	}
 }
@@ -423,10 +431,7 @@ func (l *loop) fail(c *Conn, err error) {
 	case CloseMessageTooBig:
 		reason = ReasonMessageTooBig
 	}
-	if c.frag != nil {
-		releaseBuf(c.frag)
-		c.frag, c.fragOp = nil, 0
-	}
+	l.dropFrag(c)
 	l.closeConn(c, reason, pe.Code, pe.Reason, pe)
 	l.readClosing(c)
 }
