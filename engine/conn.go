@@ -53,7 +53,7 @@ type Conn struct {
 	dirty            bool        // on loop.dirty
 	closeAfterFlush  bool        // close the socket once the queued bytes leave
 	fragOp           OpCode      // opcode of the fragmented message in progress, 0 if none
-	closeReason      CloseReason // why it closed: see closeInfo
+	closeReason      CloseReason // why it closed: see takeCloseInfo
 	closeCode        CloseCode
 	segHead, segTail int32 // 1-based indexes into loop.segs; 0 = empty
 	// Both stay under Options.MaxPendingBytes (at most maxPendingBytes) plus
@@ -81,7 +81,7 @@ type Conn struct {
 	//
 	// deadline depends on the state, so that one field serves three: while
 	// handshaking, the request head's deadline; open, when the engine last
-	// sent a ping (see pingAt); closing, the peer's close frame's deadline.
+	// sent a ping (see checkTimers); closing, the peer's close frame's deadline.
 	deadline int64
 	lastRead int64
 	timerAt  int64 // OnTimer deadline, 0 = none
