@@ -818,3 +818,74 @@ func TestFragmentBufferLifetime(t *testing.T) {
 		t.Fatalf("after the connection closed: %d buffers", n)
 	}
 }
+
+// callCounter records how the write path called the socket.
+type callCounter struct {
+	*SimConn
+	calls []int // iovecs per call: 1 for Write
+	buf   bytes.Buffer
+}
+
+func (c *callCounter) Write(b []byte) (int, error) {
+	c.calls = append(c.calls, 1)
+	return c.buf.Write(b)
+}
+
+func (c *callCounter) Writev(bs [][]byte) (int, error) {
+	c.calls = append(c.calls, len(bs))
+	n := 0
+	for _, b := range bs {
+		m, _ := c.buf.Write(b)
+		n += m
+	}
+	return n, nil
+}
+
+// greeter writes two messages as it opens, and a shared frame between two
+// copies on its first message.
+type greeter struct{ Echo }
+
+func (greeter) OnOpen(c *Conn, _ *Request) {
+	_ = c.WriteText([]byte("hello"))
+	_ = c.WriteText([]byte("again"))
+}
+
+func (greeter) OnMessage(c *Conn, _ OpCode, _ []byte) {
+	_ = c.WriteText([]byte("a"))
+	f := NewTextFrame([]byte("shared"))
+	_ = c.WriteFrame(f)
+	f.Release()
+	_ = c.WriteText([]byte("b"))
+}
+
+// Bytes copied for one connection one after the other leave as one iovec:
+// the 101 and the handler's first two messages in one write(2); a shared
+// frame between copies keeps them apart. Frames are still counted one by
+// one.
+func TestAdjacentCopiesOneIovec(t *testing.T) {
+	s := NewSimulator(Options{})
+	s.Handle("/ws", greeter{})
+	sc := s.OpenRaw()
+	out := &callCounter{SimConn: sc}
+	sc.conn.sock = out
+	before := s.Engine().Stats().FramesWritten
+	s.Feed(sc, []byte(goodUpgrade))
+	if len(out.calls) != 1 || out.calls[0] != 1 {
+		t.Fatalf("handshake and two messages went out as %v (iovecs per call), want one write", out.calls)
+	}
+	head, rest, _ := bytes.Cut(out.buf.Bytes(), []byte("\r\n\r\n"))
+	if !bytes.HasPrefix(head, []byte("HTTP/1.1 101")) || !bytes.Equal(rest, []byte("\x81\x05hello\x81\x05again")) {
+		t.Fatalf("wrote %q", out.buf.Bytes())
+	}
+	if got := s.Engine().Stats().FramesWritten - before; got != 3 {
+		t.Fatalf("frames counted %d, want 3 (the 101 and two messages)", got)
+	}
+	out.calls, out.buf = nil, bytes.Buffer{}
+	s.Feed(sc, clientFrame(0x81, true, []byte("x")))
+	if len(out.calls) != 1 || out.calls[0] != 3 {
+		t.Fatalf("copy, shared, copy went out as %v, want one writev of 3", out.calls)
+	}
+	if !bytes.Equal(out.buf.Bytes(), []byte("\x81\x01a\x81\x06shared\x81\x01b")) {
+		t.Fatalf("wrote %q", out.buf.Bytes())
+	}
+}

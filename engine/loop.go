@@ -414,18 +414,30 @@ const gatherLimit = 64 << 10
 
 func (l *loop) flush(c *Conn) {
 	iov := l.iov[:0]
+	frames := 0
+	arenaFrom, arenaTo := int32(-1), int32(-1) // the last iovec, if it is a run of the arena
 	for s := c.segHead; s != 0; s = l.segs[s-1].next {
 		seg := &l.segs[s-1]
-		if seg.shared != nil {
+		frames++
+		switch {
+		case seg.shared != nil:
 			iov = append(iov, seg.shared)
-		} else {
+			arenaTo = -1
+		case seg.off == arenaTo:
+			// Copied bytes queued one after the other (a handshake's 101 and
+			// the handler's first message, a reply and a push) are adjacent
+			// in the arena: one iovec, often one write(2) instead of writev.
+			arenaTo = seg.end
+			iov[len(iov)-1] = l.arena[arenaFrom:arenaTo]
+		default:
+			arenaFrom, arenaTo = seg.off, seg.end
 			iov = append(iov, l.arena[seg.off:seg.end])
 		}
 	}
 	total := int(c.pending)
 	c.segHead, c.segTail, c.pending = 0, 0, 0
 	l.pass.writes++
-	l.pass.frames += uint64(len(iov))
+	l.pass.frames += uint64(frames)
 	l.pass.bytes += uint64(total)
 	var err error
 	switch {
