@@ -414,25 +414,16 @@ const gatherLimit = 64 << 10
 
 func (l *loop) flush(c *Conn) {
 	iov := l.iov[:0]
-	frames := 0
-	arenaFrom, arenaTo := int32(-1), int32(-1) // the last iovec, if it is a run of the arena
-	for s := c.segHead; s != 0; s = l.segs[s-1].next {
-		seg := &l.segs[s-1]
-		frames++
-		switch {
-		case seg.shared != nil:
+	frames := 1
+	if c.segHead == c.segTail { // one segment, a broadcast's usual case: nothing to merge
+		seg := &l.segs[c.segHead-1]
+		if seg.shared != nil {
 			iov = append(iov, seg.shared)
-			arenaTo = -1
-		case seg.off == arenaTo:
-			// Copied bytes queued one after the other (a handshake's 101 and
-			// the handler's first message, a reply and a push) are adjacent
-			// in the arena: one iovec, often one write(2) instead of writev.
-			arenaTo = seg.end
-			iov[len(iov)-1] = l.arena[arenaFrom:arenaTo]
-		default:
-			arenaFrom, arenaTo = seg.off, seg.end
+		} else {
 			iov = append(iov, l.arena[seg.off:seg.end])
 		}
+	} else {
+		iov, frames = l.gatherSegments(c, iov)
 	}
 	total := int(c.pending)
 	c.segHead, c.segTail, c.pending = 0, 0, 0
@@ -469,6 +460,31 @@ func (l *loop) flush(c *Conn) {
 	if owed > l.e.opts.MaxPendingBytes {
 		l.slowConsumer(c)
 	}
+}
+
+// gatherSegments appends c's queued segments to iov and counts them.
+// Copied bytes queued one after the other (a handshake's 101 and the
+// handler's first message, a reply and a push) are adjacent in the arena:
+// they become one iovec, often one write(2) instead of writev.
+func (l *loop) gatherSegments(c *Conn, iov [][]byte) ([][]byte, int) {
+	frames := 0
+	arenaFrom, arenaTo := int32(-1), int32(-1) // the last iovec, if it is a run of the arena
+	for s := c.segHead; s != 0; s = l.segs[s-1].next {
+		seg := &l.segs[s-1]
+		frames++
+		switch {
+		case seg.shared != nil:
+			iov = append(iov, seg.shared)
+			arenaTo = -1
+		case seg.off == arenaTo:
+			arenaTo = seg.end
+			iov[len(iov)-1] = l.arena[arenaFrom:arenaTo]
+		default:
+			arenaFrom, arenaTo = seg.off, seg.end
+			iov = append(iov, l.arena[seg.off:seg.end])
+		}
+	}
+	return iov, frames
 }
 
 // clampOwed stores a transport's unsent byte count in Conn.owed. Past
