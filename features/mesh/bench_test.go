@@ -83,12 +83,7 @@ func readFrame(b *testing.B, br *bufio.Reader) []byte {
 func BenchmarkRoomBroadcast(b *testing.B) {
 	for _, members := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("members=%d/msg=128B", members), func(b *testing.B) {
-			sim := engine.NewSimulator(engine.Options{Loops: 2})
-			s, err := New(sim.Engine(), Options{PingInterval: -1, LatencyInterval: -1, NoAssignID: true})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
+			sim, s := simServer(b, 2, Options{PingInterval: -1, LatencyInterval: -1, NoAssignID: true})
 			for i := 0; i < members; i++ {
 				sc := sim.Open(handlerOf(s))
 				c := sc.Conn().Value().(*Connection)
@@ -124,12 +119,7 @@ func handlerOf(s *Server) engine.Handler { return (*handler)(s) }
 // options. Connections stay open, as a connect storm leaves them.
 // cpu-ns/op counts every goroutine's CPU, the registration worker's too.
 func BenchmarkConnectionOpen(b *testing.B) {
-	sim := engine.NewSimulator(engine.Options{Loops: 2})
-	s, err := New(sim.Engine(), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	sim, s := simServer(b, 2, Options{})
 	h := handlerOf(s)
 	b.ReportAllocs()
 	cpu0 := processCPU()

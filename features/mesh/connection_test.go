@@ -24,12 +24,7 @@ func TestIdleConnectionSize(t *testing.T) {
 // answering pings do not make connActive: if they did, the bytes moved out
 // of Connection would be paid by every idle connection anyway.
 func TestIdleConnectionHasNoActivePart(t *testing.T) {
-	sim := engine.NewSimulator(engine.Options{Loops: 1})
-	s, err := New(sim.Engine(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	sim, s := simServer(t, 1, Options{})
 	sc := sim.Open(handlerOf(s))
 	c := sc.Conn().Value().(*Connection)
 	waitRegistered(t, c)
@@ -90,11 +85,7 @@ func TestMissedPongsSaturate(t *testing.T) {
 		{max: 1 << 20, from: 65533, wantClosed: false},
 		{max: DefaultMaxMissedPongs, from: 0, wantClosed: true},
 	} {
-		sim := engine.NewSimulator(engine.Options{Loops: 1})
-		s, err := New(sim.Engine(), Options{MaxMissedPongs: tc.max})
-		if err != nil {
-			t.Fatal(err)
-		}
+		sim, s := simServer(t, 1, Options{MaxMissedPongs: tc.max})
 		sc := sim.Open(handlerOf(s))
 		c := sc.Conn().Value().(*Connection)
 		waitRegistered(t, c)
@@ -118,6 +109,5 @@ func TestMissedPongsSaturate(t *testing.T) {
 		if !tc.wantClosed && got != 65535 {
 			t.Fatalf("count after saturating: %d, want 65535", got)
 		}
-		s.Close()
 	}
 }

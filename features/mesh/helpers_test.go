@@ -181,6 +181,19 @@ func (w *wire) silent(d time.Duration) {
 
 func bg() context.Context { return context.Background() }
 
+// simServer runs a Mesh server with o on the engine's in-process simulator
+// (loops event loops, fake sockets) and closes it when tb ends.
+func simServer(tb testing.TB, loops int, o Options) (*engine.Simulator, *Server) {
+	tb.Helper()
+	sim := engine.NewSimulator(engine.Options{Loops: loops})
+	s, err := New(sim.Engine(), o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return sim, s
+}
+
 // waitRegistered waits until the coordinator knows c.
 func waitRegistered(t testing.TB, c *Connection) {
 	t.Helper()

@@ -709,12 +709,7 @@ func raceEnabled() bool {
 // simRecordServer subscribes n simulated connections to id in patch mode
 // (and one in full mode), on the engine's in-process simulator.
 func simRecordServer(tb testing.TB, n int, id string) (*engine.Simulator, *Server) {
-	sim := engine.NewSimulator(engine.Options{Loops: 2})
-	s, err := New(sim.Engine(), Options{PingInterval: -1, LatencyInterval: -1, NoAssignID: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = s.Close() })
+	sim, s := simServer(tb, 2, Options{PingInterval: -1, LatencyInterval: -1, NoAssignID: true})
 	for i := 0; i <= n; i++ {
 		c := sim.Open((*handler)(s)).Conn().Value().(*Connection)
 		waitRegistered(tb, c)

@@ -155,13 +155,7 @@ func (localLike) LocalRegistry() {}
 // deadline.
 func TestRegistrationPlacement(t *testing.T) {
 	newSim := func(co coord.Coordinator) (*engine.Simulator, *Server) {
-		sim := engine.NewSimulator(engine.Options{})
-		s, err := New(sim.Engine(), Options{Coordinator: co})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return sim, s
+		return simServer(t, 1, Options{Coordinator: co})
 	}
 	// openReturns opens a connection and reports whether OnOpen returned
 	// within a second (it cannot while a held registration runs inline).
