@@ -19,9 +19,11 @@
 //
 //   - the dispatcher runs pub/sub handlers, one message at a time, in queue
 //     order (so per publisher and topic, in publish order);
-//   - the sweeper, every Options.SweepInterval, removes lapsed presence
-//     entries and presence states and reports their expiry to the earliest
-//     registered ExpiryHandler. Reads leave lapsed entries out at once.
+//   - the sweeper removes lapsed presence entries and presence states and
+//     reports their expiry to the earliest registered ExpiryHandler. It
+//     sleeps until the earliest deadline is due (sweeping at most once per
+//     Options.SweepInterval), and for good while nothing can expire; arming
+//     an earlier deadline wakes it. Reads leave lapsed entries out at once.
 //
 // Handlers run on those goroutines and must not block, nor call methods of
 // the Memory (Publish could wait for the dispatcher itself), nor Close.

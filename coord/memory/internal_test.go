@@ -30,8 +30,8 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// newFake returns a Memory on a fake clock whose sweeper never ticks by
-// itself: tests call m.sweep().
+// newFake returns a Memory on a fake clock whose sweeper never sweeps by
+// itself after its first (empty) sweep: tests call m.sweep().
 func newFake(t *testing.T) (*Memory, *fakeClock) {
 	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
 	m := New(Options{Now: clk.Now, SweepInterval: time.Hour})
@@ -146,6 +146,43 @@ func TestFakeClockReviveAndLeaveOfLapsed(t *testing.T) {
 	}
 	if p, _ := m.PresentConnections(ctx, "r"); !slices.Equal(p, []string{"a"}) {
 		t.Fatalf("present: %q", p)
+	}
+}
+
+// The sweeper sleeps while nothing can expire and wakes when the earliest
+// deadline is due, including one armed after it went to sleep for a later
+// one. A ticker at SweepInterval would sweep some fifty times here.
+func TestSweeperSleepsUntilDue(t *testing.T) {
+	m := New(Options{SweepInterval: time.Millisecond})
+	defer m.Close()
+	ctx := context.Background()
+	got := make(chan coord.Expiry, 4)
+	defer m.OnPresenceExpiry(func(e coord.Expiry) { got <- e })()
+
+	// An absence can only be watched for: 50 ms with nothing to expire.
+	time.Sleep(50 * time.Millisecond)
+	if n := m.sweeps.Load(); n > 1 {
+		t.Fatalf("%d sweeps with nothing to expire, want only the first", n)
+	}
+	if _, err := m.JoinPresence(ctx, "r", "late", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.JoinPresence(ctx, "r", "soon", 30*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-got:
+		if e.ConnID != "soon" || e.Kind != coord.ExpiredPresence {
+			t.Fatalf("expired %v %s, want presence of soon", e.Kind, e.ConnID)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a deadline armed while the sweeper slept for a later one was not swept")
+	}
+	if n := m.sweeps.Load(); n > 4 {
+		t.Fatalf("%d sweeps for one 30 ms deadline, want it swept when due", n)
+	}
+	if ids, _ := m.PresentConnections(ctx, "r"); !slices.Equal(ids, []string{"late"}) {
+		t.Fatalf("present %v, want [late]", ids)
 	}
 }
 

@@ -24,7 +24,9 @@ type Memory struct {
 	opts Options
 	seed maphash.Seed
 	base time.Time // origin of the int64 deadlines (monotonic when Now is time.Now)
-	seq  atomic.Uint64
+	// realClock: Now is time.Now, so a deadline is also a point in real time.
+	realClock bool
+	seq       atomic.Uint64
 
 	conns   [numShards]connShard
 	rooms   [numShards]roomShard
@@ -42,6 +44,14 @@ type Memory struct {
 	expHandlers []expHandler
 	expID       uint64
 
+	// The sweeper sleeps until the earliest deadline it knows of (or for
+	// good if there is none): an idle server must not wake up ten times a
+	// second for nothing. sleepUntil is that deadline, math.MinInt64 while
+	// it is being worked out; arming an earlier one sends on wake.
+	sleepUntil atomic.Int64
+	wake       chan struct{} // capacity 1
+	sweeps     atomic.Uint64 // sweeps run by the sweeper
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	done      chan struct{}
@@ -53,15 +63,19 @@ var _ coord.Coordinator = (*Memory)(nil)
 // New returns a running Memory coordinator with its sweeper and dispatcher
 // goroutines. Call Close to stop them.
 func New(opts Options) *Memory {
+	realClock := opts.Now == nil
 	opts = opts.withDefaults()
 	m := &Memory{
-		opts:  opts,
-		seed:  maphash.MakeSeed(),
-		base:  opts.Now(),
-		nodes: make(map[string]*nodeState),
-		queue: make(chan delivery, opts.QueueSize),
-		done:  make(chan struct{}),
+		realClock: realClock,
+		opts:      opts,
+		seed:      maphash.MakeSeed(),
+		base:      opts.Now(),
+		nodes:     make(map[string]*nodeState),
+		queue:     make(chan delivery, opts.QueueSize),
+		done:      make(chan struct{}),
+		wake:      make(chan struct{}, 1),
 	}
+	m.sleepUntil.Store(math.MinInt64)
 	for i := range numShards {
 		m.conns[i].m = make(map[string]*connState)
 		m.rooms[i].m = make(map[string]*roomState)
@@ -170,28 +184,94 @@ func sortedBySeq(ids []seqID) []string {
 }
 
 // sweeper is the one goroutine that expires presence entries and states.
+// It sweeps when the earliest known deadline is due, at most once per
+// SweepInterval, and otherwise sleeps: with nothing that can expire it
+// never wakes. With an injected clock (tests) deadlines say nothing about
+// real time, so while anything is pending it sweeps every SweepInterval.
 func (m *Memory) sweeper() {
 	defer m.wg.Done()
-	t := time.NewTicker(m.opts.SweepInterval)
+	t := time.NewTimer(time.Hour)
+	t.Stop()
 	defer t.Stop()
+	var last time.Time // the last sweep, real time
+	sweep := true
 	for {
+		// Every deadline armed from here until sleepUntil is stored wakes
+		// us again, so none is missed between the scan and the store.
+		m.sleepUntil.Store(math.MinInt64)
+		var next int64
+		if sweep {
+			next = m.sweep()
+			m.sweeps.Add(1)
+			last = time.Now()
+		} else {
+			next = m.earliest()
+		}
+		m.sleepUntil.Store(next)
+		if next != math.MaxInt64 {
+			at := last.Add(m.opts.SweepInterval)
+			if m.realClock {
+				at = later(at, m.base.Add(time.Duration(next)))
+			}
+			t.Reset(time.Until(at))
+		} else {
+			t.Stop()
+		}
 		select {
 		case <-m.done:
 			return
 		case <-t.C:
-			m.sweep()
+			sweep = true
+		case <-m.wake:
+			sweep = false // re-plan; sweep only when the timer says so
 		}
 	}
 }
 
-// sweep removes every lapsed presence entry and presence state and reports
-// each expiry to the first registered handler. No lock is held while the
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// armLocked notes deadline d of an entry of rs for the sweeper and wakes it
+// if it sleeps past d. rs.mu is held.
+func (m *Memory) armLocked(rs *roomShard, d int64) {
+	rs.armLocked(d)
+	if d < m.sleepUntil.Load() {
+		select {
+		case m.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// earliest is the earliest deadline of any shard (a lower bound; math.MaxInt64
+// if none).
+func (m *Memory) earliest() int64 {
+	next := int64(math.MaxInt64)
+	for i := range m.rooms {
+		rs := &m.rooms[i]
+		rs.mu.RLock()
+		next = min(next, rs.next)
+		rs.mu.RUnlock()
+	}
+	return next
+}
+
+// sweep removes every lapsed presence entry and presence state, reports
+// each expiry to the first registered handler and returns the earliest
+// remaining deadline (math.MaxInt64 if none). No lock is held while the
 // handler runs.
-func (m *Memory) sweep() {
+func (m *Memory) sweep() (next int64) {
 	now := m.nowNanos()
+	next = math.MaxInt64
 	var expired []coord.Expiry
 	for i := range m.rooms {
-		expired = m.rooms[i].sweep(now, expired)
+		var n int64
+		expired, n = m.rooms[i].sweep(now, expired)
+		next = min(next, n)
 	}
 	if len(expired) == 0 {
 		return
@@ -213,6 +293,7 @@ func (m *Memory) sweep() {
 		e.At = at
 		h(e)
 	}
+	return next
 }
 
 type expHandler struct {

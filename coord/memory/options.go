@@ -11,11 +11,12 @@ const DefaultQueueSize = 8192
 
 // Options configures a Memory coordinator. The zero value works.
 type Options struct {
-	// SweepInterval is how often the sweeper goroutine removes lapsed
-	// presence entries and presence states and reports their expiry. An
-	// expiry is reported at most about SweepInterval after it happens; reads
-	// leave lapsed entries out at once. Zero (or negative) means
-	// DefaultSweepInterval.
+	// SweepInterval is the shortest time between two sweeps, which remove
+	// lapsed presence entries and presence states and report their expiry.
+	// The sweeper wakes when the earliest deadline is due (not at all while
+	// nothing can expire), so an expiry is reported at most about
+	// SweepInterval after it happens; reads leave lapsed entries out at
+	// once. Zero (or negative) means DefaultSweepInterval.
 	SweepInterval time.Duration
 
 	// QueueSize is the capacity of the pub/sub delivery queue. Publish
@@ -24,7 +25,8 @@ type Options struct {
 	QueueSize int
 
 	// Now is the clock that TTLs are measured with. Nil means time.Now.
-	// Tests inject a fake clock; the sweeper still ticks on real time.
+	// Tests inject a fake clock; the sweeper then sweeps every
+	// SweepInterval of real time while anything is pending.
 	Now func() time.Time
 }
 

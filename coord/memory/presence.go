@@ -37,7 +37,7 @@ func (m *Memory) JoinPresence(ctx context.Context, room, connID string, ttl time
 	// never reported, so subscribers see no leave and no second join.
 	_, was := r.presence[connID]
 	r.presence[connID] = d
-	rs.armLocked(d)
+	m.armLocked(rs, d)
 	return !was, nil
 }
 
@@ -70,7 +70,7 @@ func (m *Memory) RefreshPresence(ctx context.Context, entries []coord.PresenceEn
 		if old, ok := r.presence[e.ConnID]; ok && old > now {
 			d := deadline(now, e.TTL)
 			r.presence[e.ConnID] = d
-			rs.armLocked(d)
+			m.armLocked(rs, d)
 		}
 	}
 	if held != nil {
@@ -155,7 +155,7 @@ func (m *Memory) SetPresenceState(ctx context.Context, room, connID string, stat
 	}
 	r.states[connID] = e
 	if e.deadline != 0 {
-		rs.armLocked(e.deadline)
+		m.armLocked(rs, e.deadline)
 	}
 	return nil
 }

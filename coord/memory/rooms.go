@@ -64,12 +64,13 @@ func (s *roomShard) armLocked(d int64) {
 }
 
 // sweep removes the shard's lapsed presence entries (with their states) and
-// lapsed states, appends their expiries to out and returns it.
-func (s *roomShard) sweep(now int64, out []coord.Expiry) []coord.Expiry {
+// lapsed states, appends their expiries to out and returns it with the
+// shard's earliest remaining deadline (math.MaxInt64 if none).
+func (s *roomShard) sweep(now int64, out []coord.Expiry) ([]coord.Expiry, int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if now < s.next {
-		return out
+		return out, s.next
 	}
 	next := int64(math.MaxInt64)
 	for room, r := range s.m {
@@ -96,7 +97,7 @@ func (s *roomShard) sweep(now int64, out []coord.Expiry) []coord.Expiry {
 		s.gcLocked(room, r)
 	}
 	s.next = next
-	return out
+	return out, next
 }
 
 // AddToRoom implements coord.Rooms.
