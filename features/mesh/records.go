@@ -117,9 +117,11 @@ func exposureMatches(x *exposures, name string) bool {
 
 // Errors of the record API.
 var (
-	errEmptyRecordID      = errors.New("mesh: empty record id")
-	errRecordInvalidJSON  = errors.New("mesh: record value is not valid JSON")
-	errRecordInvalidUTF8  = errors.New("mesh: record value is not valid UTF-8")
+	errEmptyRecordID     = errors.New("mesh: empty record id")
+	errRecordInvalidJSON = errors.New("mesh: record value is not valid JSON")
+	errRecordInvalidUTF8 = errors.New("mesh: record value is not valid UTF-8")
+	// Mesh's own text, which clients receive verbatim (wire_test.go).
+	//lint:ignore ST1005 wire-compatible message
 	errRecordPayload      = errors.New(`Invalid payload: expected {"recordId": string, "newValue": any}`)
 	errConnectionGone     = errors.New("mesh: connection closed")
 	errRecordSubscription = errors.New("mesh: record subscription dropped concurrently")
