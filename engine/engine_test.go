@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -887,5 +888,93 @@ func TestAdjacentCopiesOneIovec(t *testing.T) {
 	}
 	if !bytes.Equal(out.buf.Bytes(), []byte("\x81\x01a\x81\x06shared\x81\x01b")) {
 		t.Fatalf("wrote %q", out.buf.Bytes())
+	}
+}
+
+// A loop passes through Go's scheduler once yieldAfter has gone by since it
+// last did: at an entry point, and every 64 connections of a long flush,
+// so that a busy loop is never the goroutine sysmon takes a P from.
+func TestLoopYields(t *testing.T) {
+	s := NewSimulator(Options{Loops: 1})
+	var now, step int64
+	s.e.clock = func() int64 { now += step; return now }
+	l := s.loops[0]
+	small, large := "small", "large"
+	for i := range 200 {
+		c := s.Open(nopHandler{})
+		if i < 10 {
+			s.Subscribe(c, small)
+		}
+		s.Subscribe(c, large)
+	}
+	if l.yields != 0 {
+		t.Fatalf("%d yields with the clock standing still", l.yields)
+	}
+	entry := func(at int64) uint64 {
+		now = at
+		y := l.yields
+		l.enter()
+		l.leave()
+		return l.yields - y
+	}
+	if n := entry(yieldAfter - 1); n != 0 {
+		t.Fatalf("yielded %d times before yieldAfter", n)
+	}
+	if n := entry(yieldAfter); n != 1 {
+		t.Fatalf("yielded %d times at yieldAfter, want 1", n)
+	}
+	if n := entry(yieldAfter + yieldAfter/2); n != 0 {
+		t.Fatalf("yielded %d times within yieldAfter of the last yield", n)
+	}
+	// Every clock reading now moves time on by yieldAfter, so every chance
+	// to yield is taken: a flush to 200 connections has three more than one
+	// to 10 (after the 64th, 128th and 192nd connection).
+	step = yieldAfter
+	publish := func(topic string) uint64 {
+		y := l.yields
+		f := NewTextFrame([]byte("x"))
+		s.Publish(topic, f)
+		f.Release()
+		return l.yields - y
+	}
+	a, b := publish(small), publish(large)
+	if a == 0 || b != a+3 {
+		t.Fatalf("yields: %d publishing to 10, %d to 200; want 3 more for 200", a, b)
+	}
+}
+
+// ReserveProcs raises GOMAXPROCS to a P per loop, one for the acceptor
+// (none with ReusePort) and a spare; it never lowers it, and without it the
+// engine leaves GOMAXPROCS alone. Not parallel: GOMAXPROCS is the process's.
+func TestReserveProcs(t *testing.T) {
+	old := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(old) })
+	for _, c := range []struct {
+		o         Options
+		from, got int
+	}{
+		{Options{Loops: 2, ReserveProcs: true}, 1, 4},
+		{Options{Loops: 2, ReserveProcs: true, ReusePort: true}, 1, 3},
+		{Options{Loops: 2, ReserveProcs: true}, 8, 8},
+		{Options{Loops: 2}, 1, 1},
+	} {
+		runtime.GOMAXPROCS(c.from)
+		if c.o.ReusePort {
+			c.o.Addr = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+		} else {
+			c.o.Addr = "127.0.0.1:0"
+		}
+		e := New(c.o)
+		if err := e.Start(); err != nil {
+			t.Fatalf("%+v: start: %v", c.o, err)
+		}
+		got := runtime.GOMAXPROCS(0)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = e.Shutdown(ctx)
+		cancel()
+		if got != c.got {
+			t.Errorf("loops %d, reuseport %v, reserve %v, from %d: GOMAXPROCS %d, want %d",
+				c.o.Loops, c.o.ReusePort, c.o.ReserveProcs, c.from, got, c.got)
+		}
 	}
 }

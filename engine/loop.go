@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,6 +88,8 @@ type loop struct {
 	cursor   int       // sweep position in conns
 	topics   map[string]*topicSet
 	now      int64      // the loop's clock for this pass
+	yielded  int64      // clock when the loop last yielded (see yieldAfter)
+	yields   uint64     // times it did, for tests
 	hsReader byteReader // handshake request reader
 	hsWriter byteWriter // handshake response writer
 	req      Request    // the request being handshaken
@@ -274,8 +277,31 @@ func excluded(ids []uint64, id uint64) bool {
 func (l *loop) enter() {
 	if l.depth == 0 {
 		l.now = l.e.clock()
+		l.maybeYield(l.now)
 	}
 	l.depth++
+}
+
+// yieldAfter is how long a loop may run without passing through Go's
+// scheduler. gnet's loops make every system call, epoll_wait included,
+// holding their P. When a goroutine has not been scheduled for 10 ms and is
+// found in a system call, the runtime's sysmon preempts it and takes its P
+// (proc.go: retake, forcePreemptNS), and each P it takes sets sysmon back to
+// polling every 20 µs, which on a VM costs ~10 µs of CPU a poll. A busy
+// loop that yields well inside those 10 ms is never taken that way; one
+// that sits idle in epoll_wait still is after 10 ms, which is rare enough.
+// A yield with nothing else runnable costs well under a microsecond.
+const yieldAfter = int64(2 * time.Millisecond)
+
+// maybeYield yields the loop goroutine if it has not for yieldAfter.
+// Nothing else touches loop state meanwhile: the loop owns it.
+func (l *loop) maybeYield(now int64) {
+	if now-l.yielded < yieldAfter {
+		return
+	}
+	l.yielded = now
+	l.yields++
+	runtime.Gosched()
 }
 
 // leave ends an entry point; the outermost one flushes every dirty connection.
@@ -376,6 +402,9 @@ func (l *loop) flushDirty() {
 	l.flushing = true
 	defer func() { l.flushing = false }()
 	for i := 0; i < len(l.dirty); i++ { // callbacks may append while we walk
+		if i&63 == 63 { // a flush to thousands of sockets can outlast yieldAfter
+			l.maybeYield(l.e.clock())
+		}
 		c := l.dirty[i]
 		l.dirty[i] = nil
 		c.dirty = false
