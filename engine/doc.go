@@ -30,11 +30,12 @@
 // connection once at the end of the pass, so frames that arrive together leave
 // together in one writev.
 //
-// A loop is a goroutine that makes its system calls, epoll_wait included,
-// while holding a P. A busy loop passes through the scheduler every couple of
-// milliseconds so that Go's sysmon does not take its P away mid-write, and
-// [Options.ReserveProcs] keeps a P idle beside loops waiting in epoll_wait;
-// both spare the runtime's 20 µs polling that retaking Ps starts.
+// A loop is a goroutine that makes its system calls while holding a P. An
+// idle loop parks in Go's netpoller instead of blocking in epoll_wait (the
+// patch in third_party/gnet), so it holds no P while it waits; a busy loop
+// passes through the scheduler every couple of milliseconds so that Go's
+// sysmon does not take its P away mid-write. Both spare the runtime's 20 µs
+// polling that retaking Ps starts.
 //
 // Payload bytes handed to OnMessage are valid only until OnMessage returns:
 // they usually point into gnet's read buffer, unmasked in place.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -134,9 +133,6 @@ func (e *Engine) Serve() error {
 	e.serving = true
 	e.serveMu.Unlock()
 	defer close(e.done)
-	if n := e.opts.procs(); e.opts.ReserveProcs && runtime.GOMAXPROCS(0) < n {
-		runtime.GOMAXPROCS(n)
-	}
 	err := gnet.Run(e.handler(), "tcp://"+e.opts.Addr,
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(e.opts.Loops),

@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"testing"
@@ -943,38 +943,30 @@ func TestLoopYields(t *testing.T) {
 	}
 }
 
-// ReserveProcs raises GOMAXPROCS to a P per loop, one for the acceptor
-// (none with ReusePort) and a spare; it never lowers it, and without it the
-// engine leaves GOMAXPROCS alone. Not parallel: GOMAXPROCS is the process's.
-func TestReserveProcs(t *testing.T) {
-	old := runtime.GOMAXPROCS(0)
-	t.Cleanup(func() { runtime.GOMAXPROCS(old) })
-	for _, c := range []struct {
-		o         Options
-		from, got int
-	}{
-		{Options{Loops: 2, ReserveProcs: true}, 1, 4},
-		{Options{Loops: 2, ReserveProcs: true, ReusePort: true}, 1, 3},
-		{Options{Loops: 2, ReserveProcs: true}, 8, 8},
-		{Options{Loops: 2}, 1, 1},
-	} {
-		runtime.GOMAXPROCS(c.from)
-		if c.o.ReusePort {
-			c.o.Addr = fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
-		} else {
-			c.o.Addr = "127.0.0.1:0"
-		}
-		e := New(c.o)
-		if err := e.Start(); err != nil {
-			t.Fatalf("%+v: start: %v", c.o, err)
-		}
-		got := runtime.GOMAXPROCS(0)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = e.Shutdown(ctx)
-		cancel()
-		if got != c.got {
-			t.Errorf("loops %d, reuseport %v, reserve %v, from %d: GOMAXPROCS %d, want %d",
-				c.o.Loops, c.o.ReusePort, c.o.ReserveProcs, c.from, got, c.got)
-		}
+// Idle loops (and the acceptor) park in Go's netpoller instead of waiting
+// in epoll_wait, a system call that holds a P (third_party/gnet's patch): a
+// goroutine in a system call counts as "not in Go". Not parallel: the
+// count is the whole process's.
+func TestIdleLoopsPark(t *testing.T) {
+	sample := []metrics.Sample{{Name: "/sched/goroutines/not-in-go:goroutines"}}
+	notInGo := func() uint64 {
+		metrics.Read(sample)
+		return sample[0].Value.Uint64()
 	}
+	before := notInGo()
+	e := startEngine(t, Options{Loops: 4}, Echo{})
+	c := dial(t, e) // every loop has been woken at least by the accept hand-off or a tick
+	ctx := ctxT(t)
+	if err := c.Write(ctx, websocket.MessageText, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 3*time.Second, func() error {
+		if now := notInGo(); now > before {
+			return fmt.Errorf("%d goroutines in system calls with 4 idle loops, %d before the engine started", now, before)
+		}
+		return nil
+	})
 }

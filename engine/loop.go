@@ -283,14 +283,14 @@ func (l *loop) enter() {
 }
 
 // yieldAfter is how long a loop may run without passing through Go's
-// scheduler. gnet's loops make every system call, epoll_wait included,
-// holding their P. When a goroutine has not been scheduled for 10 ms and is
-// found in a system call, the runtime's sysmon preempts it and takes its P
-// (proc.go: retake, forcePreemptNS), and each P it takes sets sysmon back to
-// polling every 20 µs, which on a VM costs ~10 µs of CPU a poll. A busy
-// loop that yields well inside those 10 ms is never taken that way; one
-// that sits idle in epoll_wait still is after 10 ms, which is rare enough.
-// A yield with nothing else runnable costs well under a microsecond.
+// scheduler. gnet's loops make their system calls holding their P. When a
+// goroutine has not been scheduled for 10 ms and is found in a system call,
+// the runtime's sysmon preempts it and takes its P (proc.go: retake,
+// forcePreemptNS), and each P it takes sets sysmon back to polling every
+// 20 µs, which on a VM costs ~10 µs of CPU a poll. A busy loop that yields
+// well inside those 10 ms is never taken that way; an idle one parks in the
+// netpoller (third_party/gnet) and holds no P. A yield with nothing else
+// runnable costs well under a microsecond.
 const yieldAfter = int64(2 * time.Millisecond)
 
 // maybeYield yields the loop goroutine if it has not for yieldAfter.

@@ -51,17 +51,6 @@ type Options struct {
 	// that port too, which is why it is off by default.
 	ReusePort bool
 
-	// ReserveProcs raises GOMAXPROCS when the engine starts, if it is lower,
-	// to one P for each gnet goroutine that waits in epoll_wait (every loop,
-	// and the acceptor unless ReusePort) plus one. Such a goroutine keeps its
-	// P while it waits; when no P is left idle the runtime's sysmon takes one
-	// back from any of them waiting longer than a few of its 20 µs polls, and
-	// keeps polling that fast to do it (see yieldAfter in loop.go), which
-	// costs more CPU than the spare Ps do. It changes a process-wide setting,
-	// so it is off by default; cmd/meshfast turns it on unless GOMAXPROCS is
-	// set in the environment.
-	ReserveProcs bool
-
 	// MaxConnections refuses upgrades past this many open WebSocket and
 	// stream connections with 503. Zero means no limit.
 	MaxConnections int
@@ -199,16 +188,6 @@ func (o Options) Validate() error {
 // queued and unsent byte counts in an int32 each (half its range, so a count
 // plus an admitted frame never overflows).
 const maxPendingBytes = 1 << 30
-
-// procs is the GOMAXPROCS that ReserveProcs asks for: a P for each gnet
-// goroutine that can wait in epoll_wait, and one more.
-func (o Options) procs() int {
-	n := o.Loops + 1
-	if !o.ReusePort {
-		n++ // the acceptor
-	}
-	return n
-}
 
 // maxLoops bounds Options.Loops: the topic index keeps one bit per loop.
 const maxLoops = 64

@@ -40,10 +40,6 @@ func main() {
 	flag.Parse()
 	o.Logf = log.Printf
 	m.Logf = log.Printf
-	// A GOMAXPROCS from the environment is the operator's; otherwise keep a
-	// P free beside the loops waiting in epoll_wait (engine.Options).
-	_, procsSet := os.LookupEnv("GOMAXPROCS")
-	o.ReserveProcs = !procsSet
 
 	node, err := server.Start(cfg)
 	if err != nil {
