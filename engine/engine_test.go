@@ -955,7 +955,8 @@ func TestIdleLoopsPark(t *testing.T) {
 	}
 	before := notInGo()
 	e := startEngine(t, Options{Loops: 4}, Echo{})
-	c := dial(t, e) // every loop has been woken at least by the accept hand-off or a tick
+	// An echo first: the loop that served it must go back to waiting parked.
+	c := dial(t, e)
 	ctx := ctxT(t)
 	if err := c.Write(ctx, websocket.MessageText, []byte("x")); err != nil {
 		t.Fatal(err)
