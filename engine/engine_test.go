@@ -971,3 +971,117 @@ func TestIdleLoopsPark(t *testing.T) {
 		return nil
 	})
 }
+
+// addrRecorder reports each opened connection's peer address.
+type addrRecorder struct {
+	nopHandler
+	got chan string
+}
+
+func (h addrRecorder) OnOpen(c *Conn, _ *Request) { h.got <- c.RemoteAddr().String() }
+
+// The peer address is decoded from accept4's result by third_party/gnet's
+// patch (x/sys's decoder costs a getsockopt per accept): it must be the
+// client's own address, port included, for IPv4 and IPv6 alike.
+func TestRemoteAddr(t *testing.T) {
+	for _, tc := range []struct{ listen, source string }{
+		{"127.0.0.1:0", "127.0.0.7"},
+		{"[::1]:0", "::1"},
+	} {
+		t.Run(tc.source, func(t *testing.T) {
+			if ln, err := net.Listen("tcp", tc.listen); err != nil {
+				t.Skipf("no %s on this host: %v", tc.listen, err)
+			} else {
+				_ = ln.Close()
+			}
+			h := addrRecorder{got: make(chan string, 1)}
+			e := New(Options{Addr: tc.listen, Loops: 1})
+			e.Handle("/ws", h)
+			if err := e.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = e.Shutdown(ctx)
+			})
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(tc.source)}, KeepAlive: -1, Timeout: 5 * time.Second}
+			nc, err := d.Dial("tcp", e.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			if _, err := nc.Write([]byte(goodUpgrade)); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case got := <-h.got:
+				if want := nc.LocalAddr().String(); got != want {
+					t.Fatalf("server saw the peer as %s, the client is %s", got, want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no connection opened")
+			}
+		})
+	}
+}
+
+// stallFirst holds its loop in the first OnOpen until release is closed, so
+// that connections pile up in the listen queue meanwhile.
+type stallFirst struct {
+	nopHandler
+	once    sync.Once
+	stalled chan struct{}
+	release chan struct{}
+}
+
+func (h *stallFirst) OnOpen(*Conn, *Request) {
+	h.once.Do(func() {
+		close(h.stalled)
+		<-h.release
+	})
+}
+
+// With ReusePort a loop accepts a queue of connections in bounded batches
+// (third_party/gnet's patch; upstream takes one per wake-up): 200 queued
+// behind a stalled loop, more than one batch, are all upgraded.
+func TestReusePortAcceptQueue(t *testing.T) {
+	t.Parallel()
+	h := &stallFirst{stalled: make(chan struct{}), release: make(chan struct{})}
+	e := New(Options{Addr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), Loops: 1, ReusePort: true})
+	e.Handle("/ws", h)
+	if err := e.Start(); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = e.Shutdown(ctx)
+	})
+	d := net.Dialer{KeepAlive: -1, Timeout: 5 * time.Second}
+	open := func() net.Conn {
+		nc, err := d.Dial("tcp", e.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = nc.Close() })
+		if _, err := nc.Write([]byte(goodUpgrade)); err != nil {
+			t.Fatal(err)
+		}
+		return nc
+	}
+	open()
+	<-h.stalled
+	conns := make([]net.Conn, 200)
+	for i := range conns {
+		conns[i] = open() // the kernel completes the connect; the loop is stalled
+	}
+	close(h.release)
+	for i, nc := range conns {
+		_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := bufio.NewReader(nc).ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 101") {
+			t.Fatalf("connection %d of %d queued: %q, %v", i, len(conns), line, err)
+		}
+	}
+}
