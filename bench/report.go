@@ -216,8 +216,12 @@ func (rep *Report) WriteJSON(path string) error {
 
 // span is the wall time covered by a phase's events: earliest start to
 // latest end.
-func span(evs []event) time.Duration {
-	var lo, hi int64
+func span(evs []event) time.Duration { return spanUntil(evs, 0) }
+
+// spanUntil is span with its end no earlier than end (UnixNano), when the
+// server, not the client, finished the phase.
+func spanUntil(evs []event, end int64) time.Duration {
+	lo, hi := int64(0), end
 	for i, e := range evs {
 		if i == 0 || e.Start < lo {
 			lo = e.Start

@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
+	"strconv"
 	"time"
 )
 
@@ -176,17 +178,23 @@ func runConnect(ctx context.Context, o Options, label string, targets []string, 
 	// (Rounds). Counts are cumulative; spans, CPU and segments add up.
 	tcpShare, connShare := share(o.Connect.TCPConns, o.Workers), share(o.Conns, o.Workers)
 	hs, tcp := newTally(), newTally()
+	queued := 0 // most connections left in the accept queues when a probe phase ended
+	settle := func() int64 {
+		at, q := acceptsSettled(addrs, o.Timeout)
+		queued = max(queued, q)
+		return at
+	}
 	for k := range o.Connect.Rounds {
 		if probe {
 			if err := tcp.measure(ctx, f, o, cpu, func(i int) command {
 				return command{Op: "tcp", N: share(tcpShare[i], o.Connect.Rounds)[k], Addr: addrs[i%len(addrs)], Duration: o.Timeout}
-			}); err != nil {
+			}, settle); err != nil {
 				return nil, err
 			}
 		}
 		if err := hs.measure(ctx, f, o, cpu, func(i int) command {
 			return command{Op: "open", N: upTo(connShare[i], o.Connect.Rounds, k), Duration: o.Timeout}
-		}); err != nil {
+		}, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -206,6 +214,7 @@ func runConnect(ctx context.Context, o Options, label string, targets []string, 
 	if tcpRate > 0 {
 		r.add("tcp connects/s", tcpRate, "1/s")
 		r.add("handshakes/s of tcp connects/s", 100*hsRate/tcpRate, "%")
+		r.add("tcp probe accept queue at phase end", float64(queued), "")
 	}
 	r.addCPU("server", hs.server, hs.wall, hs.serverOK, ready, "handshake", "µs")
 	// The listener probe's connects are not the server's work.
@@ -236,17 +245,24 @@ type tally struct {
 func newTally() tally { return tally{serverOK: true, clientOK: true, segsOK: true} }
 
 // measure runs one phase and adds its span, CPU on both sides and segments.
-func (t *tally) measure(ctx context.Context, f *fleet, o Options, cpu *cpuMeter, cmd func(int) command) error {
+// settle, if not nil, runs when the workers are done and returns when the
+// server finished the phase's work (UnixNano, 0 if it already had): the
+// phase lasts until then.
+func (t *tally) measure(ctx context.Context, f *fleet, o Options, cpu *cpuMeter, cmd func(int) command, settle func() int64) error {
 	cpu.begin()
 	seg0, ok0 := tcpOutSegs()
 	evs, err := f.phase(ctx, o.Timeout, cmd)
 	if err != nil {
 		return err
 	}
+	var settled int64
+	if settle != nil {
+		settled = settle()
+	}
 	seg1, ok1 := tcpOutSegs()
 	c, w, ok := cpu.end()
 	cc, cok := clientCPU(o, evs)
-	t.span += span(evs)
+	t.span += spanUntil(evs, settled)
 	t.server += c
 	t.wall += w
 	t.client += cc
@@ -254,6 +270,41 @@ func (t *tally) measure(ctx context.Context, f *fleet, o Options, cpu *cpuMeter,
 	t.serverOK, t.clientOK, t.segsOK = t.serverOK && ok, t.clientOK && cok, t.segsOK && ok0 && ok1
 	t.last = evs
 	return nil
+}
+
+// acceptsSettled waits, after a TCP probe phase, until the servers on addrs
+// have accepted every connection the kernel completed for them, up to
+// timeout. It returns when that happened (UnixNano; 0 if nothing was queued
+// when the phase ended, or no listener is visible) and how many were queued
+// then. The probe's client counts a connect when the kernel completes it,
+// while the server may still be behind by a full accept queue: those accepts
+// are the probe's work, and counting them on the server side keeps them out
+// of the handshakes measured next.
+func acceptsSettled(addrs []string, timeout time.Duration) (at int64, queued int) {
+	var ports []int
+	for _, a := range addrs {
+		if _, ps, err := net.SplitHostPort(a); err == nil {
+			if p, err := strconv.Atoi(ps); err == nil && !slices.Contains(ports, p) {
+				ports = append(ports, p)
+			}
+		}
+	}
+	pending := func() int {
+		n := 0
+		for _, p := range ports {
+			k, _ := acceptQueue(p)
+			n += k
+		}
+		return n
+	}
+	if queued = pending(); queued == 0 {
+		return 0, 0
+	}
+	deadline := time.Now().Add(timeout)
+	for pending() > 0 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Microsecond)
+	}
+	return time.Now().UnixNano(), queued
 }
 
 // upTo is the cumulative share of n after round k of rounds (0-based).
