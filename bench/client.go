@@ -48,20 +48,22 @@ var (
 // cconn is one client connection. Everything but ready belongs to the
 // connection's loop (see eloop.go) once a dialer has added it there.
 type cconn struct {
-	w      *worker
-	loop   *cloop
-	out    []byte      // bytes the socket did not take yet
-	ready  atomic.Bool // past handshake (and subscribe); read by the sweep
-	fd     int32       // -1 once closed
-	role   role
-	state  connState
-	target int   // index into the worker's targets
-	start  int64 // dial start, unix ns
-	now    int64 // time of the read being handled
-	hs     handshakeReader
-	fp     frameParser
-	req    *requester // rpc, pub
-	seq    seqTracker // sub, rawsub
+	w     *worker
+	loop  *cloop
+	out   []byte      // bytes the socket did not take yet
+	ready atomic.Bool // past handshake (and subscribe); read by the sweep
+	fd    int32       // -1 once closed
+	role  role
+	state connState
+	// outArmed: EPOLLOUT is asked for (cloop.add, armOut)
+	outArmed bool
+	target   int   // index into the worker's targets
+	start    int64 // dial start, unix ns
+	now      int64 // time of the read being handled
+	hs       handshakeReader
+	fp       frameParser
+	req      *requester // rpc, pub
+	seq      seqTracker // sub, rawsub
 }
 
 // traffic handles bytes read from the socket: the 101, then frames. False

@@ -126,11 +126,21 @@ func (l *cloop) stop(conns []*cconn) {
 	_ = unix.Close(l.epfd)
 }
 
+// connEvents is what the loop waits for on a connection; EPOLLOUT only
+// while bytes wait to go (armOut). A socket is writable the moment it is
+// registered, so asking for EPOLLOUT from the start would wake the loop for
+// nothing on every connection: a cross-thread wake-up per handshake.
+const connEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
+
 // add registers a connected socket whose upgrade request may already be
-// written. Dialer goroutines call it; the connection is the loop's from here.
+// written (what was not is in cc.out). Dialer goroutines call it; the
+// connection is the loop's from here.
 func (l *cloop) add(cc *cconn) error {
 	fd := cc.fd // cc is not to be touched once published: the loop may own it already
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: fd}
+	ev := unix.EpollEvent{Events: connEvents, Fd: fd}
+	if cc.outArmed = len(cc.out) > 0; cc.outArmed {
+		ev.Events |= unix.EPOLLOUT
+	}
 	l.w.table[fd].Store(cc)
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev); err != nil {
 		l.w.table[fd].Store(nil)
@@ -250,7 +260,22 @@ func (cc *cconn) write(b []byte) {
 	}
 	if n < len(b) {
 		cc.out = append(cc.out, b[n:]...)
+		cc.armOut()
 	}
+}
+
+// armOut asks for EPOLLOUT edges, once bytes wait in cc.out; they stay
+// asked for (a connection that filled its socket once is likely to again).
+func (cc *cconn) armOut() {
+	if cc.outArmed {
+		return
+	}
+	ev := unix.EpollEvent{Events: connEvents | unix.EPOLLOUT, Fd: cc.fd}
+	if err := unix.EpollCtl(cc.loop.epfd, unix.EPOLL_CTL_MOD, int(cc.fd), &ev); err != nil {
+		cc.close()
+		return
+	}
+	cc.outArmed = true
 }
 
 // flush writes the queued bytes.
