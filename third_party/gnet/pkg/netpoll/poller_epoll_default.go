@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
+	gio "github.com/panjf2000/gnet/v2/pkg/io"
 	"github.com/panjf2000/gnet/v2/pkg/logging"
 	"github.com/panjf2000/gnet/v2/pkg/queue"
 )
@@ -107,7 +108,7 @@ func (p *Poller) parkable() {
 	}
 	p.rc = rc
 	p.ready = func(fd uintptr) bool {
-		p.n, p.err = unix.EpollWait(int(fd), p.events, 0)
+		p.n, p.err = gio.RawEpollWait(int(fd), p.events)
 		return p.n != 0 || p.err != nil // EINTR too: Polling retries
 	}
 }
@@ -155,7 +156,7 @@ func (p *Poller) Trigger(priority queue.EventPriority, fn queue.Func, param any)
 	}
 	if atomic.CompareAndSwapInt32(&p.wakeupCall, 0, 1) {
 		for {
-			_, err = unix.Write(p.efd, b)
+			_, err = gio.RawWrite(p.efd, b)
 			if err == unix.EAGAIN {
 				_, _ = unix.Read(p.efd, p.efdBuf)
 				continue
@@ -226,7 +227,7 @@ func (p *Poller) Polling(callback PollEventHandler) error {
 			atomic.StoreInt32(&p.wakeupCall, 0)
 			if (!p.asyncTaskQueue.IsEmpty() || !p.urgentAsyncTaskQueue.IsEmpty()) && atomic.CompareAndSwapInt32(&p.wakeupCall, 0, 1) {
 				for {
-					_, err = unix.Write(p.efd, b)
+					_, err = gio.RawWrite(p.efd, b)
 					if err == unix.EAGAIN {
 						_, _ = unix.Read(p.efd, p.efdBuf)
 						continue
@@ -254,7 +255,7 @@ func (p *Poller) AddReadWrite(pa *PollAttachment, edgeTriggered bool) error {
 		ev |= unix.EPOLLET | unix.EPOLLRDHUP
 	}
 	return os.NewSyscallError("epoll_ctl add",
-		unix.EpollCtl(p.fd, unix.EPOLL_CTL_ADD, pa.FD, &unix.EpollEvent{Fd: int32(pa.FD), Events: ev}))
+		gio.RawEpollCtl(p.fd, unix.EPOLL_CTL_ADD, pa.FD, &unix.EpollEvent{Fd: int32(pa.FD), Events: ev}))
 }
 
 // AddRead registers the given file descriptor with readable event to the poller.
@@ -264,7 +265,7 @@ func (p *Poller) AddRead(pa *PollAttachment, edgeTriggered bool) error {
 		ev |= unix.EPOLLET | unix.EPOLLRDHUP
 	}
 	return os.NewSyscallError("epoll_ctl add",
-		unix.EpollCtl(p.fd, unix.EPOLL_CTL_ADD, pa.FD, &unix.EpollEvent{Fd: int32(pa.FD), Events: ev}))
+		gio.RawEpollCtl(p.fd, unix.EPOLL_CTL_ADD, pa.FD, &unix.EpollEvent{Fd: int32(pa.FD), Events: ev}))
 }
 
 // AddWrite registers the given file descriptor with writable event to the poller.
@@ -274,7 +275,7 @@ func (p *Poller) AddWrite(pa *PollAttachment, edgeTriggered bool) error {
 		ev |= unix.EPOLLET | unix.EPOLLRDHUP
 	}
 	return os.NewSyscallError("epoll_ctl add",
-		unix.EpollCtl(p.fd, unix.EPOLL_CTL_ADD, pa.FD, &unix.EpollEvent{Fd: int32(pa.FD), Events: ev}))
+		gio.RawEpollCtl(p.fd, unix.EPOLL_CTL_ADD, pa.FD, &unix.EpollEvent{Fd: int32(pa.FD), Events: ev}))
 }
 
 // ModRead modifies the given file descriptor with readable event in the poller.
@@ -284,7 +285,7 @@ func (p *Poller) ModRead(pa *PollAttachment, edgeTriggered bool) error {
 		ev |= unix.EPOLLET | unix.EPOLLRDHUP
 	}
 	return os.NewSyscallError("epoll_ctl mod",
-		unix.EpollCtl(p.fd, unix.EPOLL_CTL_MOD, pa.FD, &unix.EpollEvent{Fd: int32(pa.FD), Events: ev}))
+		gio.RawEpollCtl(p.fd, unix.EPOLL_CTL_MOD, pa.FD, &unix.EpollEvent{Fd: int32(pa.FD), Events: ev}))
 }
 
 // ModReadWrite modifies the given file descriptor with readable and writable events in the poller.
@@ -294,10 +295,10 @@ func (p *Poller) ModReadWrite(pa *PollAttachment, edgeTriggered bool) error {
 		ev |= unix.EPOLLET | unix.EPOLLRDHUP
 	}
 	return os.NewSyscallError("epoll_ctl mod",
-		unix.EpollCtl(p.fd, unix.EPOLL_CTL_MOD, pa.FD, &unix.EpollEvent{Fd: int32(pa.FD), Events: ev}))
+		gio.RawEpollCtl(p.fd, unix.EPOLL_CTL_MOD, pa.FD, &unix.EpollEvent{Fd: int32(pa.FD), Events: ev}))
 }
 
 // Delete removes the given file descriptor from the poller.
 func (p *Poller) Delete(fd int) error {
-	return os.NewSyscallError("epoll_ctl del", unix.EpollCtl(p.fd, unix.EPOLL_CTL_DEL, fd, nil))
+	return os.NewSyscallError("epoll_ctl del", gio.RawEpollCtl(p.fd, unix.EPOLL_CTL_DEL, fd, nil))
 }
