@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -55,6 +56,7 @@ func (t connTable) get(fd int32) *cconn {
 type cloop struct {
 	w      *worker
 	epfd   int
+	ep     *parkedEpoll // owns epfd
 	efd    int
 	buf    []byte
 	events []unix.EpollEvent
@@ -85,6 +87,10 @@ func newCloop(w *worker) (*cloop, error) {
 	}
 	l := &cloop{w: w, epfd: epfd, efd: efd, buf: make([]byte, readBufSize),
 		events: make([]unix.EpollEvent, 256), done: make(chan struct{})}
+	if l.ep, err = parkable(epfd, l.events); err != nil {
+		_ = unix.Close(efd)
+		return nil, fmt.Errorf("%w: epoll: %w", ErrWorker, err)
+	}
 	go l.run()
 	return l, nil
 }
@@ -101,7 +107,7 @@ func (l *cloop) execute(f func()) error {
 	l.mu.Unlock()
 	if wake {
 		var one = [8]byte{1}
-		_, _ = unix.Write(l.efd, one[:])
+		_, _ = rawWrite(l.efd, one[:])
 	}
 	return nil
 }
@@ -120,10 +126,10 @@ func (l *cloop) stop(conns []*cconn) {
 	l.stopped = true
 	l.mu.Unlock()
 	var one = [8]byte{1}
-	_, _ = unix.Write(l.efd, one[:])
+	_, _ = rawWrite(l.efd, one[:])
 	<-l.done
 	_ = unix.Close(l.efd)
-	_ = unix.Close(l.epfd)
+	_ = l.ep.close()
 }
 
 // connEvents is what the loop waits for on a connection; EPOLLOUT only
@@ -142,7 +148,7 @@ func (l *cloop) add(cc *cconn) error {
 		ev.Events |= unix.EPOLLOUT
 	}
 	l.w.table[fd].Store(cc)
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev); err != nil {
+	if err := rawEpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev); err != nil {
 		l.w.table[fd].Store(nil)
 		return err
 	}
@@ -151,19 +157,14 @@ func (l *cloop) add(cc *cconn) error {
 
 func (l *cloop) run() {
 	defer close(l.done)
-	timeout := -1
 	for {
-		n, err := unix.EpollWait(l.epfd, l.events, timeout)
+		n, err := l.ep.wait()
 		if n <= 0 {
 			if err != nil && !errors.Is(err, unix.EINTR) {
 				return
 			}
-			timeout = -1
 			continue
 		}
-		// Poll once more without blocking before sleeping: under load the
-		// next batch is usually there.
-		timeout = 0
 		for i := range l.events[:n] {
 			ev := &l.events[i]
 			if ev.Fd < 0 {
@@ -184,7 +185,7 @@ func (l *cloop) run() {
 // runTasks drains the eventfd and runs the posted tasks; false once stopped.
 func (l *cloop) runTasks() bool {
 	var b [8]byte
-	_, _ = unix.Read(l.efd, b[:])
+	_, _ = rawRead(l.efd, b[:])
 	l.mu.Lock()
 	tasks, stopped := l.tasks, l.stopped
 	l.tasks = nil
@@ -214,7 +215,7 @@ func (cc *cconn) event(mask uint32) {
 func (cc *cconn) readAll(untilEOF bool) {
 	buf := cc.loop.buf
 	for cc.state != stClosed {
-		n, err := unix.Read(int(cc.fd), buf)
+		n, err := rawRead(int(cc.fd), buf)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
@@ -250,7 +251,7 @@ func (cc *cconn) write(b []byte) {
 		cc.out = append(cc.out, b...)
 		return
 	}
-	n, err := unix.Write(int(cc.fd), b)
+	n, err := rawWrite(int(cc.fd), b)
 	if err != nil {
 		if !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
 			cc.close()
@@ -271,7 +272,7 @@ func (cc *cconn) armOut() {
 		return
 	}
 	ev := unix.EpollEvent{Events: connEvents | unix.EPOLLOUT, Fd: cc.fd}
-	if err := unix.EpollCtl(cc.loop.epfd, unix.EPOLL_CTL_MOD, int(cc.fd), &ev); err != nil {
+	if err := rawEpollCtl(cc.loop.epfd, unix.EPOLL_CTL_MOD, int(cc.fd), &ev); err != nil {
 		cc.close()
 		return
 	}
@@ -281,7 +282,7 @@ func (cc *cconn) armOut() {
 // flush writes the queued bytes.
 func (cc *cconn) flush() {
 	for len(cc.out) > 0 {
-		n, err := unix.Write(int(cc.fd), cc.out)
+		n, err := rawWrite(int(cc.fd), cc.out)
 		if err != nil {
 			if errors.Is(err, unix.EAGAIN) {
 				return
@@ -304,7 +305,7 @@ func (cc *cconn) close() {
 		return
 	}
 	cc.w.table[cc.fd].Store(nil)
-	_ = unix.Close(int(cc.fd))
+	_ = rawClose(int(cc.fd))
 	cc.fd = -1
 	cc.out = nil
 	cc.closed()
@@ -317,18 +318,16 @@ func (cc *cconn) close() {
 // connecting it to dst. It returns the descriptor; a nil error means the
 // connect is under way or done.
 func dialSocket(src, dst *unix.SockaddrInet4) (int, error) {
-	// Copies: x/sys/unix encodes a Sockaddr into the value itself, so one
-	// shared between dialer goroutines would race.
-	s, d := *src, *dst
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	fd, err := rawSocket()
 	if err != nil {
 		return -1, err
 	}
-	if err = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1); err == nil {
-		if err = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err == nil {
-			if err = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err == nil {
-				if err = unix.Bind(fd, &s); err == nil {
-					err = unix.Connect(fd, &d)
+	linger := unix.Linger{Onoff: 1}
+	if err = rawSetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1); err == nil {
+		if err = rawSetsockopt(fd, unix.SOL_SOCKET, unix.SO_LINGER, unsafe.Pointer(&linger), unix.SizeofLinger); err == nil {
+			if err = rawSetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err == nil {
+				if err = rawBind(fd, src); err == nil {
+					err = rawConnect(fd, dst)
 					if errors.Is(err, unix.EINPROGRESS) {
 						err = nil
 					}
@@ -337,15 +336,21 @@ func dialSocket(src, dst *unix.SockaddrInet4) (int, error) {
 		}
 	}
 	if err != nil {
-		_ = unix.Close(fd)
+		_ = rawClose(fd)
 		return -1, err
 	}
 	return fd, nil
 }
 
 // awaitConnect waits until a dialSocket connect completes, up to timeout.
+// On loopback the connect is usually complete when connect(2) returns, so it
+// looks first without waiting (rawPoll), as the handshakes' dialer writes its
+// request at once, and waits in poll(2) only if it must.
 func awaitConnect(fd int, timeout time.Duration) error {
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	if n, err := rawPoll(pfd); err == nil && n == 1 && pfd[0].Revents&(unix.POLLERR|unix.POLLHUP) == 0 {
+		return nil
+	}
 	deadline := time.Now().Add(timeout)
 	for {
 		ms := int(time.Until(deadline) / time.Millisecond)

@@ -282,12 +282,12 @@ func (w *worker) tcpProbe(addr string, n int, timeout time.Duration, record bool
 				fd, err := dialSocket(w.sources[int(i)%len(w.sources)], dst)
 				if err == nil {
 					if err = awaitConnect(fd, defaultTCPDialTimeout); err != nil {
-						_ = unix.Close(fd)
+						_ = rawClose(fd)
 					}
 				}
 				if !record {
 					if err == nil {
-						_ = unix.Close(fd)
+						_ = rawClose(fd)
 					}
 					continue
 				}
@@ -296,7 +296,7 @@ func (w *worker) tcpProbe(addr string, n int, timeout time.Duration, record bool
 					continue
 				}
 				w.hist[hTCP].Record(time.Since(t0))
-				_ = unix.Close(fd)
+				_ = rawClose(fd)
 				w.counts.inc(cTCP)
 			}
 		}()
@@ -384,7 +384,7 @@ func (w *worker) dialOne(i int) {
 	// races; if the connect has not completed yet, the loop sends the rest
 	// on the socket's first EPOLLOUT edge.
 	req := w.upgrades[cc.target]
-	n, err := unix.Write(fd, req)
+	n, err := rawWrite(fd, req)
 	if err != nil {
 		if !errors.Is(err, unix.EAGAIN) {
 			_ = unix.Close(fd)
