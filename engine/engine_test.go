@@ -684,16 +684,7 @@ func TestReusePort(t *testing.T) {
 		t.Fatalf("ReusePort on port 0: %v, want ErrInvalidOptions", err)
 	}
 	rec := &loopRecorder{loops: map[int]int{}, paths: map[string]int{}}
-	e := New(Options{Addr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), Loops: 2, ReusePort: true})
-	e.Handle("/ws", rec)
-	if err := e.Start(); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = e.Shutdown(ctx)
-	})
+	e := startEngineAt(t, Options{Addr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), Loops: 2, ReusePort: true}, rec)
 	for i := range 40 {
 		c := dial(t, e)
 		msg := []byte(fmt.Sprint("hello ", i))
@@ -995,16 +986,7 @@ func TestRemoteAddr(t *testing.T) {
 				_ = ln.Close()
 			}
 			h := addrRecorder{got: make(chan string, 1)}
-			e := New(Options{Addr: tc.listen, Loops: 1})
-			e.Handle("/ws", h)
-			if err := e.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = e.Shutdown(ctx)
-			})
+			e := startEngineAt(t, Options{Addr: tc.listen, Loops: 1}, h)
 			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(tc.source)}, KeepAlive: -1, Timeout: 5 * time.Second}
 			nc, err := d.Dial("tcp", e.Addr().String())
 			if err != nil {
@@ -1048,16 +1030,7 @@ func (h *stallFirst) OnOpen(*Conn, *Request) {
 func TestReusePortAcceptQueue(t *testing.T) {
 	t.Parallel()
 	h := &stallFirst{stalled: make(chan struct{}), release: make(chan struct{})}
-	e := New(Options{Addr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), Loops: 1, ReusePort: true})
-	e.Handle("/ws", h)
-	if err := e.Start(); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = e.Shutdown(ctx)
-	})
+	e := startEngineAt(t, Options{Addr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), Loops: 1, ReusePort: true}, h)
 	d := net.Dialer{KeepAlive: -1, Timeout: 5 * time.Second}
 	open := func() net.Conn {
 		nc, err := d.Dial("tcp", e.Addr().String())

@@ -20,6 +20,12 @@ import (
 func startEngine(t testing.TB, o Options, h Handler) *Engine {
 	t.Helper()
 	o.Addr = "127.0.0.1:0"
+	return startEngineAt(t, o, h)
+}
+
+// startEngineAt is startEngine on o.Addr.
+func startEngineAt(t testing.TB, o Options, h Handler) *Engine {
+	t.Helper()
 	if o.Loops == 0 {
 		o.Loops = 2
 	}
