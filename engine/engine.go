@@ -133,7 +133,16 @@ func (e *Engine) Serve() error {
 	e.serving = true
 	e.serveMu.Unlock()
 	defer close(e.done)
-	err := gnet.Run(e.handler(), "tcp://"+e.opts.Addr,
+	addr := e.opts.Addr
+	if e.opts.ReusePort {
+		var err error
+		if addr, err = claimPort(addr); err != nil {
+			e.runErr = err
+			close(e.booted)
+			return err
+		}
+	}
+	err := gnet.Run(e.handler(), "tcp://"+addr,
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(e.opts.Loops),
 		gnet.WithReadBufferCap(e.opts.ReadBufferCap),
@@ -157,6 +166,24 @@ func (e *Engine) Serve() error {
 		return err
 	}
 	return ErrServerClosed
+}
+
+// claimPort checks, for ReusePort, that nothing listens on addr, and turns
+// port 0 into a free port. A socket without SO_REUSEPORT cannot bind a port
+// that any socket listens on; one with it would join an existing
+// SO_REUSEPORT group (a second server started on the same port by mistake)
+// and take a share of its connections without a word. The check socket is
+// closed before the loops bind theirs; a process that takes the port in
+// between makes that bind fail.
+func claimPort(addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("engine: %w", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	host, _, _ := net.SplitHostPort(addr)
+	return net.JoinHostPort(host, strconv.Itoa(port)), nil
 }
 
 // Start runs Serve in a goroutine and waits until the listener is bound.

@@ -17,6 +17,7 @@ import (
 	"unsafe"
 
 	"github.com/coder/websocket"
+	"golang.org/x/sys/unix"
 
 	"github.com/meshfast/meshfast/internal/testutil"
 )
@@ -677,14 +678,17 @@ func (r *loopRecorder) OnMessage(c *Conn, op OpCode, p []byte) { _ = c.writeMess
 func (r *loopRecorder) OnClose(*Conn, CloseInfo)               {}
 
 // With ReusePort every loop accepts on its own socket: connections are
-// served on all loops, and an address without a port is refused.
+// served on all loops; port 0 is a free port, as without it.
 func TestReusePort(t *testing.T) {
 	t.Parallel()
-	if err := (Options{Addr: "127.0.0.1:0", ReusePort: true}).Validate(); !errors.Is(err, ErrInvalidOptions) {
-		t.Fatalf("ReusePort on port 0: %v, want ErrInvalidOptions", err)
+	if err := (Options{Addr: "no-port", ReusePort: true}).Validate(); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("ReusePort without a port: %v, want ErrInvalidOptions", err)
 	}
 	rec := &loopRecorder{loops: map[int]int{}, paths: map[string]int{}}
-	e := startEngineAt(t, Options{Addr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), Loops: 2, ReusePort: true}, rec)
+	e := startEngineAt(t, Options{Addr: "127.0.0.1:0", Loops: 2, ReusePort: true}, rec)
+	if e.Addr().(*net.TCPAddr).Port == 0 {
+		t.Fatal("port 0 was not resolved")
+	}
 	for i := range 40 {
 		c := dial(t, e)
 		msg := []byte(fmt.Sprint("hello ", i))
@@ -1055,6 +1059,28 @@ func TestReusePortAcceptQueue(t *testing.T) {
 		line, err := bufio.NewReader(nc).ReadString('\n')
 		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 101") {
 			t.Fatalf("connection %d of %d queued: %q, %v", i, len(conns), line, err)
+		}
+	}
+}
+
+// ReusePort must not let a second server share a port in use, whether the
+// first listens with SO_REUSEPORT (another meshfast) or without.
+func TestReusePortRefusesPortInUse(t *testing.T) {
+	t.Parallel()
+	first := startEngineAt(t, Options{Addr: "127.0.0.1:0", Loops: 2, ReusePort: true}, nopHandler{})
+	plain, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	for _, taken := range []net.Addr{first.Addr(), plain.Addr()} {
+		e := New(Options{Addr: taken.String(), Loops: 2, ReusePort: true})
+		e.Handle("/ws", nopHandler{})
+		if err := e.Start(); err == nil || !errors.Is(err, unix.EADDRINUSE) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = e.Shutdown(ctx)
+			cancel()
+			t.Fatalf("second server with ReusePort on %s: %v, want EADDRINUSE", taken, err)
 		}
 	}
 }

@@ -25,7 +25,7 @@ func main() {
 	m := &cfg.Mesh
 	flag.StringVar(&o.Addr, "addr", env("MESHFAST_ADDR", engine.DefaultAddr), "listen address (MESHFAST_ADDR)")
 	flag.IntVar(&o.Loops, "loops", envInt("MESHFAST_LOOPS", 0), "event loops, 0 = one per CPU (MESHFAST_LOOPS)")
-	flag.BoolVar(&o.ReusePort, "reuseport", env("MESHFAST_REUSEPORT", "") == "1", "one listening socket per loop (SO_REUSEPORT); needs an explicit port (MESHFAST_REUSEPORT=1)")
+	flag.BoolVar(&o.ReusePort, "reuseport", env("MESHFAST_REUSEPORT", "1") != "0", "one listening socket per loop (SO_REUSEPORT), no acceptor hand-off; -reuseport=false for one acceptor (MESHFAST_REUSEPORT=0)")
 	flag.IntVar(&o.MaxConnections, "max-connections", envInt("MESHFAST_MAX_CONNECTIONS", 0), "refuse upgrades past this many connections, 0 = no limit (MESHFAST_MAX_CONNECTIONS)")
 	flag.IntVar(&o.MaxMessageSize, "max-message-size", envInt("MESHFAST_MAX_MESSAGE_SIZE", engine.DefaultMaxMessageSize), "largest client message in bytes (MESHFAST_MAX_MESSAGE_SIZE)")
 	flag.IntVar(&o.MaxPendingBytes, "max-pending-bytes", envInt("MESHFAST_MAX_PENDING_BYTES", engine.DefaultMaxPendingBytes), "outbound bytes a connection may owe before it is closed as a slow consumer (MESHFAST_MAX_PENDING_BYTES)")

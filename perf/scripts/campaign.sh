@@ -11,10 +11,11 @@ run() { echo "\$ $*" | sed "s#$MFB#/tmp/mfb#"; timeout 400 "$@" 2>&1 | grep -v '
 {
 stamp
 case $S in
-connect10k|connect19k|connect10krp|connect19krp)
-	# ...rp: the server with -reuseport (one listening socket per loop)
-	n=${S#connect}; n=${n%rp}; n=${n%k}000
-	case $S in *rp) start_mf $A -reuseport;; *) start_mf $A;; esac
+connect10k|connect19k|connect10krp|connect19krp|connect10kacc|connect19kacc)
+	# ...rp: -reuseport (one listening socket per loop; the default since
+	# it was made one); ...acc: -reuseport=false (one acceptor)
+	n=${S#connect}; n=${n%rp}; n=${n%acc}; n=${n%k}000
+	case $S in *rp) start_mf $A -reuseport;; *acc) start_mf $A -reuseport=false;; *) start_mf $A;; esac
 	run $MFB connect -addr $A -conns $n -workers 2 -floor -progress -1s -out "$OUT/$S-$R.json"
 	;;
 idle|idle1h)
