@@ -19,8 +19,9 @@ import (
 // accept4 without asking for the peer address, reads the request at once
 // (the client sends it with its connect, so it is normally there), answers
 // 101 with one write and adds the socket to the set only to hold it and
-// notice its close. Four system calls; no parsing beyond the key, no state
-// but the descriptor.
+// notice its close. Four system calls, made raw as meshfast's loops make
+// theirs (rawsys.go); no parsing beyond the key, no state but the
+// descriptor.
 type floorServer struct {
 	ln      *net.TCPListener
 	lfd     int
@@ -154,7 +155,7 @@ func (l *floorLoop) run() {
 // is already in.
 func (l *floorLoop) accept() {
 	for {
-		r, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(l.s.lfd), 0, 0,
+		r, _, errno := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(l.s.lfd), 0, 0,
 			unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 		if errno == unix.EINTR || errno == unix.ECONNABORTED {
 			continue
@@ -170,7 +171,7 @@ func (l *floorLoop) accept() {
 // answers it when complete and holds the socket; an incomplete head waits
 // in partial for the next readable event.
 func (l *floorLoop) request(fd int32, head []byte) {
-	n, err := unix.Read(int(fd), l.buf)
+	n, err := rawRead(int(fd), l.buf)
 	if errors.Is(err, unix.EAGAIN) {
 		l.wait(fd, head)
 		return
@@ -199,7 +200,7 @@ func (l *floorLoop) request(fd int32, head []byte) {
 	}
 	resp := append(append(l.buf[n:n], response101...), acceptKey(string(requestKey(b)))...)
 	resp = append(resp, "\r\n\r\n"...)
-	if w, err := unix.Write(int(fd), resp); err != nil || w != len(resp) {
+	if w, err := rawWrite(int(fd), resp); err != nil || w != len(resp) {
 		l.drop(fd)
 		return
 	}
@@ -209,8 +210,8 @@ func (l *floorLoop) request(fd int32, head []byte) {
 		return
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, Fd: fd}
-	if unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev) != nil {
-		_ = unix.Close(int(fd))
+	if rawEpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev) != nil {
+		_ = rawClose(int(fd))
 		return
 	}
 	l.hold(fd)
@@ -220,8 +221,8 @@ func (l *floorLoop) request(fd int32, head []byte) {
 func (l *floorLoop) wait(fd int32, head []byte) {
 	if _, waiting := l.partial[fd]; !waiting {
 		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, Fd: fd}
-		if unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev) != nil {
-			_ = unix.Close(int(fd))
+		if rawEpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev) != nil {
+			_ = rawClose(int(fd))
 			return
 		}
 	}
@@ -241,7 +242,7 @@ func (l *floorLoop) readable(fd int32) {
 		return
 	}
 	for { // a held client may send pongs or a close: discard, notice EOF
-		n, err := unix.Read(int(fd), l.buf)
+		n, err := rawRead(int(fd), l.buf)
 		if errors.Is(err, unix.EAGAIN) {
 			return
 		}
@@ -258,7 +259,7 @@ func (l *floorLoop) drop(fd int32) {
 		delete(l.held, fd)
 		l.s.holding.Add(-1)
 	}
-	_ = unix.Close(int(fd))
+	_ = rawClose(int(fd))
 }
 
 // requestKey returns the Sec-WebSocket-Key header's value in a request head.
