@@ -17,13 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func errnoErr(e unix.Errno) error {
-	if e == unix.EAGAIN {
-		return unix.EAGAIN
-	}
-	return e
-}
-
 // RawRead is read(2) on a non-blocking descriptor.
 func RawRead(fd int, p []byte) (int, error) {
 	var ptr unsafe.Pointer
@@ -32,7 +25,7 @@ func RawRead(fd int, p []byte) (int, error) {
 	}
 	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(ptr), uintptr(len(p)))
 	if e != 0 {
-		return -1, errnoErr(e)
+		return -1, e
 	}
 	return int(r), nil
 }
@@ -45,7 +38,7 @@ func RawWrite(fd int, p []byte) (int, error) {
 	}
 	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(ptr), uintptr(len(p)))
 	if e != 0 {
-		return -1, errnoErr(e)
+		return -1, e
 	}
 	return int(r), nil
 }
@@ -70,7 +63,7 @@ func RawWritev(fd int, iov [][]byte) (int, error) {
 	}
 	r, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&vs[0])), uintptr(len(vs)))
 	if e != 0 {
-		return -1, errnoErr(e)
+		return -1, e
 	}
 	return int(r), nil
 }
