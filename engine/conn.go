@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"net"
 	"sync/atomic"
 
@@ -74,7 +75,7 @@ type Conn struct {
 	topics []string // topics this connection is subscribed to (loop only)
 
 	// read side
-	need    int32 // bytes needed before the next parse attempt
+	need    int32 // bytes needed before the next parse attempt; needPaused while paused
 	scanned int32 // request-head bytes already searched for CRLFCRLF
 
 	// timers, in unix nanoseconds from the loop's clock
@@ -263,4 +264,41 @@ func (c *Conn) Do(fn func(c *Conn)) {
 		return
 	}
 	c.loop.post(task{op: opFunc, conn: c, fn: fn})
+}
+
+// DoWait runs fn on the connection's loop and returns once the loop has
+// run it or dropped it: it reports whether fn ran, false when the
+// connection closed or the engine stopped first. Call it from any goroutine
+// but an event loop's (it would wait for itself). It allocates.
+func (c *Conn) DoWait(fn func(c *Conn)) bool {
+	if c.closed.Load() {
+		return false
+	}
+	done := make(chan bool, 1)
+	c.loop.post(task{op: opFunc, conn: c, fn: fn, done: done})
+	return c.loop.e.await(done)
+}
+
+// PauseReading stops handing the connection's messages to its handler:
+// what the client sends waits, unparsed, until ResumeReading. A protocol
+// whose handler cannot keep up with one client (commands queued faster
+// than they complete) pauses it instead of refusing its messages, so the
+// client is slowed down, not failed. Control frames wait too. Loop only.
+func (c *Conn) PauseReading() { c.need = needPaused }
+
+// ReadingPaused reports whether PauseReading is in force. Loop only.
+func (c *Conn) ReadingPaused() bool { return c.need == needPaused }
+
+// needPaused is Conn.need while reading is paused: no amount of input is
+// enough to parse. A pause flag of its own would cost every connection a
+// size class; the parser never asks for this much (see readFrames).
+const needPaused = math.MaxInt32
+
+// ResumeReading undoes PauseReading: the loop parses what waited and goes
+// on reading. Safe from any goroutine; a no-op on a closed connection.
+func (c *Conn) ResumeReading() {
+	if c.closed.Load() {
+		return
+	}
+	c.loop.post(task{op: opResume, conn: c})
 }

@@ -321,7 +321,24 @@ func (e *Engine) SubscribeAsync(c *Conn, topic string) {
 func (e *Engine) SubscribeWait(c *Conn, topic string) bool {
 	done := make(chan bool, 1)
 	c.loop.post(task{op: opSubscribe, conn: c, topic: topic, done: done})
-	return <-done
+	return e.await(done)
+}
+
+// await waits for a task posted with a done channel. A loop answers every
+// such task it runs, and post answers those it cannot queue; the engine's
+// end covers the rest, tasks still queued when gnet stopped its loops.
+func (e *Engine) await(done <-chan bool) bool {
+	select {
+	case ok := <-done:
+		return ok
+	case <-e.done:
+		select {
+		case ok := <-done:
+			return ok
+		default:
+			return false
+		}
+	}
 }
 
 // UnsubscribeAsync removes c from topic from any goroutine.

@@ -70,6 +70,45 @@ func (r *Request) QueryValue(key string) string {
 	return ""
 }
 
+// Cookie returns the value of the named cookie from the request's Cookie
+// headers, "" if there is none. Values are returned as sent (RFC 6265 leaves
+// their encoding to the application), without surrounding quotes.
+func (r *Request) Cookie(name string) string {
+	var found []byte
+	ok := false
+	r.VisitHeaders(func(n, v []byte) {
+		if ok || !asciiEqualFold(n, "Cookie") {
+			return
+		}
+		found, ok = cookieValue(v, name)
+	})
+	if !ok {
+		return ""
+	}
+	return string(found)
+}
+
+// cookieValue finds name in one Cookie header's "a=1; b=2" list.
+func cookieValue(v []byte, name string) ([]byte, bool) {
+	for len(v) > 0 {
+		var pair []byte
+		if i := bytes.IndexByte(v, ';'); i >= 0 {
+			pair, v = v[:i], v[i+1:]
+		} else {
+			pair, v = v, nil
+		}
+		k, val, hasEq := bytes.Cut(bytes.TrimSpace(pair), []byte{'='})
+		if !hasEq || string(k) != name {
+			continue
+		}
+		if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+			val = val[1 : len(val)-1]
+		}
+		return val, true
+	}
+	return nil, false
+}
+
 // Conn is the connection the request arrived on.
 func (r *Request) Conn() *Conn { return r.conn }
 
@@ -270,6 +309,9 @@ func statusText(code int) string {
 type HTTPError struct {
 	Status  int
 	Message string
+	// Headers are extra "Name: value" lines for the answer, without CRLF:
+	// a 401 says how to authenticate with "WWW-Authenticate: Bearer".
+	Headers []string
 }
 
 func (e *HTTPError) Error() string {

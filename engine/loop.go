@@ -26,6 +26,7 @@ const (
 	opTick                     // timer sweep
 	opShutdown                 // close every connection with 1001
 	opPublishAll               // write frame to every connection of handler (nil: all)
+	opResume                   // resume reading conn (see Conn.ResumeReading)
 )
 
 // task is one unit of work posted to a loop. It is a plain struct, not a
@@ -40,7 +41,7 @@ type task struct {
 	handler Handler // opPublishAll: only this handler's connections
 	topic   string
 	text    string
-	done    chan bool // opSubscribe: told whether c is subscribed once the loop ran it
+	done    chan bool // opSubscribe, opFunc: told whether the task took effect once the loop ran or dropped it
 	op      taskOp
 	code    CloseCode
 }
@@ -246,8 +247,17 @@ func (l *loop) runTask(t *task) {
 	case opUnsub:
 		l.unsubscribe(t.conn, t.topic)
 	case opFunc:
-		if t.conn.state == stateOpen {
+		ran := t.conn.state == stateOpen
+		if ran {
 			t.fn(t.conn)
+		}
+		if t.done != nil {
+			t.done <- ran
+		}
+	case opResume:
+		if c := t.conn; c.state == stateOpen && c.need == needPaused {
+			c.need = 0
+			l.readBuffered(c)
 		}
 	case opLoopFunc:
 		t.lfn()

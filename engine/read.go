@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"math"
 	"time"
 	"unicode/utf8"
 
@@ -96,7 +95,7 @@ func (l *loop) traffic(c *Conn) bool {
 		if c.kind == kindStream {
 			_, _ = c.sock.Discard(-1) // a stream's client has nothing to say
 		} else {
-			l.readFrames(c)
+			l.readFrames(c) // returns at once while paused: input waits for ResumeReading
 		}
 	case stateClosing:
 		l.readClosing(c)
@@ -180,7 +179,7 @@ func (l *loop) upgrade(c *Conn, r *Request, head []byte) {
 		if err := hc.CheckHandshake(r); err != nil {
 			var he *HTTPError
 			if errors.As(err, &he) {
-				l.httpError(c, he.Status, he.Message)
+				l.httpError(c, he.Status, he.Message, he.Headers...)
 			} else {
 				l.httpError(c, 403, err.Error())
 			}
@@ -259,9 +258,9 @@ func (l *loop) serveHTTP(c *Conn, r *Request) {
 }
 
 // httpError answers a request that will not be served and closes.
-func (l *loop) httpError(c *Conn, status int, msg string) {
+func (l *loop) httpError(c *Conn, status int, msg string, headers ...string) {
 	body := msg + "\n"
-	l.hsWriter.b = appendResponseHead(l.hsWriter.b[:0], status, "text/plain; charset=utf-8", nil, len(body))
+	l.hsWriter.b = appendResponseHead(l.hsWriter.b[:0], status, "text/plain; charset=utf-8", headers, len(body))
 	l.hsWriter.b = append(l.hsWriter.b, body...)
 	_ = l.queueCopy(c, l.hsWriter.b, nil)
 	if c.closeReason == ReasonUnknown {
@@ -289,7 +288,7 @@ func (l *loop) readFrames(c *Conn) {
 			return
 		}
 		if !ok {
-			c.need = int32(min(n+1, math.MaxInt32))
+			c.need = int32(min(n+1, needPaused-1))
 			return
 		}
 		if err := checkFrame(&h, c.fragOp, l.fragOf(c), max); err != nil {
@@ -298,7 +297,7 @@ func (l *loop) readFrames(c *Conn) {
 		}
 		total := h.size + int(h.length)
 		if n < total {
-			c.need = int32(min(total, math.MaxInt32))
+			c.need = int32(min(total, needPaused-1))
 			return
 		}
 		c.need = 0
@@ -310,6 +309,19 @@ func (l *loop) readFrames(c *Conn) {
 		l.stats.bytesIn.Add(uint64(total))
 		l.handleFrame(c, &h, payload)
 		_, _ = gc.Discard(total)
+	}
+}
+
+// readBuffered parses the frames that waited while c's reading was paused,
+// outside any gnet callback for c: it stands in for OnTraffic, so a close
+// the handler asks for is made the way traffic's caller would make it.
+func (l *loop) readBuffered(c *Conn) {
+	prev := l.current
+	l.current = c
+	l.readFrames(c)
+	l.current = prev
+	if c.closeAfterFlush && c.state != stateClosed && !c.dirty {
+		l.closeTransport(c) // else flush closes it once its bytes are out
 	}
 }
 
