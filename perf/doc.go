@@ -26,7 +26,9 @@
 // exposition format 0.0.4, trackers as summaries in seconds; WriteJSON
 // renders a compact digest for /health. RegisterRuntime adds goroutine,
 // heap and RSS gauges read from runtime/metrics and /proc/self/statm, without
-// runtime.ReadMemStats' stop-the-world.
+// runtime.ReadMemStats' stop-the-world. OnScrape registers a collector that
+// runs once per scrape before the func-backed values are read, so several
+// series computed from one expensive source read it once.
 //
 // # Clock
 //

@@ -205,6 +205,20 @@ func (m *Metrics) CounterFunc(name, help string, fn func() uint64, labels ...Lab
 	s.cfunc = fn
 }
 
+// OnScrape registers fn to run once at the start of every WritePrometheus
+// and WriteJSON, before any func-backed value is read: a collector that
+// reads an expensive source once per scrape (a stats call that walks every
+// event loop, a table scan) and keeps the result for the CounterFunc and
+// GaugeFunc funcs registered beside it, instead of each func reading the
+// source again. fn runs under the registry lock, as those funcs do, so what
+// it stores is guarded by that lock; it must be fast and must not call back
+// into m. Hooks run in registration order.
+func (m *Metrics) OnScrape(fn func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.hooks = append(m.hooks, fn)
+}
+
 // Gauge returns the gauge name{labels}, creating it on first use.
 func (m *Metrics) Gauge(name, help string, labels ...Label) *Gauge {
 	m.mu.Lock()

@@ -246,3 +246,32 @@ func TestMetricsConcurrent(t *testing.T) {
 		t.Fatalf("lost updates: %v %v %v %v", s["c_total"], s["s_total"], s["g"], s["t_seconds_count"])
 	}
 }
+
+// TestOnScrape checks that a scrape hook runs once per write, before the
+// func-backed values it feeds are read, for both output forms.
+func TestOnScrape(t *testing.T) {
+	m := NewMetrics()
+	var hooks, reads int
+	var snap uint64
+	m.OnScrape(func() { hooks++; snap = uint64(hooks * 10) })
+	m.CounterFunc("a_total", "A.", func() uint64 { reads++; return snap })
+	m.CounterFunc("b_total", "B.", func() uint64 { reads++; return snap + 1 })
+	m.GaugeFunc("c", "C.", func() float64 { reads++; return float64(snap + 2) })
+
+	s := parseProm(t, string(m.WritePrometheus(nil)))
+	if hooks != 1 || reads != 3 {
+		t.Fatalf("one scrape: %d hook runs, %d reads; want 1 and 3", hooks, reads)
+	}
+	if s["a_total"].value != 10 || s["b_total"].value != 11 || s["c"].value != 12 {
+		t.Fatalf("values not from this scrape's hook: %+v", s)
+	}
+	var js struct {
+		Counters map[string]float64 `json:"counters"`
+	}
+	if err := json.Unmarshal(m.WriteJSON(nil), &js); err != nil {
+		t.Fatal(err)
+	}
+	if hooks != 2 || js.Counters["a_total"] != 20 {
+		t.Fatalf("WriteJSON: %d hook runs, a_total %v; want 2 and 20", hooks, js.Counters["a_total"])
+	}
+}
