@@ -14,6 +14,7 @@ import (
 	"net"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/meshfast/meshfast/engine"
@@ -41,8 +42,30 @@ type Node struct {
 	Metrics *perf.Metrics
 }
 
-// Start builds and starts a node; it returns once the listener is bound.
+// ErrInvalidConfig is wrapped by every error Config.Validate returns.
+var ErrInvalidConfig = errors.New("server: invalid configuration")
+
+// Validate reports a configuration Start would refuse or that could not
+// serve anyone: the engine's own Validate, and a Mesh path no request can
+// match (a request's path always starts with "/", so "chat" would leave the
+// server up and unreachable). Start calls it first; a program that builds a
+// Config from flags can call it to report a mistake before starting.
+func (c Config) Validate() error {
+	if err := c.Engine.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if p := c.Mesh.Path; p != "" && !strings.HasPrefix(p, "/") {
+		return fmt.Errorf("%w: Mesh path %q does not start with \"/\" (did you mean \"/%s\"?)", ErrInvalidConfig, p, p)
+	}
+	return nil
+}
+
+// Start builds and starts a node; it returns once the listener is bound, or
+// the error that kept it from starting (Validate's first).
 func Start(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	eo := cfg.Engine
 	reg := perf.NewMetrics()
 	publish := reg.Tracker("meshfast_publish_to_write_seconds", "Time from a publish to its frame being written by a loop, per loop.", perf.Options{})
@@ -103,28 +126,50 @@ func (n *Node) Shutdown(ctx context.Context) error {
 }
 
 func (n *Node) registerMetrics() {
-	e := n.Engine
-	m := n.Metrics
+	registerMetrics(n.Metrics, n.Engine, n.Engine.Stats, n.Mesh.LocalTopics)
+}
+
+// scrape is one scrape's reading of the engine's counters and the topic
+// tables. Engine.Stats walks every loop and LocalTopics every topic under
+// the topic lock, so registerMetrics takes each once per scrape, in an
+// OnScrape hook, and its funcs read this copy instead of calling them once
+// per series. Guarded by the registry's lock, under which the hook and the
+// funcs run.
+type scrape struct {
+	stats  engine.Stats
+	topics mesh.TopicCounts
+}
+
+// registerMetrics registers the engine's and Mesh's series on m, reading
+// stats and topics (Engine.Stats and Server.LocalTopics; tests count the
+// calls) once per scrape.
+func registerMetrics(m *perf.Metrics, e *engine.Engine, stats func() engine.Stats, topics func() mesh.TopicCounts) {
 	m.RegisterRuntime()
-	m.GaugeFunc("meshfast_connections", "Open WebSocket and stream connections.", func() float64 { return float64(e.Stats().Connections) })
-	m.GaugeFunc("meshfast_tcp_connections", "Accepted TCP connections, including handshakes.", func() float64 { return float64(e.Stats().TCP) })
-	m.CounterFunc("meshfast_accepted_total", "Connections accepted.", func() uint64 { return e.Stats().Accepted })
-	m.CounterFunc("meshfast_messages_in_total", "Messages received.", func() uint64 { return e.Stats().MessagesIn })
-	m.CounterFunc("meshfast_bytes_in_total", "Bytes received in frames.", func() uint64 { return e.Stats().BytesIn })
-	m.CounterFunc("meshfast_frames_out_total", "Frames written.", func() uint64 { return e.Stats().FramesWritten })
-	m.CounterFunc("meshfast_bytes_out_total", "Bytes written.", func() uint64 { return e.Stats().BytesWritten })
-	m.CounterFunc("meshfast_writes_total", "write/writev system calls by the write path.", func() uint64 { return e.Stats().Writes })
-	m.CounterFunc("meshfast_slow_consumers_total", "Connections closed as slow consumers.", func() uint64 { return e.Stats().SlowConsumers })
-	m.CounterFunc("meshfast_dropped_frames_total", "Frames discarded when slow consumers were cut off.", func() uint64 { return e.Stats().Dropped })
+	s := new(scrape)
+	m.OnScrape(func() {
+		s.stats = stats()
+		s.topics = topics()
+	})
+	m.GaugeFunc("meshfast_connections", "Open WebSocket and stream connections.", func() float64 { return float64(s.stats.Connections) })
+	m.GaugeFunc("meshfast_tcp_connections", "Accepted TCP connections, including handshakes.", func() float64 { return float64(s.stats.TCP) })
+	m.CounterFunc("meshfast_accepted_total", "Connections accepted.", func() uint64 { return s.stats.Accepted })
+	m.CounterFunc("meshfast_messages_in_total", "Messages received.", func() uint64 { return s.stats.MessagesIn })
+	m.CounterFunc("meshfast_bytes_in_total", "Bytes received in frames.", func() uint64 { return s.stats.BytesIn })
+	m.CounterFunc("meshfast_frames_out_total", "Frames written.", func() uint64 { return s.stats.FramesWritten })
+	m.CounterFunc("meshfast_bytes_out_total", "Bytes written.", func() uint64 { return s.stats.BytesWritten })
+	m.CounterFunc("meshfast_writes_total", "write/writev system calls by the write path.", func() uint64 { return s.stats.Writes })
+	m.CounterFunc("meshfast_slow_consumers_total", "Connections closed as slow consumers.", func() uint64 { return s.stats.SlowConsumers })
+	m.CounterFunc("meshfast_dropped_frames_total", "Frames discarded when slow consumers were cut off.", func() uint64 { return s.stats.Dropped })
 	for _, r := range engine.CloseReasons() {
+		// One atomic load each, no walk: read live rather than from Stats'
+		// map of the non-zero ones.
 		m.CounterFunc("meshfast_closed_total", "Connections ended, by reason.", func() uint64 { return e.ClosedBy(r) },
 			perf.Label{Name: "reason", Value: r.String()})
 	}
-	ms := n.Mesh
-	m.GaugeFunc("mesh_rooms", "Rooms with members on this node.", func() float64 { return float64(ms.LocalTopics().Rooms) })
-	m.GaugeFunc("mesh_channels", "Channels with subscribers on this node.", func() float64 { return float64(ms.LocalTopics().Channels) })
-	m.GaugeFunc("mesh_presence_rooms", "Rooms whose presence has subscribers on this node.", func() float64 { return float64(ms.LocalTopics().Presence) })
-	m.GaugeFunc("mesh_records", "Records with subscribers on this node.", func() float64 { return float64(ms.LocalTopics().Records) })
+	m.GaugeFunc("mesh_rooms", "Rooms with members on this node.", func() float64 { return float64(s.topics.Rooms) })
+	m.GaugeFunc("mesh_channels", "Channels with subscribers on this node.", func() float64 { return float64(s.topics.Channels) })
+	m.GaugeFunc("mesh_presence_rooms", "Rooms whose presence has subscribers on this node.", func() float64 { return float64(s.topics.Presence) })
+	m.GaugeFunc("mesh_records", "Records with subscribers on this node.", func() float64 { return float64(s.topics.Records) })
 }
 
 // exposeBench adds the load generator's publish command.

@@ -2,7 +2,7 @@ package server
 
 import (
 	"context"
-	"github.com/meshfast/meshfast/internal/testutil"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +13,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/features/mesh"
+	"github.com/meshfast/meshfast/internal/testutil"
+	"github.com/meshfast/meshfast/perf"
 )
 
 func TestMain(m *testing.M) {
@@ -122,5 +124,93 @@ func TestNodeServesMeshHealthAndMetrics(t *testing.T) {
 		if !strings.Contains(metrics, want) {
 			t.Fatalf("/metrics lacks %s:\n%s", want, metrics)
 		}
+	}
+}
+
+// TestScrapeReadsStatsOnce checks that one scrape, Prometheus or JSON, calls
+// Engine.Stats and Mesh.LocalTopics once each however many series they
+// feed, and that the series still show this scrape's values.
+func TestScrapeReadsStatsOnce(t *testing.T) {
+	n := startNode(t, Config{Bench: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hc := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{KeepAlive: -1}).DialContext}}
+	c, _, err := websocket.Dial(ctx, "ws://"+n.Addr().String()+"/", &websocket.DialOptions{HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"id":1,"command":"mesh/subscribe-channel","payload":{"channel":"bench"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(string(b), `{"id":1`) {
+			break
+		}
+	}
+
+	var statsCalls, topicCalls int // guarded by m's lock, under which the hook runs
+	m := perf.NewMetrics()
+	registerMetrics(m, n.Engine,
+		func() engine.Stats { statsCalls++; return n.Engine.Stats() },
+		func() mesh.TopicCounts { topicCalls++; return n.Mesh.LocalTopics() })
+	prom := string(m.WritePrometheus(nil))
+	if statsCalls != 1 || topicCalls != 1 {
+		t.Fatalf("one Prometheus scrape: Engine.Stats %d calls, LocalTopics %d; want 1 and 1", statsCalls, topicCalls)
+	}
+	for _, want := range []string{"\nmeshfast_connections 1\n", "\nmesh_channels 1\n", "\nmeshfast_accepted_total 1\n", "\nmesh_rooms 0\n"} {
+		if !strings.Contains(prom, want) {
+			t.Fatalf("scrape lacks %q:\n%s", want[1:len(want)-1], prom)
+		}
+	}
+	js := string(m.WriteJSON(nil))
+	if statsCalls != 2 || topicCalls != 2 {
+		t.Fatalf("after a JSON scrape too: Engine.Stats %d calls, LocalTopics %d; want 2 and 2", statsCalls, topicCalls)
+	}
+	if !strings.Contains(js, `"meshfast_connections":1`) || !strings.Contains(js, `"mesh_channels":1`) {
+		t.Fatalf("JSON scrape: %s", js)
+	}
+}
+
+// TestStartRefusesBadConfig checks that Start returns Validate's error at
+// once, for the engine's options and for a Mesh path no request matches.
+func TestStartRefusesBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"loops", Config{Engine: engine.Options{Addr: "127.0.0.1:0", Loops: 100}}, "Loops 100"},
+		{"negative size", Config{Engine: engine.Options{Addr: "127.0.0.1:0", MaxMessageSize: -5}}, "negative"},
+		{"path", Config{Engine: engine.Options{Addr: "127.0.0.1:0"}, Mesh: mesh.Options{Path: "chat"}}, `"chat" does not start with "/"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.cfg.Validate(); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate: %v, want ErrInvalidConfig naming %s", err, tc.want)
+			}
+			done := make(chan error, 1)
+			go func() {
+				n, err := Start(tc.cfg)
+				if n != nil {
+					_ = n.Shutdown(context.Background())
+				}
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrInvalidConfig) {
+					t.Fatalf("Start: %v, want ErrInvalidConfig", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Start did not return")
+			}
+		})
+	}
+	if err := (Config{Mesh: mesh.Options{Path: "/chat"}}).Validate(); err != nil {
+		t.Fatalf("a good path refused: %v", err)
 	}
 }
