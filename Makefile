@@ -1,11 +1,13 @@
 # meshfast — two commands set up everything: `make run` and `make test`.
 GO ?= go
-ADDR ?= :8080
 
 .PHONY: run test build vet bench fuzz
 
+# ADDR=127.0.0.1:9000 make run moves the server; without ADDR the binary's
+# own default applies (:8080, or MESHFAST_ADDR and the other MESHFAST_*
+# variables, see meshfast -h).
 run:
-	$(GO) run ./cmd/meshfast -addr $(ADDR)
+	$(GO) run ./cmd/meshfast $(if $(ADDR),-addr $(ADDR))
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -13,10 +15,15 @@ build:
 vet:
 	$(GO) vet ./...
 
-# The whole suite: vet, then every test under the race detector. Tests that
-# need Redis start their own redis-server (see internal/testutil).
+# The whole suite: vet, then every test under the race detector, then a
+# short second pass without it for the allocation tests the race detector
+# hides (files built with !race, tests calling testing.AllocsPerRun; found
+# by perf/scripts/alloctests.sh, not listed). A test that needs Redis starts
+# its own redis-server through internal/testutil; only that helper's own
+# test does so today.
 test: vet
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -timeout 5m $$(bash perf/scripts/alloctests.sh)
 
 # The short version of perf/results.md: hot-path micro-benchmarks, then one
 # small, bounded run of each whole-system scenario on loopback, checked
