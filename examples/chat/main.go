@@ -6,8 +6,14 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"log"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/meshfast/meshfast/engine"
 )
@@ -33,6 +39,23 @@ func main() {
 	e := engine.New(engine.Options{Addr: *addr, Logf: log.Printf})
 	e.Handle("/chat", &chat{e: e})
 	e.HandleHTTP("/health", e.HealthHandler(nil))
-	log.Printf("chat on ws://%s/chat", *addr)
-	log.Fatal(e.Serve())
+
+	// SIGINT or SIGTERM shuts down gracefully: every client gets close 1001
+	// (going away) and a few seconds to go. A second signal ends the
+	// process at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := e.Start(); err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("chat on ws://%s/chat", e.Addr())
+	<-ctx.Done()
+	stop()
+	log.Printf("shutting down")
+	drain, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.Shutdown(drain); err != nil && !errors.Is(err, engine.ErrServerClosed) {
+		log.Fatal(err)
+	}
+	log.Printf("stopped")
 }

@@ -7,9 +7,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"log"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/meshfast/meshfast/engine"
@@ -48,14 +52,40 @@ func main() {
 	s.ExposeRecord("doc:1", nil)                     // readable record
 	s.TrackPresence("lobby", mesh.PresenceOptions{}) // who is online in "lobby"
 
+	// SIGINT or SIGTERM shuts down gracefully, as cmd/meshfast does: every
+	// client gets close 1001 (going away) and a few seconds to go, then the
+	// coordinator is released. A second signal ends the process at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
 		for i := 0; ; i++ {
-			time.Sleep(time.Second)
-			ctx := context.Background()
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
 			_ = s.PublishToChannel(ctx, "news", "tick", 10) // keep the last 10
 			_ = s.PublishRecordUpdate(ctx, "doc:1", map[string]int{"ticks": i})
 		}
 	}()
-	log.Printf("Mesh server on %s", *addr)
-	log.Fatal(e.Serve())
+
+	if err := e.Start(); err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("Mesh server on ws://%s/", e.Addr())
+	<-ctx.Done()
+	stop()
+	log.Printf("shutting down")
+	drain, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = e.Shutdown(drain)
+	if errors.Is(err, engine.ErrServerClosed) {
+		err = nil
+	}
+	if err := errors.Join(err, s.Close()); err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("stopped")
 }
