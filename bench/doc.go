@@ -39,6 +39,11 @@
 // against the write(2) ceiling and the baseline, p99 against the ceiling's,
 // handshakes/s against plain TCP connects/s.
 //
+// ReportPlot draws a report's latency histograms as percentile curves (the
+// server under test beside the baseline and the ceiling of the same run) and
+// Plot.WriteSVG writes them as a standalone SVG, with no dependency:
+// Options.SVG, `meshfast-bench fanout -svg FILE` or `meshfast-bench plot`.
+//
 // # Processes
 //
 // A process here may hold 20,000 open files, so Run (the coordinator)

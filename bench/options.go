@@ -149,6 +149,10 @@ type Options struct {
 
 	// Out, when set, is the path the JSON report is written to.
 	Out string
+	// SVG, when set, is the path the scenario's latency distribution is
+	// drawn to (ReportPlot: PlotMetric's histogram of every run, as
+	// percentile curves side by side). Connect, rpc, fanout and ceiling.
+	SVG string
 	// Stdout receives progress lines and the final table. Nil means
 	// os.Stdout; io.Discard silences them.
 	Stdout io.Writer `json:"-"`
@@ -407,6 +411,9 @@ func (o Options) Validate() error {
 		return bad("ceiling writers must be 1 or 2")
 	case o.Sim.Conns < 1 || o.Sim.Publishes < 1 || o.Sim.Loops < 1:
 		return bad("sim counts must be positive")
+	}
+	if _, ok := PlotMetric(o.Scenario); o.SVG != "" && !ok {
+		return bad("scenario %s has no latency to draw as SVG", o.Scenario)
 	}
 	if o.Scenario == ScenarioIdle {
 		prev := 0

@@ -13,8 +13,9 @@ import (
 )
 
 // Run executes the scenario o describes, prints progress and the final
-// table to o.Stdout, writes o.Out when set, and returns the report. Every
-// phase is bounded by o.Duration or o.Timeout, so Run ends by itself.
+// table to o.Stdout, writes o.Out and o.SVG when set, and returns the
+// report. Every phase is bounded by o.Duration or o.Timeout, so Run ends by
+// itself.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -58,6 +59,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if o.Out != "" {
 		if err := rep.WriteJSON(o.Out); err != nil {
+			return rep, err
+		}
+	}
+	if o.SVG != "" {
+		if err := rep.WritePlot(o.SVG); err != nil {
 			return rep, err
 		}
 	}
