@@ -18,7 +18,8 @@ import (
 // percentile on a log scale of 1/(1-q), so that 90%, 99%, 99.9% ... are
 // evenly spaced and the tail gets as much room as the body.
 type Plot struct {
-	Title    string
+	Title string
+	// Subtitle is drawn under the title, up to two lines split at "\n".
 	Subtitle string
 	Curves   []Curve
 }
@@ -100,7 +101,7 @@ func reportSubtitle(rep *Report) string {
 	if rep.Host.Kernel != "" {
 		host += " " + rep.Host.Kernel
 	}
-	return fmt.Sprintf("%s; %s UTC; %s, %s", what, rep.Started.UTC().Format("2006-01-02 15:04"), host, rep.Host.GoVersion)
+	return fmt.Sprintf("%s\n%s UTC; %s, %s", what, rep.Started.UTC().Format("2006-01-02 15:04"), host, rep.Host.GoVersion)
 }
 
 // WritePlot writes rep's plot of PlotMetric's histogram to path as SVG.
@@ -124,8 +125,8 @@ func (rep *Report) WritePlot(path string) error {
 const (
 	plotWidth   = 900
 	plotLeft    = 80  // room for the latency tick labels
-	plotRight   = 30  // margin right of the plot area
-	plotTop     = 70  // title and subtitle
+	plotRight   = 50  // margin right of the plot area, room for the last tick label
+	plotTop     = 86  // title and two subtitle lines
 	plotHeight  = 340 // plot area
 	plotLegendY = plotTop + plotHeight + 60
 	plotLegendH = 22 // per legend line
@@ -170,8 +171,10 @@ func (p Plot) WriteSVG(w io.Writer) error {
 <svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="Helvetica, Arial, sans-serif" font-size="13">
 <rect width="100%%" height="100%%" fill="#ffffff"/>
 <text x="%d" y="28" font-size="17" font-weight="bold">%s</text>
-<text x="%d" y="50" fill="#555555">%s</text>
-`, plotWidth, height, plotWidth, height, plotLeft, esc(p.Title), plotLeft, esc(p.Subtitle))
+`, plotWidth, height, plotWidth, height, plotLeft, esc(p.Title))
+	for i, line := range strings.SplitN(p.Subtitle, "\n", 2) {
+		fmt.Fprintf(b, `<text x="%d" y="%d" fill="#555555">%s</text>`+"\n", plotLeft, 50+18*i, esc(strings.ReplaceAll(line, "\n", " ")))
+	}
 
 	// Grid and tick labels: a vertical line per decade, a horizontal one per
 	// latency step.
