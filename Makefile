@@ -27,7 +27,8 @@ test: vet
 
 # The short version of perf/results.md: hot-path micro-benchmarks, then one
 # small, bounded run of each whole-system scenario on loopback, checked
-# against the published targets (perf/scripts/short.sh; a few minutes).
+# against the published targets (perf/scripts/short.sh). 90 s in all on the
+# 2-core VM with the build cache warm (perf/results.md, "The short run").
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./engine/ ./protocol/ ./perf/
 	$(GO) test -run '^$$' -bench 'CommandRoundTrip|RoomBroadcast|ConnectionOpen|RecordFanout' -benchtime 2000x ./features/mesh/
