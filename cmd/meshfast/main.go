@@ -70,6 +70,10 @@ func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Wr
 	defer signal.Stop(sig)
 	node, err := server.Start(s.cfg)
 	if err != nil {
+		// gnet's bind error, without SO_REUSEPORT, does not say where.
+		if addr := s.cfg.Engine.Addr; !strings.Contains(err.Error(), addr) {
+			err = fmt.Errorf("listen on %s: %w", addr, err)
+		}
 		fmt.Fprintf(stderr, "meshfast: %v\n", err)
 		return 1
 	}

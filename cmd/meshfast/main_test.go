@@ -82,6 +82,21 @@ func TestBinary(t *testing.T) {
 		}
 	})
 
+	t.Run("port in use", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		for _, reuse := range []string{"-reuseport=true", "-reuseport=false"} {
+			out, err := exec.Command(bin, "-addr", ln.Addr().String(), reuse).CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), ln.Addr().String()) {
+				t.Errorf("%s on a port in use: %v, want status 1 naming %s:\n%s", reuse, err, ln.Addr(), out)
+			}
+		}
+	})
+
 	t.Run("help", func(t *testing.T) {
 		out, err := exec.Command(bin, "-h").CombinedOutput()
 		if err != nil {
