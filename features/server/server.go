@@ -1,9 +1,3 @@
-// Package server assembles a meshfast node: the engine, the Mesh protocol
-// server, the coordinator, /health and /metrics. cmd/meshfast maps flags
-// and environment variables onto Config and calls Start; embedders can do
-// the same.
-//
-// A Node's methods are safe from any goroutine.
 package server
 
 import (
