@@ -1,8 +1,9 @@
-package jsonpatch
+package jsonx
 
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -16,25 +17,92 @@ type value struct {
 	kids []*value // object members or array elements
 }
 
-func build(t *tree, idx int32) *value {
+// arena hands out the values of one Apply from slabs sized to the parsed
+// documents, so that building them costs three allocations, not several per
+// value. The slices it hands out have their capacity capped, so that a
+// patch growing one reallocates it instead of writing into its neighbour.
+type arena struct {
+	vals []value
+	ptrs []*value
+	keys []string
+}
+
+// newArena sizes the slabs for the document and the values of the patch's
+// operations (the operations' own members are not built).
+func newArena(dt, pt *tree) *arena {
+	nodes, kids := len(dt.nodes), len(dt.kids)
+	for _, oi := range pt.children(0) {
+		if pt.nodes[oi].kind != kindObject {
+			continue
+		}
+		if c := pt.member(oi, "value"); c >= 0 {
+			n := subtree(pt, c)
+			nodes, kids = nodes+n, kids+n-1
+		}
+	}
+	return &arena{vals: make([]value, 0, nodes), ptrs: make([]*value, 0, kids), keys: make([]string, 0, kids)}
+}
+
+// subtree counts node idx and its descendants.
+func subtree(t *tree, idx int32) int {
+	n := 1
+	if t.nodes[idx].kind.container() {
+		for _, c := range t.children(idx) {
+			n += subtree(t, c)
+		}
+	}
+	return n
+}
+
+// build returns node idx of t as a mutable value.
+func (a *arena) build(t *tree, idx int32) *value {
 	n := &t.nodes[idx]
-	v := &value{kind: n.kind, raw: n.raw, esc: n.esc}
+	v := a.value()
+	*v = value{kind: n.kind, raw: n.raw, esc: n.esc}
 	if !n.kind.container() {
 		return v
 	}
 	kids := t.children(idx)
 	v.raw = nil
-	v.kids = make([]*value, len(kids))
+	v.kids = a.ptrSlice(len(kids))
 	if n.kind == kindObject {
-		v.keys = make([]string, len(kids))
+		v.keys = a.keySlice(len(kids))
 	}
 	for i, c := range kids {
-		v.kids[i] = build(t, c)
+		v.kids[i] = a.build(t, c)
 		if v.keys != nil {
 			v.keys[i] = t.nodes[c].key // aliases the source, which outlives Apply
 		}
 	}
 	return v
+}
+
+// value returns a new zero value: from the slab while it lasts (it is
+// never grown, so that pointers into it stay valid).
+func (a *arena) value() *value {
+	if len(a.vals) == cap(a.vals) {
+		return new(value)
+	}
+	a.vals = a.vals[:len(a.vals)+1]
+	return &a.vals[len(a.vals)-1]
+}
+
+func (a *arena) ptrSlice(n int) []*value {
+	if cap(a.ptrs)-len(a.ptrs) < n {
+		return make([]*value, n)
+	}
+	s := a.ptrs[len(a.ptrs) : len(a.ptrs)+n : len(a.ptrs)+n]
+	a.ptrs = a.ptrs[:len(a.ptrs)+n]
+	return s
+}
+
+func (a *arena) keySlice(n int) []string {
+	if cap(a.keys)-len(a.keys) < n {
+		return make([]string, n)
+	}
+	s := a.keys[len(a.keys) : len(a.keys)+n : len(a.keys)+n]
+	a.keys = a.keys[:len(a.keys)+n]
+	return s
 }
 
 func (v *value) clone() *value {
@@ -66,7 +134,7 @@ func (v *value) appendJSON(dst []byte) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, k)
+			dst = appendJSString(dst, k)
 			dst = append(dst, ':')
 			dst = v.kids[i].appendJSON(dst)
 		}
@@ -119,8 +187,13 @@ func equal(x, y *value) bool {
 }
 
 // Apply applies an RFC 6902 patch to doc and returns the new document as
-// compact JSON. Object members keep their order; added members go last.
-// Errors wrap ErrInvalidJSON, ErrTooDeep, ErrInvalidPatch, ErrPathNotFound
+// compact JSON, as JSON.stringify(applyPatch(JSON.parse(doc), patch)) would
+// write it with fast-json-patch (the library of Mesh's client): members in
+// Object.keys order (integer-like keys first, ascending, then the others as
+// written, an added one last), a duplicate key once with its last value,
+// scalars as written. Removing the whole document ("path":"") leaves null.
+// The patch is applied atomically: on error nothing is returned but the
+// error, which wraps ErrInvalidJSON (doc), ErrInvalidPatch, ErrPathNotFound
 // or ErrTestFailed.
 func Apply(doc, patch []byte) ([]byte, error) {
 	dt, pt := getTree(), getTree()
@@ -135,17 +208,18 @@ func Apply(doc, patch []byte) ([]byte, error) {
 	if pt.nodes[0].kind != kindArray {
 		return nil, fmt.Errorf("%w: not an array", ErrInvalidPatch)
 	}
-	root := build(dt, 0)
+	a := newArena(dt, pt)
+	root := a.build(dt, 0)
 	for i, oi := range pt.children(0) {
 		var err error
-		if root, err = applyOp(root, pt, oi); err != nil {
+		if root, err = applyOp(a, root, pt, oi); err != nil {
 			return nil, fmt.Errorf("operation %d: %w", i, err)
 		}
 	}
 	return root.appendJSON(make([]byte, 0, len(doc)+len(patch))), nil
 }
 
-func applyOp(root *value, pt *tree, oi int32) (*value, error) {
+func applyOp(a *arena, root *value, pt *tree, oi int32) (*value, error) {
 	if pt.nodes[oi].kind != kindObject {
 		return nil, fmt.Errorf("%w: not an object", ErrInvalidPatch)
 	}
@@ -162,7 +236,10 @@ func applyOp(root *value, pt *tree, oi int32) (*value, error) {
 		if n.kind != kindString {
 			return "", false, fmt.Errorf("%w: %q is not a string", ErrInvalidPatch, name)
 		}
-		return string(unescape(nil, n.raw[1:len(n.raw)-1])), true, nil
+		if !n.esc {
+			return b2s(n.raw[1 : len(n.raw)-1]), true, nil // pt outlives the op
+		}
+		return string(appendUnescapedJS(nil, n.raw[1:len(n.raw)-1])), true, nil
 	}
 	op, ok, err := text("op")
 	if err != nil || !ok {
@@ -183,7 +260,7 @@ func applyOp(root *value, pt *tree, oi int32) (*value, error) {
 		if !ok {
 			return nil, fmt.Errorf("%w: %s without value", ErrInvalidPatch, op)
 		}
-		val = build(pt, c)
+		val = a.build(pt, c)
 	}
 	var from []string
 	switch op {
@@ -200,6 +277,9 @@ func applyOp(root *value, pt *tree, oi int32) (*value, error) {
 	case "add":
 		return add(root, path, val)
 	case "remove":
+		if len(path) == 0 {
+			return &value{kind: kindNull, raw: null}, nil
+		}
 		_, root, err := remove(root, path)
 		return root, err
 	case "replace":
@@ -363,8 +443,16 @@ func add(root *value, path []string, v *value) (*value, error) {
 			parent.kids[i] = v // an existing member keeps its position
 			return root, nil
 		}
-		parent.keys = append(parent.keys, tok)
-		parent.kids = append(parent.kids, v)
+		// A new member goes last, unless it is an array index, which
+		// JavaScript lists with the others, in ascending order.
+		i := len(parent.keys)
+		if isIndexKey(tok) {
+			for i > 0 && cmpKeys(parent.keys[i-1], tok) > 0 {
+				i--
+			}
+		}
+		parent.keys = slices.Insert(parent.keys, i, tok)
+		parent.kids = slices.Insert(parent.kids, i, v)
 	case kindArray:
 		i, err := index(tok, len(parent.kids), true)
 		if err != nil {
@@ -379,11 +467,8 @@ func add(root *value, path []string, v *value) (*value, error) {
 	return root, nil
 }
 
-// remove takes the value at path out of the document.
+// remove takes the value at path (not the root) out of the document.
 func remove(root *value, path []string) (*value, *value, error) {
-	if len(path) == 0 {
-		return nil, nil, fmt.Errorf("%w: cannot remove the whole document", ErrInvalidPatch)
-	}
 	parent, err := get(root, path[:len(path)-1])
 	if err != nil {
 		return nil, nil, err
