@@ -56,13 +56,22 @@ func (c *Connection) server() *Server { return (*Server)(c.c.Handler().(*handler
 // present somewhere.
 type connActive struct {
 	// ctx ends when the connection closes. It is set once, on the loop,
-	// when the first command arrives, before that command's goroutine
-	// starts, and only cancelled after (on the loop, in OnClose), so it
-	// needs no lock even though connActive may have been made elsewhere.
+	// when the first command arrives, before that command is queued, and
+	// only cancelled after (on the loop, in OnClose), so it needs no lock
+	// even though connActive may have been made elsewhere.
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	inflight atomic.Int32 // commands running
+	// The command queue (queue.go). qmu is taken alone, never across a
+	// handler or a coordinator call.
+	qmu          sync.Mutex
+	queue        []queued // waiting commands, the next at qhead
+	qhead        int
+	running      bool  // a runner goroutine is draining queue
+	paused       bool  // reading is paused until the queue drains to half
+	pending      int32 // commands queued or running, concurrent ones too
+	peak         int32 // highest pending seen (tests check the bound with it)
+	pendingBytes int   // their payloads' bytes
 
 	mu         sync.Mutex               // guards topics, topicsDone and present
 	topicsDone bool                     // cleanup has taken topics; no more may be added

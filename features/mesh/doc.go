@@ -14,11 +14,17 @@
 // # Concurrency contract
 //
 // Frames are decoded on the connection's event loop; pong and
-// latency:response are consumed there. Every command (built-in or
-// application) runs on its own goroutine, never on the loop, so handlers may
-// block on I/O; replies are posted back to the loop. Commands of one
-// connection run concurrently and reply in completion order, as in Mesh; at
-// most Options.MaxInFlightPerConn run at once per connection.
+// latency:response are consumed there. Commands (built-in or application)
+// never run on the loop, so handlers may block on I/O. The commands of one
+// connection run one after another in arrival order, each after the
+// previous one finished, on a goroutine that exists only while the
+// connection has commands queued, and their replies leave in that order;
+// different connections run in parallel (queue.go). A command registered
+// with ExposeConcurrent starts at once on its own goroutine instead, and its
+// reply may overtake. A connection with Options.MaxQueuedCommands commands
+// queued or running is not read (engine.Conn.PauseReading) until half of
+// them are done: it is slowed down, not answered with errors. Commands
+// still queued when the connection closes are dropped.
 //
 // Server methods are safe from any goroutine. A Connection's exported
 // methods are safe from any goroutine. Guards and middleware run on the
