@@ -224,6 +224,19 @@ func (s *Server) execute(c *Connection, a *connActive, q *queued) (result any, e
 	return cmd.h(mc)
 }
 
+// errCoordinator answers a command the coordinator failed. The client gets
+// this, not the coordinator's text, which names internals.
+var errCoordinator = protocol.NewCodeError("the server could not complete the command", protocol.CodeServer, "Error")
+
+// coordFailed is how a built-in command answers a coordinator error: it is
+// logged and counted (mesh_coord_errors_total) and answered as an error,
+// never turned into a quiet false.
+func (s *Server) coordFailed(command string, err error) error {
+	s.m.coordError()
+	s.opts.Logf("mesh: %s: coordinator: %v", command, err)
+	return errCoordinator
+}
+
 // commandTimeout bounds a command's context; Mesh's client gives up after
 // 30 s by default, so nothing is waiting for an answer after that.
 const commandTimeout = time.Minute

@@ -38,6 +38,32 @@
 // runs on the loop in OnOpen, since handing it to a worker would cost more
 // than the map updates.
 //
+// # Subscriptions
+//
+// What a connection receives (a channel, a room's broadcasts, a record in
+// full or patch mode, a room's presence updates) is a subscription, and one
+// type owns every subscription on all three layers it lives on: the
+// connection's own set, the node's reference-counted coordinator
+// subscription, and the engine topic on the connection's loop
+// (subscriptions.go). Each kind is declared once, as a source with one
+// route per way of receiving it (routes.go). Adding a kind, say a durable
+// stream, is one declaration and its delivery:
+//
+//	streamSource = newSource("stream", func(name string) string { return "mesh:stream:" + name },
+//		(*Server).deliverStream, nil, "s:")
+//	streamRoute  = streamSource.routes[0]
+//
+// where deliverStream turns a message on the coordinator topic into frames
+// for the route's engine topic. Its commands call s.subs.take(ctx, c,
+// streamRoute, name) and s.subs.drop(ctx, c, streamSource, name); the
+// coordinator subscription, its sharing between connections, the engine
+// topic, the wait until the loop has it and the cleanup at close follow.
+// (A tally function instead of nil counts it in LocalTopics.)
+//
+// A local connection is found by its Mesh id through the engine's
+// registry: the id carries the engine connection's id (connid.go), and the
+// server keeps no connection table of its own.
+//
 // Records are versioned JSON values (ExposeRecord, ExposeWritableRecord,
 // PublishRecordUpdate): each real change bumps the version by exactly one,
 // the RFC 6902 patch is computed once on the writing node, and each node

@@ -155,9 +155,9 @@ func TestMeshPresenceSubscription(t *testing.T) {
 		t.Parallel()
 		s := presenceSubServer(t, Options{})
 		c1, c2 := connected(t, s), connected(t, s)
-		first := s.LocalConnections()[0].ID()
-		if first != c1.ConnectionID() {
-			t.Fatalf("first local connection %s is not client1 %s", first, c1.ConnectionID())
+		first := c1.ConnectionID() // Mesh's getLocalConnections()[0]
+		if s.Connection(first) == nil {
+			t.Fatalf("client1 %s is not a local connection", first)
 		}
 		// registered again at run time, now with a guard
 		s.TrackPresence("guarded:room", PresenceOptions{Guard: func(c *Connection, room string) bool { return c.ID() == first }})
@@ -188,7 +188,7 @@ func TestMeshPresenceSubscription(t *testing.T) {
 		if r, err := c1.SubscribePresence(tctx(t), room, got.add); err != nil || !r.Success {
 			t.Fatalf("%+v %v", r, err)
 		}
-		conn2 := s.LocalConnections()[1].ID()
+		conn2 := c2.ConnectionID() // Mesh's getLocalConnections()[1]
 		if err := s.AddToRoom(bg(), room, conn2); err != nil {
 			t.Fatal(err)
 		}
@@ -626,8 +626,8 @@ func TestMeshPresenceMultiInstance(t *testing.T) {
 	joined := func(t *testing.T) (sa, sb *Server, ca, cb *client.Client, got *presenceLog) {
 		sa, sb = twoNodes(t)
 		ca, cb = connected(t, sa), connected(t, sb)
-		if id := sb.LocalConnections()[0].ID(); id != cb.ConnectionID() {
-			t.Fatalf("serverB's connection %s is not clientB %s", id, cb.ConnectionID())
+		if sb.Connection(cb.ConnectionID()) == nil || sa.Connection(cb.ConnectionID()) != nil {
+			t.Fatalf("clientB %s is not serverB's connection alone", cb.ConnectionID())
 		}
 		got = &presenceLog{}
 		r, err := ca.SubscribePresence(tctx(t), room, got.add)

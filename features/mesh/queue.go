@@ -34,8 +34,10 @@ import (
 // whatever the client does, and a fast client sees slower replies, never an
 // error.
 
-// queued is one command waiting in its connection's queue.
+// queued is one command waiting in its connection's queue, or a task the
+// server runs in turn with them (fn).
 type queued struct {
+	fn      func()   // set: a task (enqueueTask), not a command
 	cmd     *command // nil: not exposed (answered ENOTFOUND)
 	err     error    // set: answer this error without running anything
 	name    string
@@ -62,6 +64,23 @@ func (s *Server) enqueue(c *Connection, a *connActive, q queued) {
 		// this callback, so a runner that drained in between cannot be missed.
 		c.c.PauseReading()
 	}
+	if start {
+		go s.drain(c, a)
+	}
+}
+
+// enqueueTask queues fn to run in turn with c's commands, for changes the
+// server makes to c that must keep their order with one another and with
+// what c asked for (a room change made on another node). A task counts
+// against no bound: it comes from the server, not the client, and it does
+// not run if c has closed first. Any goroutine.
+func (s *Server) enqueueTask(c *Connection, fn func()) {
+	a := c.activate()
+	a.qmu.Lock()
+	a.queue = append(a.queue, queued{fn: fn})
+	start := !a.running
+	a.running = true
+	a.qmu.Unlock()
 	if start {
 		go s.drain(c, a)
 	}
@@ -128,6 +147,12 @@ func (s *Server) drain(c *Connection, a *connActive) {
 		a.queue[a.qhead] = queued{}
 		a.qhead++
 		a.qmu.Unlock()
+		if q.fn != nil {
+			if !c.closed.Load() {
+				q.fn()
+			}
+			continue
+		}
 		if !c.closed.Load() {
 			s.run(c, a, &q)
 		}

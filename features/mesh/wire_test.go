@@ -339,8 +339,8 @@ func TestConnectionHooks(t *testing.T) {
 	if c.ID() != w.id || c.IsDead() {
 		t.Fatalf("opened %s dead=%v, want %s", c.ID(), c.IsDead(), w.id)
 	}
-	if got := s.LocalConnections(); len(got) != 1 || got[0] != c {
-		t.Fatalf("local connections %v", got)
+	if got := s.Connection(w.id); got != c {
+		t.Fatalf("Connection(%s) = %v, want the hook's %v", w.id, got, c)
 	}
 	w.c.Close(websocket.StatusNormalClosure, "")
 	d := <-closed
