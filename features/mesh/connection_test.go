@@ -121,7 +121,7 @@ func TestMissedPongsSaturate(t *testing.T) {
 			}
 			done <- c.missedPongs
 		})
-		got := <-done
+		got := recv(t, done, "the timer task")
 		// the client answers a close frame, if one came, so the close completes
 		sim.Feed(sc, []byte{0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8})
 		byServer := sim.Engine().ClosedBy(engine.ReasonServerClosed)

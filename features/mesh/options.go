@@ -89,9 +89,9 @@ type Options struct {
 	// Zero means DefaultCoordTimeout.
 	CoordTimeout time.Duration
 
-	// AssignID sends each connection its id as a "mesh/assign-id" push right
-	// after it opens (Mesh's JS client ignores it; meshfast's Go client uses
-	// it). Set NoAssignID to turn it off.
+	// NoAssignID turns off the "mesh/assign-id" push that tells each
+	// connection its id right after it opens (Mesh's JS client ignores it;
+	// meshfast's Go client uses it).
 	NoAssignID bool
 
 	// Metrics, if set, receives the server's trackers and counters:

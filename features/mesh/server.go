@@ -2,7 +2,6 @@ package mesh
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -13,9 +12,6 @@ import (
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/protocol"
 )
-
-// ErrClosed is returned by Server methods after Close.
-var ErrClosed = errors.New("mesh: server closed")
 
 // Server is a Mesh protocol server on an engine.
 type Server struct {

@@ -335,7 +335,7 @@ func TestConnectionHooks(t *testing.T) {
 	s.OnConnection(func(c *Connection) { opened <- c })
 	s.OnDisconnection(func(c *Connection) { closed <- c })
 	w := dialWire(t, s)
-	c := <-opened
+	c := recv(t, opened, "the connection hook")
 	if c.ID() != w.id || c.IsDead() {
 		t.Fatalf("opened %s dead=%v, want %s", c.ID(), c.IsDead(), w.id)
 	}
@@ -343,7 +343,7 @@ func TestConnectionHooks(t *testing.T) {
 		t.Fatalf("Connection(%s) = %v, want the hook's %v", w.id, got, c)
 	}
 	w.c.Close(websocket.StatusNormalClosure, "")
-	d := <-closed
+	d := recv(t, closed, "the disconnection hook")
 	if d.ID() != w.id || !d.IsDead() {
 		t.Fatalf("closed %s dead=%v", d.ID(), d.IsDead())
 	}
