@@ -276,3 +276,60 @@ func indexOf(xs []int64, x int64) int {
 	}
 	return -1
 }
+
+// Past MaxQueuedBytes of payload a connection is paused as past
+// MaxQueuedCommands: its queue holds the bound plus one message at most.
+func TestQueuedBytesBound(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, Options{MaxQueuedBytes: 200})
+	gate := make(chan struct{})
+	s.Expose("slow", func(c *Context) (any, error) { <-gate; return len(c.Payload), nil })
+	w := dialWire(t, s)
+	payload := `"` + strings.Repeat("x", 98) + `"` // 100 bytes
+	const n = 20
+	for i := 1; i <= n; i++ {
+		w.send(fmt.Sprintf(`{"id":%d,"command":"slow","payload":%s}`, i, payload))
+	}
+	c := s.Connection(w.id)
+	state := func() (pending, peak int32, bytes int, paused bool) {
+		a := c.active.Load()
+		if a == nil {
+			return 0, 0, 0, false
+		}
+		a.qmu.Lock()
+		defer a.qmu.Unlock()
+		return a.pending, a.peak, a.pendingBytes, a.paused
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if pending, _, bytes, paused := state(); pending != 2 || !paused {
+			return fmt.Errorf("%d queued (%d bytes), paused %v; want 2 and paused", pending, bytes, paused)
+		}
+		return nil
+	})
+	close(gate)
+	inOrder(t, w.replies(n), 1, "100")
+	if _, peak, _, _ := state(); peak > 2 {
+		t.Fatalf("the queue held %d commands of 104 bytes under a 200-byte bound", peak)
+	}
+}
+
+// Past MaxInFlight commands across the server, a command is answered EBUSY
+// at once but in its turn: the replies keep the order of the commands.
+func TestServerBusyAnswersInOrder(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, Options{MaxInFlight: 4})
+	gate := make(chan struct{})
+	s.Expose("slow", func(c *Context) (any, error) { <-gate; return "done", nil })
+	w := dialWire(t, s)
+	const n = 10
+	for i := 1; i <= n; i++ {
+		w.send(fmt.Sprintf(`{"id":%d,"command":"slow"}`, i))
+	}
+	w.silent(30 * time.Millisecond) // nothing overtakes the blocked first command
+	close(gate)
+	rs := w.replies(n)
+	inOrder(t, rs[:4], 1, `"done"`)
+	inOrder(t, rs[4:], 5, `{"error":"server busy","code":"EBUSY","name":"LimitError"}`)
+	// Once the server has caught up, commands run again.
+	w.expect(`{"id":11,"command":"slow"}`, `{"id":11,"command":"slow","payload":"done"}`)
+}
