@@ -58,7 +58,8 @@
 // streamRoute, name) and s.subs.drop(ctx, c, streamSource, name); the
 // coordinator subscription, its sharing between connections, the engine
 // topic, the wait until the loop has it and the cleanup at close follow.
-// (A tally function instead of nil counts it in LocalTopics.)
+// (A tally function instead of nil, and a field in TopicCounts, would
+// count it in LocalTopics.)
 //
 // A local connection is found by its Mesh id through the engine's
 // registry: the id carries the engine connection's id (connid.go), and the
