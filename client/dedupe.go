@@ -46,9 +46,10 @@ type DedupedPresenceOptions struct {
 //   - a leave removes it; the group goes when its last member leaves, and
 //     the next member in join order takes over as representative;
 //   - a state update is taken when it is at least as new as the group's
-//     state (its timestamp is not older; Mesh compares with >=), and then
-//     makes its sender the representative; an older one is ignored, but
-//     OnUpdate is called all the same;
+//     state (its timestamp is not older: of two with the same timestamp,
+//     the one handled later wins, as in Mesh's client-utils/index.ts, which
+//     compares with >=), and then makes its sender the representative; an
+//     older one is ignored, but OnUpdate is called all the same;
 //   - updates for a connection whose group does not exist (a state or leave
 //     before any join) change nothing.
 //

@@ -124,6 +124,28 @@ func TestDedupeNewerStateTakesOver(t *testing.T) { // C-cutils-7
 	}
 }
 
+// Two states with the same timestamp: the one handled later wins and its
+// sender becomes the representative. Settled against Mesh's source, not its
+// tests (which have no such case): createDedupedPresenceHandler in
+// nvms/prsm packages/mesh/src/client-utils/index.ts takes a state when
+// `!group.timestamp || timestamp >= group.timestamp`.
+func TestDedupeEqualTimestampLaterWins(t *testing.T) {
+	h := newDedupe(same)
+	h.handle("join", "conn123", 1000, "")
+	h.handle("join", "conn456", 1001, "")
+	h.handle("state", "conn123", 1002, `{"status":"typing"}`)
+	m := h.handle("state", "conn456", 1002, `{"status":"idle"}`)
+	g := m["group:same"]
+	if string(g.State) != `{"status":"idle"}` || g.Timestamp != 1002 || g.Representative != "conn456" {
+		t.Fatalf("equal timestamps: %+v, want the later state and its sender", g)
+	}
+	// and back again, still at the same instant
+	m = h.handle("state", "conn123", 1002, `{"status":"away"}`)
+	if g := m["group:same"]; string(g.State) != `{"status":"away"}` || g.Representative != "conn123" {
+		t.Fatalf("equal timestamps again: %+v", g)
+	}
+}
+
 func TestDedupeFallbacksAndSeed(t *testing.T) {
 	h := newDedupe(func(id string) string {
 		if id == "anon" {

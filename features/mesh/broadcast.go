@@ -89,7 +89,7 @@ func (s *Server) BroadcastRoomExclude(ctx context.Context, room, command string,
 	if err != nil {
 		return err
 	}
-	return s.co.Publish(ctx, coordRoomPrefix+room, appendEnvelope(nil, exclude, frame))
+	return s.co.Publish(ctx, roomSource.coordTopic(room), appendEnvelope(nil, exclude, frame))
 }
 
 // sendTo routes an encoded frame to the given connections: local ones

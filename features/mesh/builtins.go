@@ -22,7 +22,7 @@ func (s *Server) registerBuiltins() {
 		if c.Bind(&req) != nil {
 			return false, nil
 		}
-		return s.unsubscribeLocal(c, c.Conn, req.Channel, engineChannelPrefix+req.Channel), nil
+		return s.subs.drop(c, c.Conn, channelSource, req.Channel), nil
 	})
 	s.Expose(protocol.CmdJoinRoom, func(c *Context) (any, error) {
 		var req protocol.JoinRoomRequest

@@ -52,7 +52,7 @@ func (s *Server) subscribeChannel(ctx context.Context, c *Connection, channel st
 	if checkChannel(channel) != nil || !s.channels.allowed(c, channel) {
 		return false, []string{}
 	}
-	if err := s.subscribeLocal(ctx, c, channel, engineChannelPrefix+channel); err != nil {
+	if err := s.subs.take(ctx, c, channelRoute, channel); err != nil {
 		s.opts.Logf("mesh: subscribe %s to %q: %v", c.id, channel, err)
 		return false, []string{}
 	}

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/protocol"
 )
 
@@ -68,18 +67,41 @@ type HandlerFunc func(c *Context) (any, error)
 type Middleware func(c *Context) error
 
 type command struct {
-	h   HandlerFunc
-	mws []Middleware
+	name string
+	h    HandlerFunc
+	mws  []Middleware
+	// concurrent: the command runs on its own goroutine as soon as it
+	// arrives instead of in its connection's queue (ExposeConcurrent).
+	concurrent bool
 }
 
 // Expose registers a command, replacing any handler of that name. mws run
 // after the global middleware, before h.
+//
+// The commands of one connection run one after another, in the order they
+// arrived, each after the previous one finished, and their replies leave in
+// that order; different connections run in parallel.
 func (s *Server) Expose(name string, h HandlerFunc, mws ...Middleware) {
+	s.expose(name, h, false, mws)
+}
+
+// ExposeConcurrent registers a command that does not wait its turn: each
+// call starts on its own goroutine as soon as it arrives, beside the
+// connection's queue, for a slow handler whose effects do not depend on the
+// connection's other commands (a search, a report). What it gives up: its
+// reply may overtake the replies of commands sent before it, and its effects
+// may interleave with theirs and with those of commands sent after it. Its
+// calls still count against Options.MaxQueuedCommands while they run, so a
+// client cannot start them without bound.
+func (s *Server) ExposeConcurrent(name string, h HandlerFunc, mws ...Middleware) {
+	s.expose(name, h, true, mws)
+}
+
+func (s *Server) expose(name string, h HandlerFunc, concurrent bool, mws []Middleware) {
 	s.cmdMu.Lock()
 	defer s.cmdMu.Unlock()
-	old := s.commands[name]
-	cmd := &command{h: h}
-	if old != nil {
+	cmd := &command{name: name, h: h, concurrent: concurrent}
+	if old := s.commands[name]; old != nil {
 		cmd.mws = old.mws
 	}
 	s.commands[name] = cmd
@@ -106,13 +128,14 @@ func (s *Server) UseFor(name string, mws ...Middleware) {
 func (s *Server) useForLocked(name string, mws []Middleware) {
 	cmd := s.commands[name]
 	if cmd == nil {
-		cmd = &command{}
-		s.commands[name] = cmd
+		cmd = &command{name: name}
 	}
 	next := make([]Middleware, 0, len(mws)+len(cmd.mws))
 	next = append(next, mws...)
 	next = append(next, cmd.mws...)
-	s.commands[name] = &command{h: cmd.h, mws: next}
+	// A new value, not an update: queued commands hold the old one and
+	// read it without the lock.
+	s.commands[name] = &command{name: name, h: cmd.h, mws: next, concurrent: cmd.concurrent}
 }
 
 // HasCommand reports whether name is exposed.
@@ -123,93 +146,68 @@ func (s *Server) HasCommand(name string) bool {
 	return cmd != nil && cmd.h != nil
 }
 
-// Errors answered when a client runs more commands than allowed.
-var (
-	errTooMany = protocol.NewCodeError("too many commands in flight on this connection", "ETOOMANY", "LimitError")
-	errBusy    = protocol.NewCodeError("server busy", "EBUSY", "LimitError")
-)
+// errBusy answers a command that arrives while Options.MaxInFlight
+// commands are queued or running across the server.
+var errBusy = protocol.NewCodeError("server busy", "EBUSY", "LimitError")
 
-// dispatch starts a command. It runs on the loop: it only copies the
-// frame's bytes and starts a goroutine.
+// dispatch queues a command (or starts it, when concurrent). It runs on the
+// loop: it copies the frame's payload, which the engine reuses, and never
+// runs a handler.
 func (s *Server) dispatch(c *Connection, m *protocol.Message) {
-	name := string(m.Command)
-	a := c.active.Load()
-	var running int32 // a connection without connActive has run no command
-	if a != nil {
-		running = a.inflight.Load()
+	s.cmdMu.RLock()
+	cmd := s.commands[string(m.Command)]
+	s.cmdMu.RUnlock()
+	q := queued{cmd: cmd, id: m.ID, start: time.Now()}
+	if cmd != nil {
+		q.name = cmd.name // the registered string: no copy
+	} else {
+		q.name = string(m.Command)
 	}
-	if int(running) >= s.opts.MaxInFlightPerConn {
-		s.replyError(c, m.ID, name, errTooMany)
-		return
+	if m.Payload != nil {
+		q.payload = append(json.RawMessage(nil), m.Payload...)
 	}
-	if s.inflight.Load() >= int64(s.opts.MaxInFlight) {
-		s.replyError(c, m.ID, name, errBusy)
-		return
-	}
-	if a == nil {
-		a = c.activate()
-	}
+	a := c.activate()
 	if a.ctx == nil {
 		a.ctx, a.cancel = context.WithCancel(context.Background())
 	}
-	var payload json.RawMessage
-	if m.Payload != nil {
-		payload = append(json.RawMessage(nil), m.Payload...)
+	if s.inflight.Add(1) > int64(s.opts.MaxInFlight) {
+		// The server as a whole is over its limit: answer at once, but in
+		// turn, so the replies keep their order. The answer still counts
+		// against the connection's bounds, so it cannot be flooded past them.
+		q.cmd, q.payload, q.err = nil, nil, errBusy
 	}
-	a.inflight.Add(1)
-	s.inflight.Add(1)
-	go s.run(c, a, m.ID, name, payload, time.Now())
-}
-
-// run reads a.ctx instead of taking it as an argument: the go statement's
-// closure holds the arguments, and one word more puts it in the next size
-// class for every command.
-func (s *Server) run(c *Connection, a *connActive, id int64, name string, payload json.RawMessage, start time.Time) {
-	result, err := s.execute(c, a.ctx, name, payload)
-	s.m.command(time.Since(start), err)
-	// Free the slot before the reply leaves: a client that has its answer
-	// may send the next command at once.
-	a.inflight.Add(-1)
-	s.inflight.Add(-1)
-	if c.closed.Load() {
+	if cmd == nil || !cmd.concurrent || q.err != nil {
+		s.enqueue(c, a, q)
 		return
 	}
-	f := engine.AcquireFrame()
-	var b []byte
-	if err != nil {
-		b = protocol.AppendErrorReply(f.PayloadBuf(), id, name, err)
-	} else {
-		p, encErr := encodePayload(nil, result)
-		if encErr != nil {
-			b = protocol.AppendErrorReply(f.PayloadBuf(), id, name, fmt.Errorf("encode reply: %w", encErr))
-		} else {
-			if result == nil {
-				p = nil
-			}
-			b = protocol.AppendReply(f.PayloadBuf(), id, name, p)
-		}
+	a.qmu.Lock()
+	s.admitLocked(a, q.size())
+	pause := s.overLocked(a)
+	a.qmu.Unlock()
+	if pause {
+		c.c.PauseReading()
 	}
-	f.SetPayload(engine.OpText, b)
-	c.c.Send(f)
-	f.Release()
+	go s.runConcurrent(c, a, q)
 }
 
 // execute runs middleware and handler, turning a panic into Mesh's
-// EUNKNOWN error so one bad handler cannot take the process down.
-func (s *Server) execute(c *Connection, cctx context.Context, name string, payload json.RawMessage) (result any, err error) {
+// EUNKNOWN error so one bad handler cannot take the process down. a.ctx
+// is read here rather than passed: it was set on the loop before the
+// command was queued and is never replaced.
+func (s *Server) execute(c *Connection, a *connActive, q *queued) (result any, err error) {
+	cmd := q.cmd
+	if cmd == nil || cmd.h == nil {
+		return nil, protocol.CommandNotFound(q.name)
+	}
 	s.cmdMu.RLock()
-	cmd := s.commands[name]
 	global := s.global
 	s.cmdMu.RUnlock()
-	if cmd == nil || cmd.h == nil {
-		return nil, protocol.CommandNotFound(name)
-	}
-	ctx, cancel := context.WithTimeout(cctx, commandTimeout)
+	ctx, cancel := context.WithTimeout(a.ctx, commandTimeout)
 	defer cancel()
-	mc := &Context{Context: ctx, Server: s, Command: name, Conn: c, Payload: payload}
+	mc := &Context{Context: ctx, Server: s, Command: q.name, Conn: c, Payload: q.payload}
 	defer func() {
 		if r := recover(); r != nil {
-			s.opts.Logf("mesh: command %q panicked: %v", name, r)
+			s.opts.Logf("mesh: command %q panicked: %v", q.name, r)
 			result, err = nil, protocol.UnknownError(fmt.Sprint(r))
 		}
 	}()
@@ -226,14 +224,22 @@ func (s *Server) execute(c *Connection, cctx context.Context, name string, paylo
 	return cmd.h(mc)
 }
 
+// errCoordinator answers a command the coordinator failed. The client gets
+// this, not the coordinator's text, which names internals.
+var errCoordinator = protocol.NewCodeError("the server could not complete the command", protocol.CodeServer, "Error")
+
+// coordFailed is how a built-in command answers a coordinator error: it is
+// logged and counted (mesh_coord_errors_total) and answered as an error,
+// never turned into a quiet false.
+func (s *Server) coordFailed(command string, err error) error {
+	s.m.coordError()
+	s.opts.Logf("mesh: %s: coordinator: %v", command, err)
+	return errCoordinator
+}
+
 // commandTimeout bounds a command's context; Mesh's client gives up after
 // 30 s by default, so nothing is waiting for an answer after that.
 const commandTimeout = time.Minute
-
-func (s *Server) replyError(c *Connection, id int64, name string, err error) {
-	var buf [256]byte
-	_ = c.c.WriteText(protocol.AppendErrorReply(buf[:0], id, name, err))
-}
 
 // Guard decides whether a connection may use a named resource (a channel,
 // record or presence room). It runs on the command's goroutine.

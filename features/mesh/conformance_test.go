@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -53,15 +54,36 @@ func tctx(t testing.TB) context.Context {
 	return ctx
 }
 
+// jsonEqual checks that got is the JSON value want: the same types and
+// values, whatever the key order and spacing ({"id":1} is not {"id":"1"}).
+// A want that is not JSON fails the test rather than matching anything.
 func jsonEqual(t testing.TB, got json.RawMessage, want string) {
 	t.Helper()
 	var a, b any
+	if err := json.Unmarshal([]byte(want), &b); err != nil {
+		t.Fatalf("bad expected JSON %s: %v", want, err)
+		return
+	}
 	if err := json.Unmarshal(got, &a); err != nil {
 		t.Fatalf("bad JSON %s: %v", got, err)
+		return
 	}
-	_ = json.Unmarshal([]byte(want), &b)
-	if fmt.Sprint(a) != fmt.Sprint(b) {
+	if !reflect.DeepEqual(a, b) {
 		t.Fatalf("got %s want %s", got, want)
+	}
+}
+
+// recv waits for a value on ch, failing the test with what it waited for
+// if none comes in 5 s: a regression fails with a message instead of
+// hanging until go test gives up.
+func recv[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
 	}
 }
 
@@ -107,14 +129,15 @@ func TestMeshBasicMetadata(t *testing.T) {
 	a, b := connected(t, s), connected(t, s)
 	ctx := tctx(t)
 	// C-basic-6: the hook sees a live connection that is also local
-	ca := <-opened
+	ca := recv(t, opened, "the connection hook")
 	if ca.ID() == "" || ca.IsDead() || s.Connection(ca.ID()) != ca {
 		t.Fatalf("C-basic-6: %s dead=%v", ca.ID(), ca.IsDead())
 	}
-	<-opened
-	conns := s.LocalConnections()
-	if len(conns) != 2 || conns[0].ID() != a.ConnectionID() || conns[1].ID() != b.ConnectionID() {
-		t.Fatalf("local connections not in connection order")
+	recv(t, opened, "the second connection hook")
+	// Mesh's getLocalConnections()[0] and [1]: the two clients' server-side connections
+	conns := []*Connection{s.Connection(a.ConnectionID()), s.Connection(b.ConnectionID())}
+	if conns[0] == nil || conns[1] == nil {
+		t.Fatalf("local connections %v", conns)
 	}
 	// C-basic-4
 	metaA, metaB := `{"name":"Client A","id":1}`, `{"name":"Client B","id":2}`
@@ -141,7 +164,7 @@ func TestMeshBasicMetadata(t *testing.T) {
 	// C-basic-7: the disconnection hook gets the same id, now dead
 	id := a.ConnectionID()
 	_ = a.Close()
-	d := <-closed
+	d := recv(t, closed, "the disconnection hook")
 	if d.ID() != id || !d.IsDead() {
 		t.Fatalf("C-basic-7: %s dead=%v", d.ID(), d.IsDead())
 	}
@@ -223,7 +246,7 @@ func TestMeshClient(t *testing.T) {
 		got := make(chan string, 1)
 		a.On("hello", func(p json.RawMessage) { got <- string(p) })
 		_ = s.Broadcast(tctx(t), "hello", "world")
-		if p := <-got; p != `"world"` {
+		if p := recv(t, got, "the hello event"); p != `"world"` {
 			t.Fatalf("payload %s", p)
 		}
 	})
@@ -278,10 +301,10 @@ func TestMeshClientLiveness(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(connected)
-	if st := <-pinged; st != client.Online {
+	if st := recv(t, pinged, "a ping"); st != client.Online {
 		t.Fatalf("status at ping %v", st)
 	}
-	<-latency
+	recv(t, latency, "a latency report")
 	// and the client answers, so the server keeps it through many intervals
 	time.Sleep(300 * time.Millisecond)
 	if a.Status() != client.Online || s.Connection(a.ConnectionID()) == nil {
@@ -436,8 +459,16 @@ func TestMeshSubscription(t *testing.T) {
 	})
 	t.Run("C-subscription-10 history", func(t *testing.T) {
 		a := connected(t, s)
-		for i := 1; i <= 5; i++ {
-			_ = s.PublishToChannel(ctx, "hist:channel", fmt.Sprintf("History message %d", i), 10)
+		// Mesh publishes 5 keeping 10, which trims nothing: publish 12, so
+		// that the history is trimmed to exactly 10 (Mesh keeps 11).
+		for i := 1; i <= 12; i++ {
+			if err := s.PublishToChannel(ctx, "hist:channel", fmt.Sprintf("History message %d", i), 10); err != nil {
+				t.Fatal(err)
+			}
+		}
+		kept, err := s.ChannelHistory(ctx, "hist:channel", 100)
+		if err != nil || len(kept) != 10 || kept[0] != "History message 12" || kept[9] != "History message 3" {
+			t.Fatalf("history kept %d: %v %v, want 12 down to 3", len(kept), kept, err)
 		}
 		s.ExposeChannel("hist:channel", nil)
 		var c collector
@@ -445,7 +476,7 @@ func TestMeshSubscription(t *testing.T) {
 		if err != nil || !r.Success {
 			t.Fatal(err)
 		}
-		want := []string{"History message 5", "History message 4", "History message 3"}
+		want := []string{"History message 12", "History message 11", "History message 10"}
 		if !slices.Equal(r.History, want) {
 			t.Fatalf("history %v", r.History)
 		}

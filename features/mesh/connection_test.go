@@ -2,7 +2,6 @@ package mesh
 
 import (
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"unsafe"
@@ -34,16 +33,36 @@ func TestIdleConnectionHasNoActivePart(t *testing.T) {
 	}
 }
 
-// TestHeldTopicsRacingHolds runs cleanup against subscriptions on a
-// connection that has no connActive yet, so they race to make it: every
-// topic a subscription was told it holds must reach cleanup (or its node
-// reference leaks), and none may be held after.
-func TestHeldTopicsRacingHolds(t *testing.T) {
-	for round := 0; round < 2000; round++ {
-		c := &Connection{}
-		const n = 4
-		var held [n]bool
-		var taken []string
+// TestTakesRacingCleanup runs a closed connection's cleanup against
+// subscriptions being taken, on connections with no connActive yet, so they
+// also race to make it. Every (source, name) in a connection's set holds
+// exactly one node reference: cleanup must release the reference of every
+// take that got in, and no other, or the node leaks a coordinator
+// subscription or drops one another connection still needs.
+func TestTakesRacingCleanup(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, Options{})
+	w := dialWire(t, s)
+	ec := s.Connection(w.id).c
+	const n = 4
+	// holder keeps one reference on each name throughout.
+	holder := &Connection{id: "holder", c: ec}
+	for i := range n {
+		if err := s.subs.take(bg(), holder, channelRoute, fmt.Sprint("t", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refs := func() map[string]int {
+		s.subs.mu.Lock()
+		defer s.subs.mu.Unlock()
+		out := map[string]int{}
+		for k, ns := range s.subs.node {
+			out[k.name] = ns.refs
+		}
+		return out
+	}
+	for round := 0; round < 300; round++ {
+		c := &Connection{id: fmt.Sprint("racer", round), c: ec}
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		for i := range n {
@@ -51,25 +70,29 @@ func TestHeldTopicsRacingHolds(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				held[i] = c.holdTopic(fmt.Sprint("t", i))
+				_ = s.subs.take(bg(), c, channelRoute, fmt.Sprint("t", i))
 			}()
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
-			taken = c.heldTopics()
+			s.subs.dropAll(bg(), c)
 		}()
 		close(start)
 		wg.Wait()
-		for i, ok := range held {
-			if ok && !slices.Contains(taken, fmt.Sprint("t", i)) {
-				t.Fatalf("round %d: t%d was held but cleanup did not take it (took %v)", round, i, taken)
+		if err := s.subs.take(bg(), c, channelRoute, "late"); err != errConnectionGone {
+			t.Fatalf("round %d: a take after cleanup: %v", round, err)
+		}
+		for i := range n {
+			if r := refs()[fmt.Sprint("t", i)]; r != 1 {
+				t.Fatalf("round %d: t%d has %d node references after cleanup, want the holder's 1", round, i, r)
 			}
 		}
-		if c.holdTopic("late") {
-			t.Fatalf("round %d: a topic was held after cleanup", round)
-		}
+	}
+	s.subs.dropAll(bg(), holder)
+	if r := refs(); len(r) != 0 {
+		t.Fatalf("node subscriptions left after every holder left: %v", r)
 	}
 }
 
@@ -98,7 +121,7 @@ func TestMissedPongsSaturate(t *testing.T) {
 			}
 			done <- c.missedPongs
 		})
-		got := <-done
+		got := recv(t, done, "the timer task")
 		// the client answers a close frame, if one came, so the close completes
 		sim.Feed(sc, []byte{0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8})
 		byServer := sim.Engine().ClosedBy(engine.ReasonServerClosed)

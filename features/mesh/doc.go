@@ -14,11 +14,17 @@
 // # Concurrency contract
 //
 // Frames are decoded on the connection's event loop; pong and
-// latency:response are consumed there. Every command (built-in or
-// application) runs on its own goroutine, never on the loop, so handlers may
-// block on I/O; replies are posted back to the loop. Commands of one
-// connection run concurrently and reply in completion order, as in Mesh; at
-// most Options.MaxInFlightPerConn run at once per connection.
+// latency:response are consumed there. Commands (built-in or application)
+// never run on the loop, so handlers may block on I/O. The commands of one
+// connection run one after another in arrival order, each after the
+// previous one finished, on a goroutine that exists only while the
+// connection has commands queued, and their replies leave in that order;
+// different connections run in parallel (queue.go). A command registered
+// with ExposeConcurrent starts at once on its own goroutine instead, and its
+// reply may overtake. A connection with Options.MaxQueuedCommands commands
+// queued or running is not read (engine.Conn.PauseReading) until half of
+// them are done: it is slowed down, not answered with errors. Commands
+// still queued when the connection closes are dropped.
 //
 // Server methods are safe from any goroutine. A Connection's exported
 // methods are safe from any goroutine. Guards and middleware run on the
@@ -31,6 +37,33 @@
 // memory coordinator) and no OnConnection hook installed, a registration
 // runs on the loop in OnOpen, since handing it to a worker would cost more
 // than the map updates.
+//
+// # Subscriptions
+//
+// What a connection receives (a channel, a room's broadcasts, a record in
+// full or patch mode, a room's presence updates) is a subscription, and one
+// type owns every subscription on all three layers it lives on: the
+// connection's own set, the node's reference-counted coordinator
+// subscription, and the engine topic on the connection's loop
+// (subscriptions.go). Each kind is declared once, as a source with one
+// route per way of receiving it (routes.go). Adding a kind, say a durable
+// stream, is one declaration and its delivery:
+//
+//	streamSource = newSource("stream", func(name string) string { return "mesh:stream:" + name },
+//		(*Server).deliverStream, nil, "s:")
+//	streamRoute  = streamSource.routes[0]
+//
+// where deliverStream turns a message on the coordinator topic into frames
+// for the route's engine topic. Its commands call s.subs.take(ctx, c,
+// streamRoute, name) and s.subs.drop(ctx, c, streamSource, name); the
+// coordinator subscription, its sharing between connections, the engine
+// topic, the wait until the loop has it and the cleanup at close follow.
+// (A tally function instead of nil, and a field in TopicCounts, would
+// count it in LocalTopics.)
+//
+// A local connection is found by its Mesh id through the engine's
+// registry: the id carries the engine connection's id (connid.go), and the
+// server keeps no connection table of its own.
 //
 // Records are versioned JSON values (ExposeRecord, ExposeWritableRecord,
 // PublishRecordUpdate): each real change bumps the version by exactly one,

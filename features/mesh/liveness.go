@@ -26,11 +26,17 @@ func (c *Connection) armTimer() {
 // onTimer runs Mesh's ping and latency ticks (wire.md §4.1). Loop only.
 func (c *Connection) onTimer(now int64) {
 	o := &c.server().opts
+	// While the connection's reading is paused for its command queue
+	// (queue.go), its pongs and latency responses wait unread behind its
+	// commands: an unanswered ping then says nothing about the client, which
+	// is demonstrably sending, so it is not counted, and no latency probe
+	// goes out whose answer would measure the queue.
+	paused := c.c.ReadingPaused()
 	// When both are due the latency probe goes first: a ping makes the
 	// connection not-alive until its pong, which would skip the probe.
 	if c.nextLatency != 0 && now >= c.nextLatency {
 		c.nextLatency = now + int64(o.LatencyInterval)
-		if c.alive { // Mesh pauses latency probes while a ping is unanswered
+		if c.alive && !paused { // Mesh pauses latency probes while a ping is unanswered
 			var buf [48]byte
 			_ = c.c.WriteText(protocol.AppendLatency(buf[:0], int64(c.latencyMs.Load())))
 			c.latencyAt = now
@@ -39,7 +45,7 @@ func (c *Connection) onTimer(now int64) {
 	}
 	if c.nextPing != 0 && now >= c.nextPing {
 		c.nextPing = now + int64(o.PingInterval)
-		if !c.alive {
+		if !c.alive && !paused {
 			if c.missedPongs < math.MaxUint16 {
 				c.missedPongs++
 			}
@@ -47,7 +53,7 @@ func (c *Connection) onTimer(now int64) {
 				c.c.Close(engine.CloseNormal, "missed pongs")
 				return
 			}
-		} else {
+		} else if c.alive {
 			c.missedPongs = 0
 		}
 		c.alive = false

@@ -9,11 +9,12 @@ import (
 // metrics are the server's trackers and counters; every method is a no-op
 // when Options.Metrics is nil.
 type metrics struct {
-	on       bool
-	commands *perf.Counter
-	errors   *perf.Counter
-	cmdTime  *perf.Tracker
-	rtt      *perf.Tracker
+	on          bool
+	commands    *perf.Counter
+	errors      *perf.Counter
+	coordErrors *perf.Counter
+	cmdTime     *perf.Tracker
+	rtt         *perf.Tracker
 }
 
 func (m *metrics) init(reg *perf.Metrics) {
@@ -23,6 +24,7 @@ func (m *metrics) init(reg *perf.Metrics) {
 	m.on = true
 	m.commands = reg.Counter("mesh_commands_total", "Commands dispatched.")
 	m.errors = reg.Counter("mesh_command_errors_total", "Commands answered with an error payload.")
+	m.coordErrors = reg.Counter("mesh_coord_errors_total", "Commands failed by a coordinator error (logged, answered as an error).")
 	m.cmdTime = reg.Tracker("mesh_command_seconds", "Time from a command's arrival on the loop to its reply.", perf.Options{})
 	m.rtt = reg.Tracker("mesh_latency_rtt_seconds", "Round trip of latency:request to latency:response per connection.", perf.Options{})
 }
@@ -41,5 +43,11 @@ func (m *metrics) command(d time.Duration, err error) {
 func (m *metrics) latency(loop int, ns int64) {
 	if m.on {
 		m.rtt.RecordOn(loop, ns)
+	}
+}
+
+func (m *metrics) coordError() {
+	if m.on {
+		m.coordErrors.Inc()
 	}
 }

@@ -17,8 +17,10 @@ const (
 	DefaultLatencyInterval = 5 * time.Second
 	// DefaultMaxMissedPongs is the default of Options.MaxMissedPongs (Mesh's 1).
 	DefaultMaxMissedPongs = 1
-	// DefaultMaxInFlightPerConn is the default of Options.MaxInFlightPerConn.
-	DefaultMaxInFlightPerConn = 256
+	// DefaultMaxQueuedCommands is the default of Options.MaxQueuedCommands.
+	DefaultMaxQueuedCommands = 64
+	// DefaultMaxQueuedBytes is the default of Options.MaxQueuedBytes.
+	DefaultMaxQueuedBytes = 1 << 20
 	// DefaultWorkers is the default of Options.Workers.
 	DefaultWorkers = 64
 	// DefaultMaxInFlight is the default of Options.MaxInFlight.
@@ -53,13 +55,24 @@ type Options struct {
 	// Zero means DefaultMaxMissedPongs; negative means 0.
 	MaxMissedPongs int
 
-	// MaxInFlightPerConn caps the commands one connection may have running;
-	// past it a command is answered with code ETOOMANY. Zero means
-	// DefaultMaxInFlightPerConn.
-	MaxInFlightPerConn int
+	// MaxQueuedCommands bounds the commands one connection may have queued
+	// or running. A connection's commands run one after another in arrival
+	// order; one that sends faster than they complete is slowed down, not
+	// refused: at this many, the server stops reading it (TCP backpressure)
+	// until half of them are done. Zero means DefaultMaxQueuedCommands.
+	MaxQueuedCommands int
 
-	// MaxInFlight caps running commands across the server; past it a
-	// command is answered with code EBUSY. Zero means DefaultMaxInFlight.
+	// MaxQueuedBytes bounds the payload bytes of a connection's queued or
+	// running commands in the same way (one command is always admitted, so
+	// a connection holds at most this plus one message). Zero means
+	// DefaultMaxQueuedBytes.
+	MaxQueuedBytes int
+
+	// MaxInFlight caps the commands queued or running across the server, a
+	// guard against overload that the per-connection bounds do not cover
+	// (many connections each with a full queue). Past it a command is
+	// answered, in its turn, with code EBUSY; a client sees it only when the
+	// whole server is that far behind. Zero means DefaultMaxInFlight.
 	MaxInFlight int
 
 	// Workers caps the goroutines that register new connections with the
@@ -76,9 +89,9 @@ type Options struct {
 	// Zero means DefaultCoordTimeout.
 	CoordTimeout time.Duration
 
-	// AssignID sends each connection its id as a "mesh/assign-id" push right
-	// after it opens (Mesh's JS client ignores it; meshfast's Go client uses
-	// it). Set NoAssignID to turn it off.
+	// NoAssignID turns off the "mesh/assign-id" push that tells each
+	// connection its id right after it opens (Mesh's JS client ignores it;
+	// meshfast's Go client uses it).
 	NoAssignID bool
 
 	// Metrics, if set, receives the server's trackers and counters:
@@ -106,8 +119,11 @@ func (o Options) withDefaults() Options {
 	} else if o.MaxMissedPongs < 0 {
 		o.MaxMissedPongs = 0
 	}
-	if o.MaxInFlightPerConn <= 0 {
-		o.MaxInFlightPerConn = DefaultMaxInFlightPerConn
+	if o.MaxQueuedCommands <= 0 {
+		o.MaxQueuedCommands = DefaultMaxQueuedCommands
+	}
+	if o.MaxQueuedBytes <= 0 {
+		o.MaxQueuedBytes = DefaultMaxQueuedBytes
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = DefaultMaxInFlight

@@ -3,6 +3,7 @@ package mesh
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"regexp"
 	"sync"
 	"time"
@@ -276,12 +277,19 @@ func (s *Server) registerPresenceBuiltins() {
 		if _, ok := p.allowed(c.Conn, req.RoomName); !ok {
 			return fail, nil
 		}
-		if err := s.subscribeLocal(c, c.Conn, coord.PresenceTopic(req.RoomName), enginePresencePrefix+req.RoomName); err != nil {
-			return fail, nil
+		fresh := s.subs.holds(c.Conn, presenceSource, req.RoomName) == nil
+		if err := s.subs.take(c, c.Conn, presenceRoute, req.RoomName); err != nil {
+			if errors.Is(err, errConnectionGone) || errors.Is(err, errSubscriptionChanged) {
+				return fail, nil // closed, or unsubscribed meanwhile
+			}
+			return nil, s.coordFailed(c.Command, err)
 		}
 		snap, err := s.co.PresenceSnapshot(c, req.RoomName)
 		if err != nil {
-			return fail, nil
+			if fresh { // the client is told it failed: leave nothing behind
+				s.subs.drop(context.WithoutCancel(c), c.Conn, presenceSource, req.RoomName)
+			}
+			return nil, s.coordFailed(c.Command, err)
 		}
 		states := make(map[string]json.RawMessage, len(snap.States))
 		for k, v := range snap.States {
@@ -298,7 +306,7 @@ func (s *Server) registerPresenceBuiltins() {
 		if c.Bind(&req) != nil {
 			return false, nil
 		}
-		return s.unsubscribeLocal(c, c.Conn, coord.PresenceTopic(req.RoomName), enginePresencePrefix+req.RoomName), nil
+		return s.subs.drop(c, c.Conn, presenceSource, req.RoomName), nil
 	})
 	s.Expose(protocol.CmdPublishPresenceState, func(c *Context) (any, error) {
 		var req protocol.PublishPresenceStateRequest
@@ -308,12 +316,16 @@ func (s *Server) registerPresenceBuiltins() {
 		if _, ok := p.allowed(c.Conn, req.RoomName); !ok {
 			return false, nil
 		}
-		if in, err := s.co.IsInRoom(c, req.RoomName, c.Conn.id); err != nil || !in {
+		in, err := s.co.IsInRoom(c, req.RoomName, c.Conn.id)
+		if err != nil {
+			return nil, s.coordFailed(c.Command, err)
+		}
+		if !in {
 			return false, nil
 		}
 		expire := time.Duration(req.ExpireAfter) * time.Millisecond
 		if err := s.co.SetPresenceState(c, req.RoomName, c.Conn.id, req.State, expire); err != nil {
-			return false, nil
+			return nil, s.coordFailed(c.Command, err)
 		}
 		p.publishEvent(c, protocol.PresenceState, c.Conn.id, req.RoomName, req.State)
 		return true, nil
@@ -326,11 +338,15 @@ func (s *Server) registerPresenceBuiltins() {
 		if _, ok := p.allowed(c.Conn, req.RoomName); !ok {
 			return false, nil
 		}
-		if in, err := s.co.IsInRoom(c, req.RoomName, c.Conn.id); err != nil || !in {
+		in, err := s.co.IsInRoom(c, req.RoomName, c.Conn.id)
+		if err != nil {
+			return nil, s.coordFailed(c.Command, err)
+		}
+		if !in {
 			return false, nil
 		}
 		if _, err := s.co.ClearPresenceState(c, req.RoomName, c.Conn.id); err != nil {
-			return false, nil
+			return nil, s.coordFailed(c.Command, err)
 		}
 		p.publishEvent(c, protocol.PresenceState, c.Conn.id, req.RoomName, nil)
 		return true, nil

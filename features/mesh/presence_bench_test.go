@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshfast/meshfast/coord"
 	"github.com/meshfast/meshfast/coord/memory"
 	"github.com/meshfast/meshfast/engine"
 )
@@ -58,7 +57,7 @@ func BenchmarkPresenceChurn(b *testing.B) {
 			for range subscribers {
 				c := simB.Open(handlerOf(sb)).Conn().Value().(*Connection)
 				waitRegistered(b, c)
-				if err := sb.subscribeLocal(bg(), c, coord.PresenceTopic(room), enginePresencePrefix+room); err != nil {
+				if err := sb.subs.take(bg(), c, presenceRoute, room); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"regexp"
 	"sync"
-	"time"
 	"unicode/utf8"
 
 	"github.com/meshfast/meshfast/coord"
@@ -24,18 +23,12 @@ import (
 // A write goes to the coordinator (SetRecord: compare, store, bump the
 // version). If it changed the value, the writing node computes the RFC 6902
 // patch once and publishes one message, with the version, the whole value
-// and the patch, on the record's coordinator topic (coordRecordPrefix + id),
-// to which a node is subscribed while it has subscribers to that record.
+// and the patch, on the record's coordinator topic (recordSource), to
+// which a node is subscribed while it has subscribers to that record.
 // Each such node encodes at most two frames, the full-mode and the
 // patch-mode push, and hands each to the engine once, on the record's
-// engine topic for that mode; the engine writes the same bytes to every
-// local subscriber.
-
-// Engine topics of this node's subscribers to one record, one per mode.
-const (
-	engineRecordFullPrefix  = "rf:"
-	engineRecordPatchPrefix = "rp:"
-)
+// engine topic for that mode (recordFullRoute, recordPatchRoute); the
+// engine writes the same bytes to every local subscriber.
 
 // recordState is the record feature's state of one Server.
 type recordState struct {
@@ -122,9 +115,8 @@ var (
 	errRecordInvalidUTF8 = errors.New("mesh: record value is not valid UTF-8")
 	// Mesh's own text, which clients receive verbatim (wire_test.go).
 	//lint:ignore ST1005 wire-compatible message
-	errRecordPayload      = errors.New(`Invalid payload: expected {"recordId": string, "newValue": any}`)
-	errConnectionGone     = errors.New("mesh: connection closed")
-	errRecordSubscription = errors.New("mesh: record subscription dropped concurrently")
+	errRecordPayload  = errors.New(`Invalid payload: expected {"recordId": string, "newValue": any}`)
+	errConnectionGone = errors.New("mesh: connection closed")
 )
 
 // PublishRecordUpdate sets recordID's value. If the value changed (as JSON:
@@ -221,7 +213,7 @@ func (s *Server) writeRecord(ctx context.Context, id string, raw []byte) error {
 	msg := make([]byte, 0, 128+len(id)+2*len(raw)+len(upd.Old))
 	msg = appendRecordMessage(msg, id, upd.Version, raw)
 	msg = appendRecordPatch(msg, upd.Old, raw)
-	return s.co.Publish(ctx, coordRecordPrefix+id, msg)
+	return s.co.Publish(ctx, recordSource.coordTopic(id), msg)
 }
 
 func stripe(id string) int {
@@ -298,18 +290,10 @@ func parseRecordMessage(p []byte) (id []byte, version int64, full, patch []byte,
 	return id, int64(v), full, p, true
 }
 
-// onRecordUpdate delivers one record update from the coordinator to this
-// node's subscribers. Runs on the coordinator's goroutine; must not block.
-func (s *Server) onRecordUpdate(recordID string, payload []byte) {
-	s.deliverRecordUpdate(recordID, engineRecordFullPrefix+recordID, engineRecordPatchPrefix+recordID, payload)
-}
-
-// recordUpdateHandler is onRecordUpdate with the engine topic names built
-// once per subscription rather than per message; coordHandler can return it
-// for coordRecordPrefix topics.
+// recordUpdateHandler is what the node does with an update of recordID
+// from the coordinator (recordSource's delivery).
 func (s *Server) recordUpdateHandler(recordID string) coord.Handler {
-	full, patch := engineRecordFullPrefix+recordID, engineRecordPatchPrefix+recordID
-	return func(_ string, p []byte) { s.deliverRecordUpdate(recordID, full, patch, p) }
+	return s.deliverRecord(recordSource, recordID)
 }
 
 // deliverRecordUpdate encodes the two pushes once and publishes each to its
@@ -335,48 +319,21 @@ func (s *Server) deliverRecordUpdate(recordID, fullTopic, patchTopic string, pay
 // first means no update after the snapshot is missed; one at or before the
 // snapshot's version may still arrive, and clients skip it.
 func (s *Server) subscribeRecord(ctx context.Context, c *Connection, id string, patch bool) (coord.Record, error) {
-	ct := coordRecordPrefix + id
-	fresh := c.holdTopic(ct)
-	if fresh {
-		if err := s.topics.retain(ctx, ct); err != nil {
-			c.dropTopic(ct)
-			return coord.Record{}, err
-		}
-	}
-	fail := func(err error) (coord.Record, error) {
-		if fresh {
-			s.unsubscribeRecord(context.WithoutCancel(ctx), c, id)
-		}
-		return coord.Record{}, err
-	}
-	// Switch the engine topics on the loop and wait for it: the engine
-	// only routes to a loop once the subscription is there, so reading the
-	// record before would leave a window in which an update is lost.
-	want, other := engineRecordFullPrefix+id, engineRecordPatchPrefix+id
+	r := recordFullRoute
 	if patch {
-		want, other = other, want
+		r = recordPatchRoute
 	}
-	done := make(chan bool, 1)
-	c.c.Do(func(ec *engine.Conn) {
-		held := holdsTopic(c, ct)
-		s.e.Unsubscribe(ec, other)
-		if held {
-			s.e.Subscribe(ec, want)
-		} else {
-			s.e.Unsubscribe(ec, want)
-		}
-		done <- held
-	})
-	held, err := waitLoop(ctx, c, done)
-	if err != nil {
-		return fail(err)
-	}
-	if !held {
-		return fail(errRecordSubscription)
+	fresh := s.subs.holds(c, recordSource, id) == nil
+	if err := s.subs.take(ctx, c, r, id); err != nil {
+		return coord.Record{}, err
 	}
 	rec, err := s.co.Record(ctx, id)
 	if err != nil {
-		return fail(err)
+		// The client is told it failed: leave no new subscription behind.
+		if fresh {
+			s.subs.drop(context.WithoutCancel(ctx), c, recordSource, id)
+		}
+		return coord.Record{}, err
 	}
 	return rec, nil
 }
@@ -384,60 +341,7 @@ func (s *Server) subscribeRecord(ctx context.Context, c *Connection, id string, 
 // unsubscribeRecord ends c's subscription to id; it reports whether there
 // was one.
 func (s *Server) unsubscribeRecord(ctx context.Context, c *Connection, id string) bool {
-	ct := coordRecordPrefix + id
-	if !c.dropTopic(ct) {
-		return false
-	}
-	full, patch := engineRecordFullPrefix+id, engineRecordPatchPrefix+id
-	c.c.Do(func(ec *engine.Conn) {
-		if !holdsTopic(c, ct) { // else a later subscribe owns the topics
-			s.e.Unsubscribe(ec, full)
-			s.e.Unsubscribe(ec, patch)
-		}
-	})
-	s.topics.release(ctx, ct)
-	return true
-}
-
-// holdsTopic reports whether c holds a reference on the node topic t.
-func holdsTopic(c *Connection, t string) bool {
-	a := c.active.Load()
-	if a == nil {
-		return false
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	_, ok := a.topics[t]
-	return ok
-}
-
-// waitLoop waits for a task posted with Conn.Do to report, giving up if the
-// connection closes (the engine then drops the task) or ctx ends.
-func waitLoop(ctx context.Context, c *Connection, done <-chan bool) (bool, error) {
-	select {
-	case v := <-done:
-		return v, nil
-	default:
-	}
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case v := <-done:
-			return v, nil
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-t.C:
-			if c.c.Closed() {
-				select {
-				case v := <-done:
-					return v, nil
-				default:
-					return false, errConnectionGone
-				}
-			}
-		}
-	}
+	return s.subs.drop(ctx, c, recordSource, id)
 }
 
 // registerRecordBuiltins exposes the record commands.

@@ -100,7 +100,7 @@ func TestRecordSubscribe(t *testing.T) {
 
 	var mu sync.Mutex // guards run on command goroutines
 	var guarded []string
-	first := s.LocalConnections()[0].ID()
+	first := a.id // the first local connection
 	s.ExposeRecord("guarded:record", func(c *Connection, id string) bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -246,7 +246,7 @@ func TestRecordClientWrites(t *testing.T) {
 	checkRecord(t, s, "not:exposed:at:all", "", 0)
 
 	// the write guard
-	first := s.LocalConnections()[0].ID()
+	first := a.id // the first local connection
 	s.ExposeWritableRecord("guarded:writable", func(c *Connection, id string) bool { return c.ID() == first })
 	a.expect(`{"id":4,"command":"mesh/publish-record-update","payload":{"recordId":"guarded:writable","newValue":{"value":"from client 1"}}}`,
 		`{"id":4,"command":"mesh/publish-record-update","payload":{"success":true}}`)
@@ -462,9 +462,9 @@ func TestRecordDisconnectCleanup(t *testing.T) {
 	a.expect(`{"id":1,"command":"mesh/subscribe-record","payload":{"recordId":"test:record:cleanup","mode":"patch"}}`, subscribeReply(1, `null`, 0))
 	b.expect(`{"id":1,"command":"mesh/subscribe-record","payload":{"recordId":"test:record:cleanup"}}`, subscribeReply(1, `null`, 0))
 	refs := func() int {
-		s.topics.mu.Lock()
-		defer s.topics.mu.Unlock()
-		if ns := s.topics.subs[coordRecordPrefix+id]; ns != nil {
+		s.subs.mu.Lock()
+		defer s.subs.mu.Unlock()
+		if ns := s.subs.node[subKey{recordSource, id}]; ns != nil {
 			return ns.refs
 		}
 		return 0
@@ -736,11 +736,6 @@ func TestRecordDeliveryAllocs(t *testing.T) {
 		t.Fatalf("%d frames written, want 101", got)
 	}
 	if n := testing.AllocsPerRun(200, func() { h("", msg) }); n != 0 {
-		t.Fatalf("%.1f allocations per delivered update", n)
-	}
-	// onRecordUpdate, as coordHandler calls it today, builds the two topic
-	// names per update.
-	if n := testing.AllocsPerRun(200, func() { s.onRecordUpdate("alloc", msg) }); n > 2 {
 		t.Fatalf("%.1f allocations per delivered update", n)
 	}
 }

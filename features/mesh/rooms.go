@@ -41,7 +41,7 @@ func (s *Server) RemoveFromRoom(ctx context.Context, room, connID string) error 
 // joinLocal makes a connection of this node receive room's broadcasts and,
 // in a tracked room, refresh its presence on pongs.
 func (s *Server) joinLocal(ctx context.Context, c *Connection, room string) error {
-	if err := s.subscribeLocal(ctx, c, coordRoomPrefix+room, engineRoomPrefix+room); err != nil {
+	if err := s.subs.take(ctx, c, roomRoute, room); err != nil {
 		return err
 	}
 	if o, ok := s.pres.lookup(room); ok {
@@ -52,7 +52,7 @@ func (s *Server) joinLocal(ctx context.Context, c *Connection, room string) erro
 
 func (s *Server) leaveLocal(ctx context.Context, c *Connection, room string) {
 	c.setPresent(room, 0)
-	s.unsubscribeLocal(ctx, c, coordRoomPrefix+room, engineRoomPrefix+room)
+	s.subs.drop(ctx, c, roomSource, room)
 }
 
 // leaveAnywhere undoes joinLocal for connID wherever it lives.
@@ -114,35 +114,4 @@ func (s *Server) ClearRoom(ctx context.Context, room string) error {
 		}
 	}
 	return nil
-}
-
-// subscribeLocal makes a local connection receive what is published on a
-// coordinator topic: the node subscribes (once for all its connections),
-// then the connection joins the engine topic on its loop.
-func (s *Server) subscribeLocal(ctx context.Context, c *Connection, coordTopic, engineTopic string) error {
-	if !c.holdTopic(coordTopic) {
-		return nil // already subscribed, or the connection is gone
-	}
-	if err := s.topics.retain(ctx, coordTopic); err != nil {
-		c.dropTopic(coordTopic)
-		return err
-	}
-	// Wait for the loop: a publish made before it has the subscription
-	// would skip this connection, and the caller is about to read history
-	// or reply "subscribed".
-	if !s.e.SubscribeWait(c.c, engineTopic) {
-		s.unsubscribeLocal(ctx, c, coordTopic, engineTopic)
-		return errConnectionGone
-	}
-	return nil
-}
-
-// unsubscribeLocal undoes subscribeLocal; it reports whether c was subscribed.
-func (s *Server) unsubscribeLocal(ctx context.Context, c *Connection, coordTopic, engineTopic string) bool {
-	if !c.dropTopic(coordTopic) {
-		return false
-	}
-	s.e.UnsubscribeAsync(c.c, engineTopic)
-	s.topics.release(ctx, coordTopic)
-	return true
 }

@@ -1,11 +1,8 @@
 package mesh
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,9 +12,6 @@ import (
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/protocol"
 )
-
-// ErrClosed is returned by Server methods after Close.
-var ErrClosed = errors.New("mesh: server closed")
 
 // Server is a Mesh protocol server on an engine.
 type Server struct {
@@ -29,7 +23,8 @@ type Server struct {
 	localRegistry bool
 	ownsCo        bool
 	nodeID        string
-	ids           *idGen
+	idPrefix      string // "conn-" and this server's tag (connid.go)
+	opened        openFence
 
 	cmdMu    sync.RWMutex
 	commands map[string]*command
@@ -38,11 +33,9 @@ type Server struct {
 	channels exposures // exposed channels
 	pres     presence
 	rec      recordState
-	topics   nodeTopics
+	subs     subscriptions
+	nodeSubs []coord.Subscription // for the node's life (subscribeNode)
 
-	connMu   sync.RWMutex
-	conns    map[string]*Connection
-	connSeq  atomic.Uint64
 	hooksMu  sync.RWMutex
 	onOpen   []func(*Connection)
 	onClose  []func(*Connection)
@@ -68,9 +61,8 @@ func New(e *engine.Engine, o Options) (*Server, error) {
 		e:        e,
 		co:       o.Coordinator,
 		nodeID:   o.NodeID,
-		ids:      newIDGen(),
+		idPrefix: connIDPrefix + newConnTag(),
 		commands: make(map[string]*command),
-		conns:    make(map[string]*Connection),
 		stop:     make(chan struct{}),
 	}
 	if s.co == nil {
@@ -81,17 +73,14 @@ func New(e *engine.Engine, o Options) (*Server, error) {
 	if s.nodeID == "" {
 		s.nodeID = randomID()
 	}
-	s.topics.init(s)
+	s.subs.init(s)
 	s.m.init(o.Metrics)
 	ctx, cancel := context.WithTimeout(context.Background(), o.CoordTimeout)
 	defer cancel()
 	if err := s.co.RegisterNode(ctx, s.nodeID, nodeTTL); err != nil {
 		return nil, fmt.Errorf("mesh: register node: %w", err)
 	}
-	if err := s.topics.retainNode(ctx, topicAllCoord, ""); err != nil {
-		return nil, err
-	}
-	if err := s.topics.retainNode(ctx, coord.NodeTopic(s.nodeID), ""); err != nil {
+	if err := s.subscribeNode(ctx); err != nil {
 		return nil, err
 	}
 	s.registerBuiltins()
@@ -145,7 +134,10 @@ func (s *Server) Close() error {
 	s.bg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CoordTimeout)
 	defer cancel()
-	s.topics.closeAll(ctx)
+	s.subs.closeAll(ctx)
+	for _, sub := range s.nodeSubs {
+		_ = s.co.Unsubscribe(ctx, sub)
+	}
 	_ = s.co.UnregisterNode(ctx, s.nodeID)
 	if s.ownsCo {
 		return s.co.Close()
@@ -169,26 +161,6 @@ func (s *Server) OnDisconnection(fn func(*Connection)) {
 	s.hooksMu.Unlock()
 }
 
-// LocalConnections returns this node's open connections in the order they
-// opened.
-func (s *Server) LocalConnections() []*Connection {
-	s.connMu.RLock()
-	out := make([]*Connection, 0, len(s.conns))
-	for _, c := range s.conns {
-		out = append(out, c)
-	}
-	s.connMu.RUnlock()
-	slices.SortFunc(out, func(a, b *Connection) int { return cmp.Compare(a.seq, b.seq) })
-	return out
-}
-
-// Connection returns the local connection with id, or nil.
-func (s *Server) Connection(id string) *Connection {
-	s.connMu.RLock()
-	defer s.connMu.RUnlock()
-	return s.conns[id]
-}
-
 func (s *Server) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.opts.CoordTimeout)
 }
@@ -200,15 +172,12 @@ func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
 	s := (*Server)(h)
 	now := time.Now().UnixNano()
 	c := &Connection{
-		id:    s.ids.next(),
-		seq:   s.connSeq.Add(1),
+		id:    s.newConnID(ec),
 		c:     ec,
 		alive: true,
 	}
 	ec.SetValue(c)
-	s.connMu.Lock()
-	s.conns[c.id] = c
-	s.connMu.Unlock()
+	s.opened.done(ec)
 	if !s.opts.NoAssignID {
 		var buf [128]byte
 		_ = ec.WriteText(protocol.AppendAssignID(buf[:0], c.id))
@@ -273,9 +242,6 @@ func (h *handler) OnClose(ec *engine.Conn, _ engine.CloseInfo) {
 	if a := c.active.Load(); a != nil && a.cancel != nil {
 		a.cancel() // running commands of this connection see ctx.Done
 	}
-	s.connMu.Lock()
-	delete(s.conns, c.id)
-	s.connMu.Unlock()
 	if c.life.CompareAndSwap(lifeRegistering, lifeClosedEarly) {
 		return // register cleans up once it is done
 	}
@@ -292,9 +258,7 @@ func (s *Server) cleanupNow(c *Connection) {
 		s.opts.Logf("mesh: cleanup %s: %v", c.id, err)
 	}
 	s.afterRemove(ctx, removed)
-	for _, t := range c.heldTopics() {
-		s.topics.release(ctx, t)
-	}
+	s.subs.dropAll(ctx, c)
 	s.hooksMu.RLock()
 	hooks := s.onClose
 	s.hooksMu.RUnlock()
