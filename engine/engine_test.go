@@ -388,15 +388,21 @@ func TestHTTPRoutes(t *testing.T) {
 	}
 }
 
+// MaxConnections counts TCP connections: past it a WebSocket client is
+// closed before its handshake is read.
 func TestMaxConnections(t *testing.T) {
 	t.Parallel()
 	e := startEngine(t, Options{MaxConnections: 2}, Echo{})
 	dial(t, e)
 	dial(t, e)
 	ctx := ctxT(t)
-	_, resp, err := websocket.Dial(ctx, e.URL()+"/ws", &websocket.DialOptions{HTTPClient: noKeepAliveClient})
-	if err == nil || resp == nil || resp.StatusCode != 503 {
-		t.Fatalf("third connection: err=%v resp=%v", err, resp)
+	if c, _, err := websocket.Dial(ctx, e.URL()+"/ws", &websocket.DialOptions{HTTPClient: noKeepAliveClient}); err == nil {
+		c.CloseNow()
+		t.Fatal("third connection upgraded past MaxConnections 2")
+	}
+	if s := e.Stats(); s.RefusedMaxConnections != 1 || s.RefusedFileLimit != 0 || s.ConnectionLimit != 2 {
+		t.Fatalf("refused %d at MaxConnections, %d at the file limit, limit %d; want 1, 0, 2",
+			s.RefusedMaxConnections, s.RefusedFileLimit, s.ConnectionLimit)
 	}
 }
 
