@@ -247,8 +247,9 @@ func TestPausedSocketBackpressure(t *testing.T) {
 	writeBlocks()
 	t.Logf("%d of %d bytes written before the client's writes blocked", sent, len(stream))
 
-	// A reply too large for the socket: gnet waits for it to be writable,
-	// then, drained, goes back to waiting for reads only, it thinks.
+	// A reply too large for the kernel's buffers (2 MiB is not, here): gnet
+	// waits for the socket to be writable, then, drained, goes back to
+	// waiting for reads only, it thinks.
 	big := make([]byte, 8<<20)
 	if !c.DoWait(func(c *Conn) { _ = c.WriteBinary(big) }) {
 		t.Fatal("connection closed")
