@@ -33,3 +33,14 @@ func TestEchoPathAllocatesNothing(t *testing.T) {
 		t.Fatalf("read+echo allocates %.1f times", n)
 	}
 }
+
+// QueryBytes is the allocation-free way to read a query parameter.
+func TestQueryBytesAllocatesNothing(t *testing.T) {
+	var r Request
+	if err := parseRequestHead([]byte("GET /ws?room=a&token=abc%20def HTTP/1.1\r\nHost: x\r\n\r\n"), &r); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = r.QueryBytes("token") }); n != 0 {
+		t.Fatalf("QueryBytes allocates %.1f times", n)
+	}
+}

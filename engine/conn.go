@@ -164,11 +164,14 @@ func (c *Conn) gnetConn() gnet.Conn {
 // Closed reports whether the connection has ended. Safe from any goroutine.
 func (c *Conn) Closed() bool { return c.closed.Load() }
 
-// SetValue stores the application's per-connection state. Loop only; set it
-// in OnOpen, before other goroutines can see the connection.
+// SetValue stores the application's per-connection state. Loop only; set
+// it in CheckHandshake (through Request.Conn, to keep what authenticated
+// the connection) or in OnOpen, before other goroutines can see the
+// connection.
 func (c *Conn) SetValue(v any) { c.value = v }
 
-// Value returns what SetValue stored. Safe from any goroutine once set in OnOpen.
+// Value returns what SetValue stored. Safe from any goroutine once OnOpen
+// has run, if it was set before then.
 func (c *Conn) Value() any { return c.value }
 
 // SetTimer asks for Handler.OnTimer to run at or after the unix-nano time at
@@ -283,8 +286,24 @@ func (c *Conn) DoWait(fn func(c *Conn)) bool {
 // what the client sends waits, unparsed, until ResumeReading. A protocol
 // whose handler cannot keep up with one client (commands queued faster
 // than they complete) pauses it instead of refusing its messages, so the
-// client is slowed down, not failed. Control frames wait too. Loop only.
-func (c *Conn) PauseReading() { c.need = needPaused }
+// client is slowed down, not failed. Control frames wait too. Loop only;
+// a no-op unless the connection is open.
+//
+// With third_party/gnet the socket itself is not read while paused: what
+// the client sends waits in the kernel, its TCP window closes and its
+// writes block, and the server holds at most what gnet had read before the
+// pause (one read, Options.ReadBufferCap) beside one frame in progress.
+// Upstream gnet reads on into the connection's buffer; past
+// Options.MaxPausedBytes of unparsed input the connection is closed with
+// 1008 (ReasonLimit). Either way a paused client that closes its side is
+// noticed only when reading resumes.
+func (c *Conn) PauseReading() {
+	if c.state != stateOpen || c.need == needPaused {
+		return
+	}
+	c.need = needPaused
+	c.readSocket(false)
+}
 
 // ReadingPaused reports whether PauseReading is in force. Loop only.
 func (c *Conn) ReadingPaused() bool { return c.need == needPaused }
@@ -301,4 +320,34 @@ func (c *Conn) ResumeReading() {
 		return
 	}
 	c.loop.post(task{op: opResume, conn: c})
+}
+
+// readPauser is what third_party/gnet's connections add to upstream's
+// (MESHFAST.md, change 6): reading paused at the socket. Reached by
+// assertion, so that the engine builds against upstream gnet too.
+type readPauser interface {
+	PauseRead() error
+	ResumeRead() error
+}
+
+// readSocket turns reading the socket on or off where the transport can
+// (third_party/gnet on Linux); elsewhere input keeps arriving and
+// Options.MaxPausedBytes bounds it. Loop only.
+func (c *Conn) readSocket(on bool) {
+	p, ok := c.sock.(readPauser)
+	if !ok {
+		return
+	}
+	var err error
+	if on {
+		err = p.ResumeRead()
+	} else {
+		err = p.PauseRead()
+	}
+	if err != nil {
+		// Paused, reading goes on and the bound on paused input applies, as
+		// on upstream gnet; resumed, the connection is read no more until
+		// it closes: say so either way.
+		c.loop.e.opts.Logf("engine: connection %d: turning the socket's reading on=%v: %v", c.id, on, err)
+	}
 }

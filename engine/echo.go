@@ -1,8 +1,9 @@
 package engine
 
 // Echo is a Handler that writes every message back to its sender: the
-// diagnostic protocol `meshfast` serves until an application protocol is
-// configured, and the smallest example of a custom protocol.
+// smallest example of a custom protocol, and the server the engine's and
+// bench's tests load. The meshfast binary does not serve it: it speaks
+// Mesh at "/".
 type Echo struct{}
 
 // OnOpen does nothing.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,23 +47,33 @@ type TimerHandler interface {
 type HTTPHandler func(w *Response, r *Request)
 
 // Engine is a gnet server with WebSocket and HTTP routing. Create it with
-// New, register routes, then Serve. Methods are safe from any goroutine
-// unless they say otherwise.
+// New, register routes, then Serve (or Start). Methods are safe from any
+// goroutine unless they say otherwise.
 type Engine struct {
 	opts  Options
 	clock func() int64
 
 	routesMu sync.RWMutex
 	ws       map[string]*wsRoute
-	http     map[string]HTTPHandler
+	http     map[string]*httpRoute
+	routeErr error // the first route refused before Serve, returned by it
 
-	gnet    gnet.Engine
-	booted  chan struct{}
-	done    chan struct{}
-	serveMu sync.Mutex
-	serving bool
-	addr    net.Addr
-	runErr  error
+	gnet      gnet.Engine
+	booted    chan struct{} // closed once Serve has bound its listener or failed to
+	done      chan struct{} // closed when Serve returns
+	drained   chan struct{} // closed when the last connection goes while draining
+	drainOnce sync.Once
+	serveMu   sync.Mutex
+	serving   bool
+	addr      net.Addr
+	bootErr   error // why Serve did not start; set before booted is closed
+	serveErr  error // what Serve returned; set before done is closed
+
+	// connCap is the most TCP connections allowed at once (0: no cap), the
+	// lower of Options.MaxConnections and the file limit's share; set
+	// before boot. capByFiles says the file limit set it.
+	connCap    int64
+	capByFiles bool
 
 	loopsMu sync.Mutex
 	loopMap map[gnet.EventLoop]*loop
@@ -74,9 +86,14 @@ type Engine struct {
 	open          atomic.Int64 // upgraded WebSocket + stream connections
 	tcp           atomic.Int64 // accepted TCP connections
 	accepted      atomic.Uint64
+	refusedMax    atomic.Uint64 // closed at accept: Options.MaxConnections
+	refusedFiles  atomic.Uint64 // closed at accept: the file limit's share
 	slowConsumers atomic.Uint64
 	dropped       atomic.Uint64 // frames discarded when a slow consumer was cut off
 	draining      atomic.Bool
+	stopping      atomic.Bool // Shutdown has asked gnet to stop
+	unexpected    atomic.Bool // gnet stopped without being asked
+	gnetErr       atomic.Pointer[string]
 	closeCounts   [numReasons]atomic.Uint64
 }
 
@@ -85,15 +102,34 @@ type wsRoute struct {
 	upgrader ws.Upgrader
 }
 
-// New returns an engine with opts (zero fields take their defaults).
+// httpRoute is a plain HTTP route: its handler and the methods it serves.
+type httpRoute struct {
+	fn      HTTPHandler
+	methods []string
+	allow   string // the 405 answer's header
+}
+
+func (rt *httpRoute) allows(method []byte) bool {
+	for _, m := range rt.methods {
+		if string(method) == m {
+			return true
+		}
+	}
+	return false
+}
+
+// New returns an engine with opts (zero fields take their defaults). The
+// options are checked when Serve or Start runs: Validate's error is
+// theirs.
 func New(opts Options) *Engine {
 	e := &Engine{
 		opts:    opts.withDefaults(),
 		clock:   wallClock,
 		ws:      make(map[string]*wsRoute),
-		http:    make(map[string]HTTPHandler),
+		http:    make(map[string]*httpRoute),
 		booted:  make(chan struct{}),
 		done:    make(chan struct{}),
+		drained: make(chan struct{}),
 		loopMap: make(map[gnet.EventLoop]*loop),
 	}
 	e.topicIdx.init()
@@ -105,44 +141,155 @@ func New(opts Options) *Engine {
 // Options returns the options in force, defaults filled in.
 func (e *Engine) Options() Options { return e.opts }
 
-// Handle serves the WebSocket protocol h on path. Register before Serve.
+// Handle serves the WebSocket protocol h on path, which must start with
+// "/". Routing is by exact path: "/ws" does not serve "/ws/" or "/ws/x",
+// and the query string plays no part. Register before Serve: a path Serve
+// would refuse is its error (ErrInvalidRoute).
 func (e *Engine) Handle(path string, h Handler) {
 	e.routesMu.Lock()
 	defer e.routesMu.Unlock()
+	if err := e.checkRoute(path, h == nil); err != nil {
+		return
+	}
 	e.ws[path] = &wsRoute{route: route{h: h, path: path}}
 }
 
-// HandleHTTP serves plain HTTP requests to path with fn. Register before Serve.
+// HandleHTTP serves GET and HEAD requests to path with fn (HEAD gets the
+// head of GET's answer, whose body the engine drops); other methods are
+// answered 405 with "Allow: GET, HEAD". Routing is by exact path, as
+// Handle's. Register before Serve.
 func (e *Engine) HandleHTTP(path string, fn HTTPHandler) {
+	e.HandleHTTPMethods(path, fn, "GET")
+}
+
+// HandleHTTPMethods serves requests to path whose method is one of methods
+// (case-sensitive, as HTTP's) with fn; with GET comes HEAD. Other methods
+// are answered 405 with an Allow header listing these. A request body, sent
+// with Content-Length and at most Options.MaxMessageSize, is in
+// Request.Body (a chunked one is answered 411). Register before Serve.
+func (e *Engine) HandleHTTPMethods(path string, fn HTTPHandler, methods ...string) {
 	e.routesMu.Lock()
 	defer e.routesMu.Unlock()
-	e.http[path] = fn
+	if err := e.checkRoute(path, fn == nil || len(methods) == 0); err != nil {
+		return
+	}
+	rt := &httpRoute{fn: fn}
+	for _, m := range methods {
+		if !slices.Contains(rt.methods, m) {
+			rt.methods = append(rt.methods, m)
+		}
+		if m == "GET" && !slices.Contains(methods, "HEAD") {
+			rt.methods = append(rt.methods, "HEAD")
+		}
+	}
+	rt.allow = "Allow: " + strings.Join(rt.methods, ", ")
+	e.http[path] = rt
+}
+
+// checkRoute refuses a route no request could reach. An error before Serve
+// is kept for Serve to return; after, it is logged. Called with routesMu held.
+func (e *Engine) checkRoute(path string, missing bool) error {
+	var err error
+	switch {
+	case path == "" || path[0] != '/':
+		err = fmt.Errorf("%w: path %q must start with \"/\"", ErrInvalidRoute, path)
+	case missing:
+		err = fmt.Errorf("%w: %q has no handler or no method", ErrInvalidRoute, path)
+	default:
+		return nil
+	}
+	e.serveMu.Lock()
+	serving := e.serving
+	e.serveMu.Unlock()
+	if serving {
+		e.opts.Logf("%v (registered after Serve: ignored)", err)
+	} else if e.routeErr == nil {
+		e.routeErr = err
+	}
+	return err
 }
 
 // Serve runs the engine until Shutdown. It returns ErrServerClosed after a
-// clean shutdown, or the error that stopped it from starting.
+// clean shutdown, the error that stopped it from starting (invalid
+// options or routes, a port in use: every listen error names the
+// address), or the error that stopped it later.
 func (e *Engine) Serve() error {
-	if err := e.opts.Validate(); err != nil {
+	if err := e.claim(); err != nil {
 		return err
 	}
+	return e.run()
+}
+
+// Start runs Serve in a goroutine and returns once the listener is bound,
+// or Serve's error if it could not start. An error that stops the engine
+// later is Wait's.
+func (e *Engine) Start() error {
+	if err := e.claim(); err != nil {
+		return err
+	}
+	go func() { _ = e.run() }()
+	<-e.booted
+	return e.bootErr
+}
+
+// Done is closed when the engine has stopped: Serve has returned.
+func (e *Engine) Done() <-chan struct{} { return e.done }
+
+// Wait blocks until the engine has stopped and returns what Serve
+// returned: ErrServerClosed after Shutdown, or the error that stopped it.
+// With Start, it is how a program learns that the engine stopped on its
+// own. It returns ErrNotStarted if Serve never ran.
+func (e *Engine) Wait() error {
 	e.serveMu.Lock()
+	serving := e.serving
+	e.serveMu.Unlock()
+	if !serving {
+		return ErrNotStarted
+	}
+	<-e.done
+	return e.serveErr
+}
+
+func (e *Engine) claim() error {
+	e.serveMu.Lock()
+	defer e.serveMu.Unlock()
 	if e.serving {
-		e.serveMu.Unlock()
 		return errors.New("engine: Serve called twice")
 	}
 	e.serving = true
-	e.serveMu.Unlock()
-	defer close(e.done)
+	return nil
+}
+
+// run is Serve once claimed.
+func (e *Engine) run() (err error) {
+	defer func() {
+		e.serveErr = err
+		close(e.done)
+	}()
+	fail := func(err error) error {
+		e.bootErr = err
+		close(e.booted)
+		return err
+	}
+	if err := e.opts.Validate(); err != nil {
+		return fail(err)
+	}
+	e.routesMu.RLock()
+	routeErr := e.routeErr
+	e.routesMu.RUnlock()
+	if routeErr != nil {
+		return fail(routeErr)
+	}
+	if err := e.setConnCap(); err != nil {
+		return fail(err)
+	}
 	addr := e.opts.Addr
 	if e.opts.ReusePort {
-		var err error
 		if addr, err = claimPort(addr); err != nil {
-			e.runErr = err
-			close(e.booted)
-			return err
+			return fail(err)
 		}
 	}
-	err := gnet.Run(e.handler(), "tcp://"+addr,
+	gerr := gnet.Run(e.handler(), "tcp://"+addr,
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(e.opts.Loops),
 		gnet.WithReadBufferCap(e.opts.ReadBufferCap),
@@ -150,23 +297,56 @@ func (e *Engine) Serve() error {
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithReuseAddr(true),
 		gnet.WithReusePort(e.opts.ReusePort),
-		gnet.WithLogger(gnetLogger{e.opts.Logf}),
+		gnet.WithLogger(gnetLogger{e}),
 	)
 	select {
 	case <-e.booted:
 	default:
-		e.runErr = err
-		close(e.booted)
-		if err == nil {
-			err = errors.New("engine: gnet stopped before booting")
+		if gerr == nil {
+			gerr = errors.New("gnet stopped before booting")
 		}
-		return err
+		return fail(fmt.Errorf("engine: listen on %s: %w", e.opts.Addr, gerr))
 	}
-	if err != nil {
-		return err
+	switch {
+	case e.bootErr != nil:
+		return e.bootErr
+	case gerr != nil:
+		return fmt.Errorf("engine: %w", gerr)
+	case e.unexpected.Load():
+		why := "no error reported"
+		if p := e.gnetErr.Load(); p != nil {
+			why = *p
+		}
+		return fmt.Errorf("%w: gnet stopped on its own: %s", ErrStopped, why)
 	}
 	return ErrServerClosed
 }
+
+// setConnCap works out the most TCP connections the engine may hold: the
+// file limit less Options.ReservedFiles and the loops' own descriptors,
+// and Options.MaxConnections if lower.
+func (e *Engine) setConnCap() error {
+	o := &e.opts
+	e.connCap, e.capByFiles = int64(o.MaxConnections), false
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == unix.RLIM_INFINITY || rl.Cur > 1<<40 {
+		return nil
+	}
+	files := int64(rl.Cur) - int64(o.ReservedFiles) - int64(loopFiles(o.Loops))
+	if files < 1 {
+		return fmt.Errorf("%w: the file limit (%d) leaves no descriptor for connections after ReservedFiles (%d) and the loops' own (%d)",
+			ErrInvalidOptions, rl.Cur, o.ReservedFiles, loopFiles(o.Loops))
+	}
+	if e.connCap == 0 || files < e.connCap {
+		e.connCap, e.capByFiles = files, true
+	}
+	return nil
+}
+
+// loopFiles bounds the descriptors gnet holds besides connections: an
+// epoll descriptor and an eventfd per loop and for the acceptor, and a
+// listener per loop (SO_REUSEPORT) or one for the acceptor.
+func loopFiles(loops int) int { return 3*loops + 3 }
 
 // claimPort checks, for ReusePort, that nothing listens on addr, and turns
 // port 0 into a free port. A socket without SO_REUSEPORT cannot bind a port
@@ -186,21 +366,16 @@ func claimPort(addr string) (string, error) {
 	return net.JoinHostPort(host, strconv.Itoa(port)), nil
 }
 
-// Start runs Serve in a goroutine and waits until the listener is bound.
-func (e *Engine) Start() error {
-	go func() { _ = e.Serve() }()
-	<-e.booted
-	return e.runErr
-}
-
-// Addr is the bound listen address, once Serve has booted.
+// Addr is the bound listen address, once Serve has booted (nil if it
+// failed to).
 func (e *Engine) Addr() net.Addr {
 	<-e.booted
 	return e.addr
 }
 
 // Shutdown stops accepting connections, sends every connection close 1001,
-// waits for them to go until ctx ends, then stops the loops.
+// waits for them to go until ctx ends, then stops the loops. It returns as
+// soon as the loops have stopped.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	e.serveMu.Lock()
 	serving := e.serving
@@ -209,37 +384,67 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		return ErrNotStarted
 	}
 	<-e.booted
-	if e.runErr != nil {
-		return e.runErr
+	if e.bootErr != nil {
+		return e.bootErr
 	}
 	if !e.draining.CompareAndSwap(false, true) {
 		<-e.done
 		return ErrServerClosed
 	}
+	select {
+	case <-e.done: // gnet stopped on its own: nothing left to drain
+		return e.serveErr
+	default:
+	}
 	for _, l := range *e.loops.Load() {
 		l.post(task{op: opShutdown})
 	}
-	backoff := time.Millisecond
-	for e.open.Load() > 0 {
+	if e.open.Load() > 0 {
 		select {
+		case <-e.drained:
+		case <-e.done:
 		case <-ctx.Done():
-			goto stop
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 50*time.Millisecond)
 	}
-stop:
-	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := e.gnet.Stop(stopCtx)
-	<-e.done
-	if err != nil {
+	if err := e.stopGnet(); err != nil {
 		return err
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
+	return ctx.Err()
+}
+
+// gnetStopTimeout bounds how long Shutdown waits for gnet's loops to end
+// once asked (a handler stuck on a loop would hold it forever).
+const gnetStopTimeout = 5 * time.Second
+
+// stopGnet asks gnet to stop and returns once Serve has returned. gnet's
+// own Stop polls for the end every 500 ms, which made every Shutdown last
+// half a second; gnet.Run returning is the same event, without the wait,
+// so Stop runs aside and is cancelled once it has.
+func (e *Engine) stopGnet() error {
+	e.stopping.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- e.gnet.Stop(ctx) }()
+	timeout := time.NewTimer(gnetStopTimeout)
+	defer timeout.Stop()
+	select {
+	case <-e.done:
+		cancel()
+		<-stopped
+		return nil
+	case err := <-stopped: // it saw the end itself, or refused to stop
+		select {
+		case <-e.done:
+			return nil
+		case <-timeout.C:
+			return fmt.Errorf("engine: stopping gnet: %v", err)
+		}
+	case <-timeout.C:
+		cancel()
+		<-stopped
+		return fmt.Errorf("engine: gnet's loops did not stop within %v", gnetStopTimeout)
 	}
-	return nil
 }
 
 // Publish queues f for every connection subscribed to topic, on every loop,
@@ -359,30 +564,64 @@ func (e *Engine) ForEachLoop(fn func(loop int)) {
 
 // Stats is a snapshot of the engine's counters.
 type Stats struct {
-	Connections   int64  // open WebSocket and stream connections
-	TCP           int64  // accepted TCP connections, including handshakes
-	Accepted      uint64 // connections accepted since start
-	SlowConsumers uint64
-	Dropped       uint64 // frames discarded when slow consumers were cut off
-	Writes        uint64 // write/writev system calls by the write path
-	FramesWritten uint64 // frames handed to those calls
-	BytesWritten  uint64
-	MessagesIn    uint64
-	BytesIn       uint64
-	Closed        map[string]uint64 // by CloseReason
-	Loops         int
+	Connections int64  // open WebSocket and stream connections
+	TCP         int64  // accepted TCP connections, including handshakes
+	Accepted    uint64 // connections accepted since start (refusals not counted)
+	// ConnectionLimit is the most TCP connections the engine holds at once:
+	// Options.MaxConnections or the file limit's share (Options.ReservedFiles),
+	// whichever is lower; 0 before Serve, or with neither.
+	ConnectionLimit int64
+	// RefusedMaxConnections counts connections closed as soon as they were
+	// accepted because Options.MaxConnections were open.
+	RefusedMaxConnections uint64
+	// RefusedFileLimit counts connections closed as soon as they were
+	// accepted because the file limit's share was in use.
+	RefusedFileLimit uint64
+	// AcceptBackoffs counts the times accepting failed for want of
+	// descriptors or memory and backed off until it worked again, and
+	// AcceptErrors the failed accept calls in them. Only third_party/gnet
+	// backs off; upstream gnet stops instead, and these stay zero.
+	AcceptBackoffs uint64
+	AcceptErrors   uint64
+	SlowConsumers  uint64
+	Dropped        uint64 // frames discarded when slow consumers were cut off
+	Writes         uint64 // write/writev system calls by the write path
+	FramesWritten  uint64 // frames handed to those calls
+	BytesWritten   uint64
+	MessagesIn     uint64
+	BytesIn        uint64
+	Closed         map[string]uint64 // by CloseReason
+	Loops          int
+}
+
+// acceptCounters is what third_party/gnet's Engine adds to upstream's
+// (MESHFAST.md, change 5). Reached by assertion, so the engine builds
+// against upstream gnet too.
+type acceptCounters interface {
+	AcceptBackoffs() uint64
+	AcceptErrors() uint64
 }
 
 // Stats returns the engine's counters. Loop counters are read without
 // synchronisation and may lag by one pass.
 func (e *Engine) Stats() Stats {
 	s := Stats{
-		Connections:   e.open.Load(),
-		TCP:           e.tcp.Load(),
-		Accepted:      e.accepted.Load(),
-		SlowConsumers: e.slowConsumers.Load(),
-		Dropped:       e.dropped.Load(),
-		Closed:        make(map[string]uint64),
+		Connections:           e.open.Load(),
+		TCP:                   e.tcp.Load(),
+		Accepted:              e.accepted.Load(),
+		RefusedMaxConnections: e.refusedMax.Load(),
+		RefusedFileLimit:      e.refusedFiles.Load(),
+		SlowConsumers:         e.slowConsumers.Load(),
+		Dropped:               e.dropped.Load(),
+		Closed:                make(map[string]uint64),
+	}
+	select {
+	case <-e.booted: // gnet and connCap are set once booted is closed
+		s.ConnectionLimit = e.connCap
+		if ac, ok := any(e.gnet).(acceptCounters); ok {
+			s.AcceptBackoffs, s.AcceptErrors = ac.AcceptBackoffs(), ac.AcceptErrors()
+		}
+	default:
 	}
 	loops := *e.loops.Load()
 	s.Loops = len(loops)
@@ -441,13 +680,16 @@ func (e *Engine) connClosed(c *Conn, err error) {
 	l.removeConn(c)
 	l.unsubscribeAll(c)
 	l.dropFrag(c)
+	l.dropOversize(c)
 	e.tcp.Add(-1)
 	if !wasOpen {
 		_ = c.takeCloseInfo() // no handler to tell
 		return
 	}
 	e.registry.del(c)
-	e.open.Add(-1)
+	if e.open.Add(-1) == 0 && e.draining.Load() {
+		e.drainOnce.Do(func() { close(e.drained) })
+	}
 	if l.walking > 0 {
 		l.deferred = append(l.deferred, c)
 	} else {
@@ -455,14 +697,26 @@ func (e *Engine) connClosed(c *Conn, err error) {
 	}
 }
 
-// gnetLogger routes gnet's log lines to Options.Logf.
-type gnetLogger struct{ logf func(string, ...any) }
+// gnetLogger routes gnet's log lines to Options.Logf and keeps the last
+// error, for Serve to return if gnet stops on its own.
+type gnetLogger struct{ e *Engine }
 
-func (g gnetLogger) Debugf(string, ...any)          {}
-func (g gnetLogger) Infof(format string, a ...any)  { g.logf("gnet: "+format, a...) }
-func (g gnetLogger) Warnf(format string, a ...any)  { g.logf("gnet: "+format, a...) }
-func (g gnetLogger) Errorf(format string, a ...any) { g.logf("gnet: "+format, a...) }
-func (g gnetLogger) Fatalf(format string, a ...any) { g.logf("gnet: fatal: "+format, a...) }
+func (g gnetLogger) Debugf(string, ...any)         {}
+func (g gnetLogger) Infof(format string, a ...any) { g.e.opts.Logf("gnet: "+format, a...) }
+func (g gnetLogger) Warnf(format string, a ...any) { g.e.opts.Logf("gnet: "+format, a...) }
+func (g gnetLogger) Errorf(format string, a ...any) {
+	g.keep(format, a)
+	g.e.opts.Logf("gnet: "+format, a...)
+}
+func (g gnetLogger) Fatalf(format string, a ...any) {
+	g.keep(format, a)
+	g.e.opts.Logf("gnet: fatal: "+format, a...)
+}
+
+func (g gnetLogger) keep(format string, a []any) {
+	msg := fmt.Sprintf(format, a...)
+	g.e.gnetErr.Store(&msg)
+}
 
 // boundAddr reads the listener's address through a dup of its descriptor,
 // since gnet does not report the port it bound for ":0".

@@ -17,6 +17,11 @@ var (
 	ErrInvalidOptions = errors.New("engine: invalid options")
 	// ErrFrameTooLarge is returned when building a frame bigger than the engine allows.
 	ErrFrameTooLarge = errors.New("engine: frame too large")
+	// ErrInvalidRoute wraps a route Serve refuses (Handle, HandleHTTP).
+	ErrInvalidRoute = errors.New("engine: invalid route")
+	// ErrStopped wraps the error Serve returns when gnet stopped without
+	// Shutdown asking it to (a loop failed).
+	ErrStopped = errors.New("engine: stopped unexpectedly")
 )
 
 // ProtocolError is an RFC 6455 violation by the peer. Code is the close code

@@ -155,6 +155,7 @@ func runHandshake(data []byte, cut int) string {
 	r := &recorder{}
 	s.Handle("/ws", r)
 	s.Engine().HandleHTTP("/health", s.Engine().HealthHandler(nil))
+	s.Engine().HandleHTTPMethods("/echo", func(w *Response, r *Request) { w.Body = r.Body }, "POST")
 	sc := s.OpenRaw()
 	out := &captureConn{SimConn: sc}
 	sc.conn.sock = out
@@ -167,7 +168,8 @@ func runHandshake(data []byte, cut int) string {
 		closed = s.Feed(sc, data)
 	}
 	status, _, _ := bytes.Cut(out.buf.Bytes(), []byte("\r\n"))
-	return fmt.Sprintf("%s open=%v closed=%v log=%v", status, sc.conn.state == stateOpen, closed, r.log)
+	_, body, _ := bytes.Cut(out.buf.Bytes(), []byte("\r\n\r\n"))
+	return fmt.Sprintf("%s body=%q open=%v closed=%v log=%v", status, body, sc.conn.state == stateOpen, closed, r.log)
 }
 
 type captureConn struct {
@@ -195,6 +197,10 @@ func TestHandshakeEverySplit(t *testing.T) {
 		"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n",
 		"POST /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
 		"garbage\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world",
+		"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /health HTTP/1.1\nHost: x\n\n",
+		"GET /health HTTP/1.1\r\nHost: x\x00\r\n\r\n",
 	} {
 		want := runHandshake([]byte(req), 0)
 		for cut := 1; cut < len(req); cut++ {
@@ -214,6 +220,8 @@ func FuzzHandshake(f *testing.F) {
 	f.Add([]byte("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"), 3)
 	f.Add([]byte("GET / HTTP/1.0\r\n\r\n"), 1)
 	f.Add([]byte("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Version: 8\r\n\r\n"), 20)
+	f.Add([]byte("POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"), 30)
+	f.Add([]byte("GET /health HTTP/1.1\nHost: x\n\n"), 5)
 	f.Fuzz(func(t *testing.T, data []byte, cut int) {
 		want := runHandshake(data, 0)
 		if cut < 0 {

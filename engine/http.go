@@ -11,11 +11,14 @@ import (
 // connection's read buffer and are valid only during the callback that
 // receives it (CheckHandshake, OnOpen, an HTTPHandler): copy what you keep.
 type Request struct {
-	Method  []byte
-	URI     []byte // path and query as sent
-	Path    []byte
-	Query   []byte // after '?', without it
-	Proto   []byte
+	Method []byte
+	URI    []byte // path and query as sent
+	Path   []byte
+	Query  []byte // after '?', without it
+	Proto  []byte
+	// Body is a plain HTTP request's body (Content-Length), empty if it
+	// has none. A WebSocket upgrade has none.
+	Body    []byte
 	headers [32]header // inline: no allocation for ordinary requests
 	nh      int
 	extra   []header
@@ -51,9 +54,30 @@ func (r *Request) VisitHeaders(fn func(name, value []byte)) {
 	}
 }
 
-// QueryValue returns the first value of a query parameter, URL-decoded.
-// It allocates only when the value is percent-encoded.
+// QueryValue returns the first value of a query parameter, URL-decoded
+// ("+" as a space), "" if there is none. The string is a copy, so it
+// allocates; QueryBytes does not.
 func (r *Request) QueryValue(key string) string {
+	v, ok := r.queryRaw(key)
+	if !ok {
+		return ""
+	}
+	return unescape(v)
+}
+
+// QueryBytes returns the first value of a query parameter as sent, not
+// URL-decoded, or nil if there is none. It points into the read buffer:
+// valid only during the callback that received r, and it must not be
+// modified. It does not allocate.
+func (r *Request) QueryBytes(key string) []byte {
+	v, ok := r.queryRaw(key)
+	if !ok {
+		return nil
+	}
+	return v[:len(v):len(v)]
+}
+
+func (r *Request) queryRaw(key string) ([]byte, bool) {
 	q := r.Query
 	for len(q) > 0 {
 		var part []byte
@@ -64,10 +88,13 @@ func (r *Request) QueryValue(key string) string {
 		}
 		k, v, _ := bytes.Cut(part, []byte{'='})
 		if string(k) == key {
-			return unescape(v)
+			if v == nil {
+				v = part[len(part):]
+			}
+			return v, true
 		}
 	}
-	return ""
+	return nil, false
 }
 
 // Cookie returns the value of the named cookie from the request's Cookie
@@ -117,18 +144,22 @@ func (r *Request) reset() {
 }
 
 // parseRequestHead parses head (which ends with CRLFCRLF) into r. It accepts
-// HTTP/1.0 and 1.1 request lines and rejects anything it cannot read.
+// HTTP/1.0 and 1.1 request lines and refuses anything it cannot read
+// unambiguously: a method or header name that is not a token, a control
+// byte (NUL, a bare CR or LF, DEL) in the request line or a header, a
+// folded header line.
 func parseRequestHead(head []byte, r *Request) error {
 	line, rest, ok := bytes.Cut(head, crlf)
 	if !ok {
 		return errBadRequest
 	}
 	m, rl, ok := bytes.Cut(line, sp)
-	if !ok || len(m) == 0 {
+	if !ok || !isToken(m) {
 		return errBadRequest
 	}
 	uri, proto, ok := bytes.Cut(rl, sp)
-	if !ok || len(uri) == 0 || uri[0] != '/' || !bytes.HasPrefix(proto, []byte("HTTP/1.")) || len(proto) != 8 {
+	if !ok || len(uri) == 0 || uri[0] != '/' || !bytes.HasPrefix(proto, []byte("HTTP/1.")) || len(proto) != 8 ||
+		proto[7] < '0' || proto[7] > '9' || !isVisible(uri) {
 		return errBadRequest
 	}
 	r.Method, r.URI, r.Proto = m, uri, proto
@@ -142,10 +173,14 @@ func parseRequestHead(head []byte, r *Request) error {
 			break
 		}
 		name, value, ok := bytes.Cut(line, []byte{':'})
-		if !ok || len(name) == 0 || bytes.ContainsAny(name, " \t") {
+		if !ok || !isToken(name) {
 			return errBadRequest
 		}
-		h := header{name: name, value: bytes.TrimSpace(value)}
+		value = bytes.Trim(value, " \t")
+		if !isFieldValue(value) {
+			return errBadRequest
+		}
+		h := header{name: name, value: value}
 		if r.nh < len(r.headers) {
 			r.headers[r.nh] = h
 			r.nh++
@@ -154,6 +189,94 @@ func parseRequestHead(head []byte, r *Request) error {
 		}
 	}
 	return nil
+}
+
+// isToken reports whether b is an RFC 9110 token (a method, a header name).
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !tokenChar[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenChar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// isFieldValue reports whether b holds only what a header value may: no
+// control byte but a tab (RFC 9110 §5.5; bytes over 0x7f pass as obs-text).
+func isFieldValue(b []byte) bool {
+	for _, c := range b {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// isVisible reports whether b (a request target) has no control byte and
+// no space.
+func isVisible(b []byte) bool {
+	for _, c := range b {
+		if c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// bodyLength is the length of a plain request's body from its
+// Content-Length, at most max; status is the answer to refuse it with, 0
+// if it is fine. A body without a length (Transfer-Encoding) is refused
+// with 411, as RFC 9112 §6.3 allows: the engine reads only bodies it can
+// bound before they arrive.
+func (r *Request) bodyLength(max int) (n, status int) {
+	var cl []byte
+	seen := 0
+	bad := false
+	r.VisitHeaders(func(name, value []byte) {
+		switch {
+		case asciiEqualFold(name, "Transfer-Encoding"):
+			bad = true
+		case asciiEqualFold(name, "Content-Length"):
+			seen++
+			cl = value
+		}
+	})
+	switch {
+	case bad && seen > 0:
+		return 0, 400 // both: a request smuggler's favourite ambiguity
+	case bad:
+		return 0, 411
+	case seen == 0:
+		return 0, 0
+	case seen > 1 || len(cl) == 0 || len(cl) > 10:
+		return 0, 400
+	}
+	for _, c := range cl {
+		if c < '0' || c > '9' {
+			return 0, 400
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n > max {
+		return 0, 413
+	}
+	return n, 0
 }
 
 var (
@@ -291,6 +414,10 @@ func statusText(code int) string {
 		return "Not Found"
 	case 405:
 		return "Method Not Allowed"
+	case 411:
+		return "Length Required"
+	case 413:
+		return "Content Too Large"
 	case 426:
 		return "Upgrade Required"
 	case 429:

@@ -103,6 +103,10 @@ type loop struct {
 	// a fragmented message (Conn.fragOp != 0). Few ever are, so a field on
 	// every Conn would cost more than a map lookup per continuation frame.
 	frags map[*Conn]*bytebufferpool.ByteBuffer
+	// over holds the frame each connection was admitted over
+	// MaxPendingBytes (see admit), until it has drained. Few connections
+	// ever have one, and only the over-the-cap path looks here.
+	over map[*Conn]oversize
 
 	stats loopStats
 	pass  passStats // counted during a flush, added to stats at its end
@@ -257,6 +261,9 @@ func (l *loop) runTask(t *task) {
 	case opResume:
 		if c := t.conn; c.state == stateOpen && c.need == needPaused {
 			c.need = 0
+			// The socket is read again only once this task is done, after
+			// what waited in gnet's buffer: order holds.
+			c.readSocket(true)
 			l.readBuffered(c)
 		}
 	case opLoopFunc:
@@ -364,6 +371,20 @@ func (l *loop) queueCopy(c *Conn, p, hdr []byte) error {
 // common case never touches the transport (a cache miss per subscriber at
 // a million of them); only a connection that looks over the cap is asked
 // again, since gnet may have drained it since.
+//
+// The cap is on what a client owes, not on what the server sends: a frame
+// queued while the socket owes nothing (the client has read everything
+// flushed to it) is admitted whatever its size, since a client that reads
+// promptly is not slow for receiving one large frame the server chose to
+// send (a large record, a patch larger than its value). It is set aside
+// (l.over) until it has drained: meanwhile the connection may queue up to
+// MaxPendingBytes besides it, counted as usual, so a client that reads on
+// keeps receiving, and one that stops is closed once that much more piles
+// up. At most one frame is set aside per connection, so a connection never
+// holds more than MaxPendingBytes and one frame. What the socket owes is
+// not split by frame: once the set-aside frame has been flushed, whatever
+// it owes, up to the frame's size, is taken as the frame's, which errs
+// towards keeping the connection.
 func (l *loop) admit(c *Conn, n int) bool {
 	max := l.e.opts.MaxPendingBytes
 	if int(c.pending)+n+int(c.owed) <= max {
@@ -371,23 +392,83 @@ func (l *loop) admit(c *Conn, n int) bool {
 	}
 	owed := c.sock.OutboundBuffered()
 	c.owed = clampOwed(owed)
-	if int(c.pending)+n+owed <= max {
+	aside, has := 0, false
+	if len(l.over) > 0 {
+		aside, has = l.oversizeLeft(c, owed)
+	}
+	if int(c.pending)+n+owed-aside <= max {
 		return true
 	}
-	l.slowConsumer(c)
+	if owed == 0 && !has && n < maxPendingBytes {
+		if l.over == nil {
+			l.over = make(map[*Conn]oversize)
+		}
+		l.over[c] = oversize{left: int32(n)}
+		return true
+	}
+	l.slowConsumer(c, 1)
 	return false
 }
 
-func (l *loop) slowConsumer(c *Conn) {
+// oversize is a frame admitted over MaxPendingBytes (see admit).
+type oversize struct {
+	left    int32 // at most how many of its bytes are unsent
+	flushed bool  // handed to the socket: left is then at most what it owes
+}
+
+// oversizeLeft returns how many bytes of c's set-aside frame may still be
+// unsent, given what its socket owes now, and whether it has one. A frame
+// the socket has drained is forgotten.
+func (l *loop) oversizeLeft(c *Conn, owed int) (int, bool) {
+	o, ok := l.over[c]
+	if !ok {
+		return 0, false
+	}
+	if o.flushed {
+		o.left = int32(min(int(o.left), owed))
+		if o.left == 0 {
+			delete(l.over, c)
+			return 0, false
+		}
+		l.over[c] = o
+	}
+	return int(o.left), true
+}
+
+// oversizeFlushed notes that c's set-aside frame, if any, has been handed
+// to the socket, and returns how much of what the socket owes may be it.
+func (l *loop) oversizeFlushed(c *Conn, owed int) int {
+	o, ok := l.over[c]
+	if !ok {
+		return 0
+	}
+	o.flushed = true
+	l.over[c] = o
+	n, _ := l.oversizeLeft(c, owed)
+	return n
+}
+
+// dropOversize forgets c's set-aside frame.
+func (l *loop) dropOversize(c *Conn) {
+	if len(l.over) > 0 {
+		delete(l.over, c)
+	}
+}
+
+// slowConsumer closes c for owing more than MaxPendingBytes; refused is 1
+// if admit refused a frame. What was queued for it in this pass is dropped
+// (and counted, with that frame); what the socket owes stays ahead
+// of the close frame, which a client that has stopped reading therefore
+// never sees (see Options.SlowConsumerCode).
+func (l *loop) slowConsumer(c *Conn, refused uint64) {
 	l.e.slowConsumers.Add(1)
-	// Queued bytes are dropped: a client this far behind gets the close frame
-	// after whatever the kernel already holds.
-	n := uint64(1) // the frame that did not fit
+	n := refused // the frame that did not fit, if admit refused one
 	for s := c.segHead; s != 0; s = l.segs[s-1].next {
 		n++
 	}
 	l.e.dropped.Add(n)
 	c.segHead, c.segTail, c.pending = 0, 0, 0
+	l.dropOversize(c)
 	l.closeConn(c, ReasonSlowConsumer, l.e.opts.SlowConsumerCode, "slow consumer", nil)
 }
 
@@ -399,7 +480,7 @@ func (l *loop) link(c *Conn, n int) {
 		l.segs[c.segTail-1].next = i
 	}
 	c.segTail = i
-	c.pending += int32(n) // admitted: the sum is at most MaxPendingBytes
+	c.pending += int32(n) // admitted: at most MaxPendingBytes and one set-aside frame, both ≤ maxPendingBytes
 	if !c.dirty {
 		c.dirty = true
 		l.dirty = append(l.dirty, c)
@@ -494,10 +575,17 @@ func (l *loop) flush(c *Conn) {
 		l.closeTransport(c)
 		return
 	}
+	// What admit let through can still leave the socket owing more than the
+	// cap if the transport was written around the write path; a frame set
+	// aside by admit does not count.
 	owed := c.sock.OutboundBuffered()
 	c.owed = clampOwed(owed)
-	if owed > l.e.opts.MaxPendingBytes {
-		l.slowConsumer(c)
+	aside := 0
+	if len(l.over) > 0 {
+		aside = l.oversizeFlushed(c, owed)
+	}
+	if owed-aside > l.e.opts.MaxPendingBytes {
+		l.slowConsumer(c, 0)
 	}
 }
 
@@ -558,11 +646,17 @@ func (l *loop) closeConn(c *Conn, reason CloseReason, code CloseCode, text strin
 		l.link(c, len(cf))
 		c.state = stateClosing
 		c.deadline = l.now + int64(l.e.opts.CloseTimeout)
+		if c.need == needPaused {
+			c.readSocket(true) // the peer's close frame is behind what it sent
+		}
 		return
 	}
 	if c.state == stateOpen && c.kind == kindWebSocket {
-		// A slow consumer gets its close frame straight to gnet's buffer and is
-		// closed at once: waiting on it is what we are refusing to do.
+		// A slow consumer gets its close frame straight to gnet's buffer,
+		// behind what it owes, and is closed at once: waiting on it is what
+		// we are refusing to do. gnet writes what it can before closing and
+		// drops the rest, the close frame with it, so only a client that
+		// had nearly caught up sees the code.
 		var buf [maxHeaderSize + 125]byte
 		_, _ = c.sock.Write(appendCloseFrame(buf[:0], code, text))
 	}

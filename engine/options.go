@@ -31,6 +31,11 @@ const (
 	DefaultSweepPeriod = time.Second
 	// DefaultReadBufferCap is the default of Options.ReadBufferCap.
 	DefaultReadBufferCap = 64 << 10
+	// DefaultReservedFiles is the default of Options.ReservedFiles.
+	DefaultReservedFiles = 128
+	// DefaultMaxPausedBytes is the default of Options.MaxPausedBytes (4 MiB),
+	// raised to MaxMessageSize + ReadBufferCap + 14 when that is larger.
+	DefaultMaxPausedBytes = 4 << 20
 )
 
 // Options configures an Engine. The zero value works: every zero field takes
@@ -40,7 +45,8 @@ type Options struct {
 	// Use "127.0.0.1:0" for a free port; Engine.Addr reports the bound one.
 	Addr string
 
-	// Loops is the number of event loops. Zero means one per CPU.
+	// Loops is the number of event loops, at most 64. Zero means one per
+	// CPU, at most 64.
 	Loops int
 
 	// ReusePort gives every loop its own listening socket (SO_REUSEPORT) so
@@ -53,9 +59,25 @@ type Options struct {
 	// (cmd/meshfast turns it on). Linux; elsewhere gnet keeps one acceptor.
 	ReusePort bool
 
-	// MaxConnections refuses upgrades past this many open WebSocket and
-	// stream connections with 503. Zero means no limit.
+	// MaxConnections caps the accepted TCP connections, those still in
+	// their handshake and plain HTTP requests included: a connection
+	// accepted past it is closed at once, before anything is read from it
+	// (Stats.RefusedMaxConnections). Zero means no limit of its own; the
+	// cap derived from the file limit (ReservedFiles) applies either way.
 	MaxConnections int
+
+	// ReservedFiles is how many of the process's file descriptors
+	// (RLIMIT_NOFILE, read when Serve starts) the engine leaves for
+	// everything but client connections: the event loops' epoll and
+	// eventfd descriptors and listening sockets are counted on top (at most
+	// three per loop and three more); the reserve is for the application (a
+	// coordinator's connections, files, logs, the Go runtime's own). TCP
+	// connections past the limit less both are closed at once, as past
+	// MaxConnections (Stats.RefusedFileLimit), so that connections alone
+	// can never run the process out of descriptors: an accept that fails
+	// for want of one stops upstream gnet altogether (third_party/gnet
+	// backs off and retries instead). Zero means DefaultReservedFiles.
+	ReservedFiles int
 
 	// MaxMessageSize is the largest message (after reassembly of fragments)
 	// a client may send; larger ones close the connection with 1009.
@@ -67,16 +89,36 @@ type Options struct {
 	MaxHeaderBytes int
 
 	// MaxPendingBytes caps the bytes queued for one connection that the
-	// kernel has not accepted yet. Past it the connection is closed with
-	// ReasonSlowConsumer and SlowConsumerCode. Zero means DefaultMaxPendingBytes.
+	// kernel has not accepted yet. Past it the connection is closed at once
+	// with ReasonSlowConsumer, and what was queued for it is dropped. One
+	// frame queued while nothing else is waiting for the connection is
+	// admitted whatever its size (see loop.admit). Zero means
+	// DefaultMaxPendingBytes.
 	MaxPendingBytes int
 
-	// SlowConsumerCode is the close code sent to a slow consumer.
-	// Zero means CloseTryAgainLater (1013).
+	// SlowConsumerCode is the close code written to a slow consumer. It is
+	// written behind what the socket still holds, which is exactly what the
+	// client has not read, and the socket is closed without waiting: a
+	// client that has stopped reading does not see it, only the connection
+	// ending (usually a reset). It reaches a client that catches up before
+	// the kernel gives up on the connection. Zero means CloseTryAgainLater
+	// (1013).
 	SlowConsumerCode CloseCode
 
-	// HandshakeTimeout closes a connection whose HTTP request head is not
-	// complete in time. Zero means DefaultHandshakeTimeout.
+	// MaxPausedBytes bounds the unparsed input a connection may hold while
+	// its reading is paused (Conn.PauseReading). With third_party/gnet a
+	// paused connection's socket is not read, so what the client sends
+	// waits in the kernel and TCP slows it down, and the bound is never
+	// reached. Upstream gnet keeps reading into the connection's inbound
+	// buffer: past the bound the connection is closed with 1008
+	// (ReasonLimit). Zero means DefaultMaxPausedBytes, or MaxMessageSize +
+	// ReadBufferCap + 14 (one frame in progress and one read) if larger,
+	// which is also the least it may be.
+	MaxPausedBytes int
+
+	// HandshakeTimeout closes a connection whose HTTP request (head, and
+	// body if it has one) is not complete in time. Zero means
+	// DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
 
 	// IdleTimeout closes a WebSocket connection from which nothing has been
@@ -114,26 +156,32 @@ type Options struct {
 	Logf func(format string, args ...any)
 }
 
+// withDefaults fills zero fields with their defaults. Anything else is left
+// as given, for Validate to judge: a negative size must be refused, not
+// replaced.
 func (o Options) withDefaults() Options {
 	if o.Addr == "" {
 		o.Addr = DefaultAddr
 	}
-	if o.Loops <= 0 {
-		o.Loops = runtime.NumCPU()
+	if o.Loops == 0 {
+		o.Loops = defaultLoops(runtime.NumCPU())
 	}
-	if o.MaxMessageSize <= 0 {
+	if o.MaxMessageSize == 0 {
 		o.MaxMessageSize = DefaultMaxMessageSize
 	}
-	if o.MaxHeaderBytes <= 0 {
+	if o.MaxHeaderBytes == 0 {
 		o.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
-	if o.MaxPendingBytes <= 0 {
+	if o.MaxPendingBytes == 0 {
 		o.MaxPendingBytes = DefaultMaxPendingBytes
+	}
+	if o.ReservedFiles == 0 {
+		o.ReservedFiles = DefaultReservedFiles
 	}
 	if o.SlowConsumerCode == 0 {
 		o.SlowConsumerCode = CloseTryAgainLater
 	}
-	if o.HandshakeTimeout <= 0 {
+	if o.HandshakeTimeout == 0 {
 		o.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if o.IdleTimeout == 0 {
@@ -142,20 +190,23 @@ func (o Options) withDefaults() Options {
 	if o.PingInterval == 0 {
 		o.PingInterval = DefaultPingInterval
 	}
-	if o.CloseTimeout <= 0 {
+	if o.CloseTimeout == 0 {
 		o.CloseTimeout = DefaultCloseTimeout
 	}
-	if o.TickInterval <= 0 {
+	if o.TickInterval == 0 {
 		o.TickInterval = DefaultTickInterval
 	}
-	if o.SweepPeriod <= 0 {
+	if o.SweepPeriod == 0 {
 		o.SweepPeriod = DefaultSweepPeriod
 	}
-	if o.SweepPeriod < o.TickInterval {
+	if o.SweepPeriod > 0 && o.SweepPeriod < o.TickInterval {
 		o.SweepPeriod = o.TickInterval
 	}
-	if o.ReadBufferCap <= 0 {
+	if o.ReadBufferCap == 0 {
 		o.ReadBufferCap = DefaultReadBufferCap
+	}
+	if o.MaxPausedBytes == 0 && o.MaxMessageSize > 0 && o.ReadBufferCap > 0 {
+		o.MaxPausedBytes = max(DefaultMaxPausedBytes, o.minPausedBytes())
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
@@ -163,14 +214,44 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Validate reports conflicting settings. It is called by New's caller or by
-// Serve; zero fields are fine.
+// defaultLoops is Options.Loops's default on a machine with cpus CPUs: one
+// loop each, up to what Validate allows.
+func defaultLoops(cpus int) int { return min(cpus, maxLoops) }
+
+// minPausedBytes is the input a paused connection may hold on any gnet: a
+// frame in progress of the largest size, and the read that brought the
+// message that paused it.
+func (o Options) minPausedBytes() int { return o.MaxMessageSize + o.ReadBufferCap + maxHeaderSize }
+
+// Validate reports settings the engine cannot run with. Serve calls it on
+// the options as given to New, defaults filled in; zero fields are fine.
 func (o Options) Validate() error {
-	if o.Loops > maxLoops {
-		return fmt.Errorf("%w: Loops %d over %d", ErrInvalidOptions, o.Loops, maxLoops)
+	if o.Loops < 0 || o.Loops > maxLoops {
+		return fmt.Errorf("%w: Loops %d: 1 to %d", ErrInvalidOptions, o.Loops, maxLoops)
 	}
-	if o.MaxMessageSize < 0 || o.MaxHeaderBytes < 0 || o.MaxPendingBytes < 0 || o.MaxConnections < 0 {
-		return fmt.Errorf("%w: negative size limit", ErrInvalidOptions)
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"MaxConnections", o.MaxConnections}, {"MaxMessageSize", o.MaxMessageSize},
+		{"MaxHeaderBytes", o.MaxHeaderBytes}, {"MaxPendingBytes", o.MaxPendingBytes},
+		{"MaxPausedBytes", o.MaxPausedBytes}, {"ReservedFiles", o.ReservedFiles},
+		{"ReadBufferCap", o.ReadBufferCap},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("%w: %s %d is negative", ErrInvalidOptions, f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"HandshakeTimeout", o.HandshakeTimeout}, {"CloseTimeout", o.CloseTimeout},
+		{"TickInterval", o.TickInterval}, {"SweepPeriod", o.SweepPeriod},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("%w: %s %v is negative", ErrInvalidOptions, f.name, f.v)
+		}
 	}
 	if o.ReusePort {
 		if _, _, err := net.SplitHostPort(o.Addr); err != nil {
@@ -182,6 +263,13 @@ func (o Options) Validate() error {
 	}
 	if o.MaxHeaderBytes > 0 && o.MaxHeaderBytes < 256 {
 		return fmt.Errorf("%w: MaxHeaderBytes %d under 256", ErrInvalidOptions, o.MaxHeaderBytes)
+	}
+	if o.MaxPausedBytes > 0 && o.MaxMessageSize > 0 && o.MaxPausedBytes < o.minPausedBytes() {
+		return fmt.Errorf("%w: MaxPausedBytes %d under MaxMessageSize + ReadBufferCap + 14 (%d)",
+			ErrInvalidOptions, o.MaxPausedBytes, o.minPausedBytes())
+	}
+	if o.SlowConsumerCode != 0 && !validCloseCode(o.SlowConsumerCode) {
+		return fmt.Errorf("%w: SlowConsumerCode %d is not a code a server may send", ErrInvalidOptions, o.SlowConsumerCode)
 	}
 	return nil
 }

@@ -1,13 +1,19 @@
 package engine
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/meshfast/meshfast/internal/testutil"
 )
 
 // pauser pauses a connection after every message it is handed and records
@@ -171,4 +177,137 @@ func rawUpgrade(t testing.TB, e *Engine, path string) (status int, body, head st
 		t.Fatalf("answer %q: %v", raw, err)
 	}
 	return status, b, h + "\r\n"
+}
+
+// holdFirst pauses its connection at the first message and records the
+// sequence numbers of all it is handed.
+type holdFirst struct {
+	nopHandler
+	conns chan *Conn
+	mu    sync.Mutex
+	seqs  []uint64
+	held  bool
+}
+
+func (h *holdFirst) OnOpen(c *Conn, _ *Request) { h.conns <- c }
+func (h *holdFirst) OnMessage(c *Conn, _ OpCode, p []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.seqs = append(h.seqs, binary.BigEndian.Uint64(p))
+	if !h.held {
+		h.held = true
+		c.PauseReading()
+	}
+}
+
+func (h *holdFirst) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.seqs)
+}
+
+// A paused connection's socket is not read (third_party/gnet): a client
+// that keeps sending is held back by TCP, its writes block, and the server
+// holds no more of its input than one read, also after gnet has waited to
+// write to it (its own poller calls must not turn reading back on); after
+// ResumeReading every message arrives, in order.
+func TestPausedSocketBackpressure(t *testing.T) {
+	t.Parallel()
+	h := &holdFirst{conns: make(chan *Conn, 1)}
+	e := startEngine(t, Options{Loops: 1, MaxPendingBytes: 16 << 20}, h)
+	rc := rawDial(t, e, "/ws")
+	c := <-h.conns
+	const frames, size = 1024, 16 << 10 // 16 MiB
+	var stream []byte
+	payload := make([]byte, size)
+	for i := range frames {
+		binary.BigEndian.PutUint64(payload, uint64(i))
+		stream = append(stream, clientFrame(0x82, true, payload)...)
+	}
+	sent := 0
+	writeBlocks := func() {
+		t.Helper()
+		_ = rc.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		n, err := rc.nc.Write(stream[sent:])
+		sent += n
+		if !errors.Is(err, os.ErrDeadlineExceeded) || sent >= len(stream) {
+			t.Fatalf("the client wrote %d of %d bytes to a paused connection (%v): its writes should block", sent, len(stream), err)
+		}
+		var buffered int
+		if !c.DoWait(func(c *Conn) { buffered = c.sock.InboundBuffered() }) {
+			t.Fatal("connection closed")
+		}
+		if limit := 2 * DefaultReadBufferCap; buffered > limit {
+			t.Fatalf("the server holds %d bytes of a paused connection's input, want at most %d", buffered, limit)
+		}
+		if got := h.count(); got != 1 {
+			t.Fatalf("%d messages handed over while paused, want 1", got)
+		}
+	}
+	writeBlocks()
+	t.Logf("%d of %d bytes written before the client's writes blocked", sent, len(stream))
+
+	// A reply too large for the kernel's buffers (2 MiB is not, here): gnet
+	// waits for the socket to be writable, then, drained, goes back to
+	// waiting for reads only, it thinks.
+	big := make([]byte, 8<<20)
+	if !c.DoWait(func(c *Conn) { _ = c.WriteBinary(big) }) {
+		t.Fatal("connection closed")
+	}
+	if op, p, err := rc.readFrame(); err != nil || op != OpBinary || len(p) != len(big) {
+		t.Fatalf("reply: %v, %d bytes, %v", op, len(p), err)
+	}
+	writeBlocks()
+
+	c.ResumeReading()
+	_ = rc.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	if _, err := rc.nc.Write(stream[sent:]); err != nil {
+		t.Fatalf("writing the rest after ResumeReading: %v", err)
+	}
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if got := h.count(); got != frames {
+			return fmt.Errorf("%d of %d messages", got, frames)
+		}
+		return nil
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, s := range h.seqs {
+		if s != uint64(i) {
+			t.Fatalf("message %d carried sequence %d", i, s)
+		}
+	}
+}
+
+// On a transport that cannot stop reading (upstream gnet; here the
+// simulator), a paused connection's unparsed input is bounded by
+// MaxPausedBytes: past it the connection is closed with 1008.
+func TestPausedInputBound(t *testing.T) {
+	s := NewSimulator(Options{})
+	h := &holdFirst{conns: make(chan *Conn, 1)}
+	sc := s.Open(h)
+	out := &captureConn{SimConn: sc}
+	sc.conn.sock = out
+	limit := s.Engine().Options().MaxPausedBytes
+	if want := DefaultMaxMessageSize + DefaultReadBufferCap + maxHeaderSize; limit != max(want, DefaultMaxPausedBytes) {
+		t.Fatalf("default MaxPausedBytes %d", limit)
+	}
+	frame := clientFrame(0x82, true, make([]byte, 64<<10))
+	fed := 0
+	for !s.Feed(sc, frame) && fed <= limit+len(frame) {
+		fed += len(frame)
+		if sc.conn.state != stateOpen {
+			break
+		}
+	}
+	if sc.conn.state == stateOpen || sc.conn.closeReason != ReasonLimit || sc.conn.closeCode != ClosePolicyViolation {
+		t.Fatalf("after %d bytes fed to a paused connection: state %d, reason %v, code %d; want it closing with 1008 (limit)",
+			fed, sc.conn.state, sc.conn.closeReason, sc.conn.closeCode)
+	}
+	if fed < limit-len(frame) {
+		t.Fatalf("closed after %d bytes, under MaxPausedBytes %d", fed, limit)
+	}
+	if h.count() != 1 {
+		t.Fatalf("%d messages handed over while paused", h.count())
+	}
 }

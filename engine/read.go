@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"time"
 	"unicode/utf8"
 
@@ -26,7 +27,7 @@ func (h *gnetHandler) OnBoot(eng gnet.Engine) gnet.Action {
 	e.gnet = eng
 	addr, err := boundAddr(eng)
 	if err != nil {
-		e.runErr = err
+		e.bootErr = fmt.Errorf("engine: listen on %s: %w", e.opts.Addr, err)
 		close(e.booted)
 		return gnet.Shutdown
 	}
@@ -35,9 +36,28 @@ func (h *gnetHandler) OnBoot(eng gnet.Engine) gnet.Action {
 	return gnet.None
 }
 
+// OnShutdown notes whether gnet is stopping because Shutdown asked it to.
+func (h *gnetHandler) OnShutdown(gnet.Engine) {
+	if !h.e.stopping.Load() {
+		h.e.unexpected.Store(true)
+	}
+}
+
 func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	e := h.e
 	if e.draining.Load() {
+		return nil, gnet.Close
+	}
+	// Every accepted connection counts against the cap from here, before
+	// anything is read: one that sends nothing holds a descriptor as surely
+	// as one that upgrades. Past the cap it is closed before it costs more.
+	if n := e.tcp.Add(1); e.connCap > 0 && n > e.connCap {
+		e.tcp.Add(-1)
+		if e.capByFiles {
+			e.refusedFiles.Add(1)
+		} else {
+			e.refusedMax.Add(1)
+		}
 		return nil, gnet.Close
 	}
 	l := e.loopFor(gc.EventLoop())
@@ -52,7 +72,6 @@ func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	gc.SetContext(c)
 	l.addConn(c)
-	e.tcp.Add(1)
 	e.accepted.Add(1)
 	l.leave()
 	return nil, gnet.None
@@ -92,10 +111,18 @@ func (l *loop) traffic(c *Conn) bool {
 	case stateHandshake:
 		l.readHandshake(c)
 	case stateOpen:
-		if c.kind == kindStream {
+		switch {
+		case c.kind == kindStream:
 			_, _ = c.sock.Discard(-1) // a stream's client has nothing to say
-		} else {
-			l.readFrames(c) // returns at once while paused: input waits for ResumeReading
+		case c.need == needPaused:
+			// Input waits for ResumeReading. With third_party/gnet the socket
+			// is not read meanwhile; upstream gnet reads on, so the input a
+			// paused connection may pile up is bounded here.
+			if c.sock.InboundBuffered() > l.e.opts.MaxPausedBytes {
+				l.closeConn(c, ReasonLimit, ClosePolicyViolation, "too much input while paused", nil)
+			}
+		default:
+			l.readFrames(c)
 		}
 	case stateClosing:
 		l.readClosing(c)
@@ -115,7 +142,8 @@ func (h *gnetHandler) OnTick() (time.Duration, gnet.Action) {
 
 // readHandshake waits for a complete request head in gnet's inbound buffer
 // (never copying it out), then routes it: WebSocket upgrade, stream, or a
-// plain HTTP answer.
+// plain HTTP answer. A plain request's body, if it has one, is waited for
+// the same way.
 func (l *loop) readHandshake(c *Conn) {
 	e := l.e
 	gc := c.sock
@@ -127,6 +155,12 @@ func (l *loop) readHandshake(c *Conn) {
 			l.httpError(c, 431, "request head too large")
 			return
 		}
+		// A line ended by a bare LF would never end the head: refuse it now
+		// rather than at the handshake timeout.
+		if hasBareLF(buf, int(c.scanned)) {
+			l.httpError(c, 400, "malformed request: lines must end with CRLF")
+			return
+		}
 		c.scanned = int32(len(buf)) // ≤ MaxHeaderBytes
 		return
 	}
@@ -136,6 +170,10 @@ func (l *loop) readHandshake(c *Conn) {
 		return
 	}
 	head := buf[:headLen]
+	if hasBareLF(head, int(c.scanned)) {
+		l.httpError(c, 400, "malformed request: lines must end with CRLF")
+		return
+	}
 	r := &l.req
 	r.reset()
 	r.conn = c
@@ -143,19 +181,50 @@ func (l *loop) readHandshake(c *Conn) {
 		l.httpError(c, 400, "malformed request")
 		return
 	}
+	used := headLen
 	if r.isUpgrade() {
 		l.upgrade(c, r, head)
 	} else {
+		n, status := r.bodyLength(e.opts.MaxMessageSize)
+		switch {
+		case status != 0:
+			l.httpError(c, status, statusText(status))
+			r.reset()
+			return
+		case len(buf) < headLen+n:
+			r.reset()
+			return // the body is on its way; the head is parsed again with it
+		}
+		used += n
+		r.Body = buf[headLen:used]
 		l.serveHTTP(c, r)
 	}
 	r.reset()
 	if c.state == stateHandshake || c.state == stateClosed {
 		return
 	}
-	_, _ = gc.Discard(headLen)
+	_, _ = gc.Discard(used)
 	if c.state == stateOpen && c.kind == kindWebSocket {
 		l.readFrames(c) // a client may pipeline frames behind its request
 	}
+}
+
+// hasBareLF reports whether b, from offset from on, has an LF not preceded
+// by CR. RFC 9112 §2.2 lets a server take a bare LF for a line end; the
+// engine refuses it instead, as it refuses anything the WebSocket upgrader
+// behind it would read differently.
+func hasBareLF(b []byte, from int) bool {
+	for i := from; i < len(b); i++ {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if i == 0 || b[i-1] != '\r' {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *loop) upgrade(c *Conn, r *Request, head []byte) {
@@ -169,10 +238,6 @@ func (l *loop) upgrade(c *Conn, r *Request, head []byte) {
 		return
 	case e.draining.Load():
 		l.httpError(c, 503, "server shutting down")
-		return
-	case e.opts.MaxConnections > 0 && e.open.Load() >= int64(e.opts.MaxConnections):
-		c.setClose(ReasonLimit, CloseAbnormal, nil)
-		l.httpError(c, 503, "too many connections")
 		return
 	}
 	if hc, ok := wr.h.(HandshakeChecker); ok {
@@ -189,6 +254,11 @@ func (l *loop) upgrade(c *Conn, r *Request, head []byte) {
 	l.hsReader.b = head
 	l.hsWriter.b = l.hsWriter.b[:0]
 	_, err := wr.upgrader.Upgrade(readWriter{&l.hsReader, &l.hsWriter})
+	if err != nil {
+		// gobwas's refusal (400, 405, 426, 505) leaves the connection's
+		// fate unsaid; the engine closes it, and says so.
+		l.hsWriter.b = withConnectionClose(l.hsWriter.b)
+	}
 	_ = l.queueCopy(c, l.hsWriter.b, nil)
 	if err != nil {
 		c.setClose(ReasonHandshakeFailed, CloseAbnormal, err)
@@ -196,6 +266,21 @@ func (l *loop) upgrade(c *Conn, r *Request, head []byte) {
 		return
 	}
 	l.opened(c, r, &wr.route, kindWebSocket)
+}
+
+// withConnectionClose adds "Connection: close" to a response head written
+// by gobwas's upgrader, after its status line.
+func withConnectionClose(resp []byte) []byte {
+	i := bytes.Index(resp, crlf)
+	if i < 0 || bytes.Contains(resp, []byte("\r\nConnection: close\r\n")) {
+		return resp
+	}
+	i += len(crlf)
+	const hdr = "Connection: close\r\n"
+	resp = append(resp, hdr...)
+	copy(resp[i+len(hdr):], resp[i:len(resp)-len(hdr)])
+	copy(resp[i:], hdr)
+	return resp
 }
 
 // opened finishes a handshake: the connection joins the registry and its
@@ -214,30 +299,29 @@ func (l *loop) opened(c *Conn, r *Request, rt *route, kind connKind) {
 func (l *loop) serveHTTP(c *Conn, r *Request) {
 	e := l.e
 	e.routesMu.RLock()
-	fn := e.http[string(r.Path)]
+	rt := e.http[string(r.Path)]
 	_, isWS := e.ws[string(r.Path)]
 	e.routesMu.RUnlock()
-	if fn == nil {
-		if isWS {
-			l.httpError(c, 426, "this endpoint speaks WebSocket")
-		} else {
-			l.httpError(c, 404, "not found")
-		}
+	switch {
+	case rt == nil && isWS:
+		l.httpError(c, 426, "this endpoint speaks WebSocket", "Upgrade: websocket")
+		return
+	case rt == nil:
+		l.httpError(c, 404, "not found")
+		return
+	case !rt.allows(r.Method):
+		l.httpError(c, 405, "method not allowed", rt.allow)
 		return
 	}
+	head := string(r.Method) == "HEAD"
 	w := &l.resp
 	*w = Response{}
-	fn(w, r)
-	if w.stream != nil {
-		if e.opts.MaxConnections > 0 && e.open.Load() >= int64(e.opts.MaxConnections) {
-			c.setClose(ReasonLimit, CloseAbnormal, nil)
-			l.httpError(c, 503, "too many connections")
-			return
-		}
-		status := w.Status
-		if status == 0 {
-			status = 200
-		}
+	rt.fn(w, r)
+	status := w.Status
+	if status == 0 {
+		status = 200
+	}
+	if w.stream != nil && !head {
 		l.hsWriter.b = appendResponseHead(l.hsWriter.b[:0], status, w.ContentType, w.Headers, -1)
 		_ = l.queueCopy(c, l.hsWriter.b, nil)
 		rt := &route{h: w.stream, path: string(r.Path)}
@@ -245,12 +329,14 @@ func (l *loop) serveHTTP(c *Conn, r *Request) {
 		l.opened(c, r, rt, kindStream)
 		return
 	}
-	status := w.Status
-	if status == 0 {
-		status = 200
+	n, headers := len(w.Body), w.Headers
+	if w.stream != nil { // HEAD of a stream: its head, no length, and no stream
+		n, headers = -1, append(headers[:len(headers):len(headers)], "Connection: close")
 	}
-	l.hsWriter.b = appendResponseHead(l.hsWriter.b[:0], status, w.ContentType, w.Headers, len(w.Body))
-	l.hsWriter.b = append(l.hsWriter.b, w.Body...)
+	l.hsWriter.b = appendResponseHead(l.hsWriter.b[:0], status, w.ContentType, headers, n)
+	if !head {
+		l.hsWriter.b = append(l.hsWriter.b, w.Body...)
+	}
 	*w = Response{}
 	_ = l.queueCopy(c, l.hsWriter.b, nil)
 	c.setClose(ReasonHTTPDone, CloseAbnormal, nil)

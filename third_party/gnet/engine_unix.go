@@ -45,6 +45,30 @@ type engine struct {
 
 		ctx context.Context
 	}
+
+	// meshfast: accept backoff counters (acceptor_unix.go).
+	acceptBackoffs atomic.Uint64 // episodes
+	acceptErrors   atomic.Uint64 // failed accept calls in them
+}
+
+// AcceptBackoffs is how many times accepting has stopped for want of
+// descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) and backed off
+// until it worked again (meshfast; upstream gnet shuts the engine down
+// instead). Safe from any goroutine.
+func (e Engine) AcceptBackoffs() uint64 {
+	if e.eng == nil {
+		return 0
+	}
+	return e.eng.acceptBackoffs.Load()
+}
+
+// AcceptErrors is how many accept calls have failed that way (meshfast).
+// Safe from any goroutine.
+func (e Engine) AcceptErrors() uint64 {
+	if e.eng == nil {
+		return 0
+	}
+	return e.eng.acceptErrors.Load()
 }
 
 func (eng *engine) isShutdown() bool {

@@ -22,6 +22,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -39,6 +40,46 @@ type listener struct {
 	sockOptInts         []socket.Option[int]
 	sockOptStrs         []socket.Option[string]
 	pollAttachment      *netpoll.PollAttachment // listener attachment for poller
+
+	// meshfast: accept backoff (acceptor_unix.go). backoff, backoffSince,
+	// backoffFailures and rearmET belong to the loop that accepts on the
+	// listener; mu guards closed and timer, which the timer's goroutine and
+	// close also touch.
+	backoff         time.Duration // the current wait; 0 = accepting
+	backoffSince    time.Time
+	backoffFailures int
+	rearmET         bool
+	mu              sync.Mutex
+	closed          bool
+	timer           *time.Timer
+}
+
+// rearmAfter runs fn after d unless the listener closes first (meshfast).
+func (ln *listener) rearmAfter(d time.Duration, fn func()) {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	if ln.closed {
+		return
+	}
+	if ln.timer != nil {
+		ln.timer.Stop()
+	}
+	ln.timer = time.AfterFunc(d, func() {
+		// Under the lock, so that close, which runs before the loop's
+		// poller is closed, is never overtaken by a wake-up of a closed
+		// (perhaps reused) eventfd.
+		ln.mu.Lock()
+		defer ln.mu.Unlock()
+		if !ln.closed {
+			fn()
+		}
+	})
+}
+
+func (ln *listener) isClosed() bool {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	return ln.closed
 }
 
 func (ln *listener) packPollAttachment(handler netpoll.PollEventHandler) *netpoll.PollAttachment {
@@ -71,6 +112,12 @@ func (ln *listener) open() (err error) {
 
 func (ln *listener) close() {
 	ln.closeOnce.Do(func() {
+		ln.mu.Lock() // meshfast: no accept retry after this
+		ln.closed = true
+		if ln.timer != nil {
+			ln.timer.Stop()
+		}
+		ln.mu.Unlock()
 		if ln.fd > 0 {
 			logging.Error(os.NewSyscallError("close", unix.Close(ln.fd)))
 		}

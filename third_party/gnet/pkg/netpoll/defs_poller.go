@@ -23,4 +23,9 @@ type PollEventHandler func(int, IOEvent, IOFlags) error
 type PollAttachment struct {
 	FD       int
 	Callback PollEventHandler
+
+	// ReadOff keeps read events off the descriptor (meshfast): while it is
+	// set, the default epoll poller's ModRead and ModReadWrite leave out
+	// EPOLLIN, so gnet's own calls never turn reading back on.
+	ReadOff bool
 }

@@ -281,6 +281,9 @@ func (p *Poller) AddWrite(pa *PollAttachment, edgeTriggered bool) error {
 // ModRead modifies the given file descriptor with readable event in the poller.
 func (p *Poller) ModRead(pa *PollAttachment, edgeTriggered bool) error {
 	var ev uint32 = ReadEvents
+	if pa.ReadOff { // meshfast: reading paused (PollAttachment.ReadOff)
+		ev = 0
+	}
 	if edgeTriggered {
 		ev |= unix.EPOLLET | unix.EPOLLRDHUP
 	}
@@ -291,6 +294,9 @@ func (p *Poller) ModRead(pa *PollAttachment, edgeTriggered bool) error {
 // ModReadWrite modifies the given file descriptor with readable and writable events in the poller.
 func (p *Poller) ModReadWrite(pa *PollAttachment, edgeTriggered bool) error {
 	var ev uint32 = ReadWriteEvents
+	if pa.ReadOff { // meshfast: reading paused (PollAttachment.ReadOff)
+		ev = WriteEvents
+	}
 	if edgeTriggered {
 		ev |= unix.EPOLLET | unix.EPOLLRDHUP
 	}
