@@ -40,7 +40,7 @@ func TestBinary(t *testing.T) {
 			env  string
 			want string
 		}{
-			{args: []string{"-loops", "100"}, want: "Loops 100 over 64"},
+			{args: []string{"-loops", "100"}, want: "Loops 100: 1 to 64"},
 			{args: []string{"-addr", "9451"}, want: `"9451"`},
 			{args: []string{"-addr", "9451", "-reuseport=false"}, want: "9451"},
 			{args: []string{"-path", "chat"}, want: `path "chat" does not start with "/"`},
