@@ -551,7 +551,9 @@ func (e *Engine) UnsubscribeAsync(c *Conn, topic string) {
 	c.loop.post(task{op: opUnsub, conn: c, topic: topic})
 }
 
-// Lookup returns the open connection with id, or nil. Safe from any goroutine.
+// Lookup returns the open connection with id, or nil. A connection is
+// found from the moment its handler's OnOpen has returned, so what OnOpen
+// stored (SetValue) is visible to whoever finds it. Safe from any goroutine.
 func (e *Engine) Lookup(id uint64) *Conn { return e.registry.get(id) }
 
 // ForEachLoop runs fn once on every event loop, from any goroutine. fn runs

@@ -261,6 +261,7 @@ func (l *loop) runTask(t *task) {
 	case opResume:
 		if c := t.conn; c.state == stateOpen && c.need == needPaused {
 			c.need = 0
+			c.lastRead = l.now // silence while paused was ours, not the peer's
 			// The socket is read again only once this task is done, after
 			// what waited in gnet's buffer: order holds.
 			c.readSocket(true)
@@ -723,7 +724,10 @@ func (l *loop) checkTimers(c *Conn, now int64) {
 			l.closeTransport(c)
 		}
 	case stateOpen:
-		if c.kind == kindWebSocket {
+		// A paused connection is not read, so its silence says nothing about
+		// the peer (its pongs wait behind what the handler has not taken):
+		// neither idle nor due a ping until it is resumed.
+		if c.kind == kindWebSocket && c.need != needPaused {
 			silent := now - c.lastRead
 			if o.IdleTimeout > 0 && silent > int64(o.IdleTimeout) {
 				l.closeConn(c, ReasonIdleTimeout, CloseGoingAway, "idle timeout", nil)

@@ -311,3 +311,46 @@ func TestPausedInputBound(t *testing.T) {
 		t.Fatalf("%d messages handed over while paused", h.count())
 	}
 }
+
+// A paused connection is neither idle nor pinged while paused: the engine
+// is not reading it, so its silence is the server's doing. Once resumed,
+// the idle timeout applies again from the resume.
+func TestPausedConnectionNotIdle(t *testing.T) {
+	t.Parallel()
+	p := &pauser{conns: make(chan *Conn, 1), seen: make(chan string, 16)}
+	closes := make(chan CloseInfo, 1)
+	h := &idleRecorder{pauser: p, closes: closes}
+	e := startEngine(t, Options{IdleTimeout: 300 * time.Millisecond, PingInterval: 100 * time.Millisecond,
+		TickInterval: 10 * time.Millisecond, SweepPeriod: 20 * time.Millisecond}, h)
+	rc := rawDial(t, e, "/ws")
+	c := <-p.conns
+	rc.send(clientFrame(0x81, true, []byte("pause me")))
+	<-p.seen
+	// Paused for several idle timeouts: nothing arrives (no ping, no close).
+	_ = rc.nc.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := rc.br.ReadByte(); err == nil {
+		t.Fatal("a paused connection was sent something (a ping or a close)")
+	}
+	select {
+	case info := <-closes:
+		t.Fatalf("paused connection closed: %+v", info)
+	default:
+	}
+	c.ResumeReading()
+	// Resumed and silent: now it is pinged, then closed as idle.
+	select {
+	case info := <-closes:
+		if info.Reason != ReasonIdleTimeout {
+			t.Fatalf("closed for %v, want idle timeout", info.Reason)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a resumed, silent connection was never closed as idle")
+	}
+}
+
+type idleRecorder struct {
+	*pauser
+	closes chan CloseInfo
+}
+
+func (h *idleRecorder) OnClose(_ *Conn, info CloseInfo) { h.closes <- info }

@@ -292,8 +292,14 @@ func (l *loop) opened(c *Conn, r *Request, rt *route, kind connKind) {
 	c.need = 0
 	c.deadline = 0 // open: no engine ping sent yet
 	l.e.open.Add(1)
-	l.e.registry.add(c)
 	rt.h.OnOpen(c, r)
+	// Published for Lookup only now: the registry's atomic store is what
+	// orders what OnOpen stored (SetValue) before another goroutine's
+	// Lookup and Value, and a handler hands the connection's identity out
+	// no earlier than OnOpen.
+	if c.state != stateClosed {
+		l.e.registry.add(c)
+	}
 }
 
 func (l *loop) serveHTTP(c *Conn, r *Request) {

@@ -4,7 +4,6 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
-	"sync/atomic"
 
 	"github.com/meshfast/meshfast/engine"
 )
@@ -91,35 +90,9 @@ func (s *Server) Connection(id string) *Connection {
 	if ec == nil || ec.Handler() != (*handler)(s) {
 		return nil
 	}
-	s.opened.after(ec)
 	c, _ := ec.Value().(*Connection)
 	if c == nil || c.closed.Load() {
 		return nil
 	}
 	return c
 }
-
-// openFence orders OnOpen's SetValue before a Connection lookup's Value.
-// The engine publishes a connection in its registry just before it calls
-// OnOpen, so the registry's own synchronisation does not cover what OnOpen
-// stores; an id exists only once OnOpen made it, so whoever was given one
-// comes after OnOpen in time, and this makes it so in the memory model
-// too. OnOpen bumps its loop's cell after SetValue (done); a lookup loads
-// the cell of the connection's loop before reading the value (after). One
-// writer per cell: a handshake costs an uncontended atomic add. (A caller
-// that guessed the id of a connection still in OnOpen is not ordered after
-// it; the value goes from empty to this Connection only, so any mix of the
-// two words it reads is nil or this Connection.)
-type openFence [openFenceCells]struct {
-	n atomic.Uint32
-	_ [60]byte // a cache line per loop
-}
-
-const openFenceCells = 64 // the engine's loop limit
-
-// done marks ec's OnOpen as past SetValue. Loop only.
-func (f *openFence) done(ec *engine.Conn) { f[ec.LoopIndex()%openFenceCells].n.Add(1) }
-
-// after orders the caller after the OnOpen of every connection of ec's
-// loop that has marked done. Any goroutine.
-func (f *openFence) after(ec *engine.Conn) { f[ec.LoopIndex()%openFenceCells].n.Load() }

@@ -24,7 +24,6 @@ type Server struct {
 	ownsCo        bool
 	nodeID        string
 	idPrefix      string // "conn-" and this server's tag (connid.go)
-	opened        openFence
 
 	cmdMu    sync.RWMutex
 	commands map[string]*command
@@ -177,7 +176,6 @@ func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
 		alive: true,
 	}
 	ec.SetValue(c)
-	s.opened.done(ec)
 	if !s.opts.NoAssignID {
 		var buf [128]byte
 		_ = ec.WriteText(protocol.AppendAssignID(buf[:0], c.id))
