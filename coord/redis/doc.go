@@ -1,0 +1,2 @@
+// Package redis is the coord.Coordinator on Redis and Redis Cluster.
+package redis

@@ -1,0 +1,75 @@
+package redis
+
+import (
+	"crypto/sha1"
+	"embed"
+	"encoding/hex"
+	"strings"
+
+	"github.com/redis/rueidis"
+)
+
+//go:embed lua/*.lua
+var luaFiles embed.FS
+
+// script is one embedded Lua script. It runs as EVALSHA, so that it can go
+// into a pipeline with other commands; a NOSCRIPT reply (a restarted or new
+// Redis node) is retried through rueidis.Lua, which falls back to EVAL and
+// so loads the script on that node.
+type script struct {
+	name string
+	sha  string
+	lua  *rueidis.Lua
+}
+
+func loadScript(name string) *script {
+	body, err := luaFiles.ReadFile("lua/" + name + ".lua")
+	if err != nil {
+		panic("coord/redis: missing embedded script " + name) // a build defect
+	}
+	src := string(body)
+	if strings.Contains(src, "now_ms()") {
+		prelude, _ := luaFiles.ReadFile("lua/now.lua")
+		src = string(prelude) + src
+	}
+	sum := sha1.Sum([]byte(src))
+	return &script{name: name, sha: hex.EncodeToString(sum[:]), lua: rueidis.NewLuaScript(src)}
+}
+
+var (
+	scriptPresenceJoin       = loadScript("presence_join")
+	scriptPresenceRefresh    = loadScript("presence_refresh")
+	scriptPresenceLeave      = loadScript("presence_leave")
+	scriptPresenceRead       = loadScript("presence_read")
+	scriptPresenceStateSet   = loadScript("presence_state_set")
+	scriptPresenceStateClear = loadScript("presence_state_clear")
+	scriptPresenceSweep      = loadScript("presence_sweep")
+	scriptRecordSet          = loadScript("record_set")
+	scriptHistoryPublish     = loadScript("history_publish")
+	scriptConnRegister       = loadScript("conn_register")
+	scriptConnUnregister     = loadScript("conn_unregister")
+	scriptConnRemove         = loadScript("conn_remove")
+	scriptSetTake            = loadScript("set_take")
+	scriptMetaCAS            = loadScript("meta_cas")
+)
+
+// rop is one command of a round trip: a plain command, or a script call
+// (kept as keys and args so that a NOSCRIPT reply can be retried).
+type rop struct {
+	cmd  rueidis.Completed
+	s    *script
+	keys []string
+	args []string
+}
+
+func (c *Coordinator) call(s *script, keys []string, args ...string) rop {
+	b := c.client.B().Evalsha().Sha1(s.sha).Numkeys(int64(len(keys))).Key(keys...).Arg(args...)
+	return rop{cmd: b.Build(), s: s, keys: keys, args: args}
+}
+
+func cmdOp(cmd rueidis.Completed) rop { return rop{cmd: cmd} }
+
+func isNoScript(err error) bool {
+	re, ok := rueidis.IsRedisErr(err)
+	return ok && re.IsNoScript()
+}
