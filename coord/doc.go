@@ -5,7 +5,8 @@
 // WebSocket wire: values (metadata, messages, record values, presence states)
 // are raw JSON bytes that it stores and returns as given, interpreting them
 // only where Mesh's semantics require it (record change detection, room
-// metadata merge; see JSONEqual and MergeObjects).
+// metadata merge), always with protocol/jsonx (jsonx.Equal,
+// jsonx.MergeObjects) so that every backend decides the same way.
 //
 // Backends:
 //

@@ -1,6 +1,10 @@
 package coord
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/meshfast/meshfast/protocol/jsonx"
+)
 
 // Sentinel errors returned by every Coordinator implementation. Implementations
 // wrap them with context (fmt.Errorf("coord: ...: %w", ErrX)); test with errors.Is.
@@ -25,12 +29,13 @@ var (
 	ErrInvalidArgument = errors.New("coord: invalid argument")
 
 	// ErrInvalidJSON is returned when a value that the coordinator has to
-	// interpret (record values, room metadata merges) is not valid JSON.
-	ErrInvalidJSON = errors.New("coord: invalid JSON")
+	// interpret (record values, room metadata merges) is not valid JSON. It
+	// is jsonx's, which every backend interprets values with.
+	ErrInvalidJSON = jsonx.ErrInvalidJSON
 
 	// ErrNotObject is returned by UpdateRoomMetadata when the partial value is
-	// not a JSON object.
-	ErrNotObject = errors.New("coord: not a JSON object")
+	// not a JSON object. It is jsonx's.
+	ErrNotObject = jsonx.ErrNotObject
 
 	// ErrConflict is returned when an optimistic update (SetRecord,
 	// UpdateRoomMetadata) lost its compare-and-set race more often than the

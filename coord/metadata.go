@@ -50,7 +50,7 @@ type RoomMeta interface {
 	// UpdateRoomMetadata shallow-merges the JSON object partial into room's
 	// metadata, as Mesh's updateMetadata does ({...current, ...partial}),
 	// and returns the merged value. It is atomic per room (compare-and-set).
-	// See MergeObjects for the exact rules; partial must be a JSON object
+	// See jsonx.MergeObjects for the exact rules; partial must be a JSON object
 	// (ErrNotObject otherwise).
 	UpdateRoomMetadata(ctx context.Context, room string, partial []byte) ([]byte, error)
 

@@ -20,7 +20,7 @@ type Records interface {
 	// current one, and returns the outcome, including the previous value so
 	// that the caller can compute a patch.
 	//
-	// "Differs" is semantic JSON inequality (JSONEqual): object key order and
+	// "Differs" is JavaScript inequality (jsonx.Equal): object key order and
 	// number spelling (1 vs 1.0) do not matter; numbers compare as float64,
 	// as in JavaScript. A missing record counts as JSON null, so writing
 	// null to a missing record is not a change. (Mesh compares with

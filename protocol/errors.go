@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"time"
+
+	"github.com/meshfast/meshfast/protocol/jsonx"
 )
 
 // Decode's outcomes other than success. A Mesh server ignores all three
@@ -195,16 +197,14 @@ func AppendErrorReply(dst []byte, id int64, command string, err error) []byte {
 // the spec notes, a handler that returns such an object on success cannot
 // be told apart. Duplicate keys resolve to the last one, as in JSON.parse.
 func ParseErrorPayload(payload []byte) (*CodeError, bool) {
-	var it objectIter
-	if !it.start(payload) {
+	var it jsonx.ObjectIter
+	if !it.Start(payload) {
 		return nil, false
 	}
 	var msg, code, name []byte
-	for {
-		key, esc, val, ok := it.next()
-		if !ok {
-			break
-		}
+	for it.Next() {
+		key, esc := it.Key()
+		val, _ := it.Value()
 		var dst *[]byte
 		switch {
 		case keyIs(key, esc, "error"):
@@ -222,7 +222,7 @@ func ParseErrorPayload(payload []byte) (*CodeError, bool) {
 			*dst = nil
 		}
 	}
-	if it.bad || skipSpace(payload, it.i) != len(payload) || msg == nil {
+	if !it.End() || msg == nil {
 		return nil, false
 	}
 	return &CodeError{
@@ -238,5 +238,5 @@ func unquote(lit []byte) string {
 	if len(lit) < 2 {
 		return ""
 	}
-	return string(appendUnescaped(make([]byte, 0, len(lit)-2), lit[1:len(lit)-1]))
+	return string(jsonx.AppendUnescaped(make([]byte, 0, len(lit)-2), lit[1:len(lit)-1]))
 }

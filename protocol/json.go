@@ -1,13 +1,12 @@
 package protocol
 
 import (
-	"encoding/binary"
-	"math/bits"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/bytedance/sonic"
 	"github.com/bytedance/sonic/encoder"
+
+	"github.com/meshfast/meshfast/protocol/jsonx"
 )
 
 // jsonAPI is the one sonic configuration this package uses for typed
@@ -73,12 +72,8 @@ func Unmarshal(data []byte, v any) error {
 }
 
 // Valid reports whether data is exactly one JSON value, by the same rules as
-// JSON.parse (and encoding/json.Valid). Invalid UTF-8 inside strings is not
-// checked: a WebSocket text frame has already been validated as UTF-8.
-func Valid(data []byte) bool {
-	end := skipValue(data, 0)
-	return end >= 0 && skipSpace(data, end) == len(data)
-}
+// JSON.parse (and encoding/json.Valid); see jsonx.Valid.
+func Valid(data []byte) bool { return jsonx.Valid(data) }
 
 // b2s views b as a string without copying; b must not change while the
 // string is in use.
@@ -86,89 +81,9 @@ func b2s(b []byte) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
-const hexDigits = "0123456789abcdef"
-
-// jsonPlain[c] is true for ASCII bytes that JSON.stringify copies verbatim.
-var jsonPlain = func() (t [256]bool) {
-	for c := 0x20; c < 0x80; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
 // AppendJSONString appends s as a JSON string literal, escaped exactly as
-// JSON.stringify escapes it: '"' and '\\' and the control characters, with
-// \b \f \n \r \t where JS has a short form and \u00xx (lowercase) otherwise.
-// '/', '<', '>', '&', U+2028 and U+2029 are left alone. Each byte of invalid
-// UTF-8 becomes \ufffd, as in encoding/json, so the result is always valid
-// UTF-8 and safe to send in a text frame.
-func AppendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	// Non-ASCII bytes need UTF-8 checking only until the rest of the string
-	// is known to be valid: at the first one, check the remainder in one
-	// pass and, if it is valid (almost always), treat them as plain.
-	valid := false
-	var hi uint64 = swarHi
-	start := 0
-	i := 0
-	n := len(s)
-	for i < n {
-		// Skip plain bytes 8 at a time; the lowest marked byte is exact.
-		for i+8 <= n {
-			x := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
-			if m := x&hi | swarSpecial(x); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
-		}
-		if i >= n {
-			break
-		}
-		c := s[i]
-		if jsonPlain[c] || (valid && c >= utf8.RuneSelf) {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf && hi != 0 && utf8.ValidString(s[i:]) {
-			valid, hi = true, 0
-			continue
-		}
-		if c < utf8.RuneSelf {
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
+// JSON.stringify escapes it, invalid UTF-8 as \ufffd; see jsonx.AppendString.
+func AppendJSONString(dst []byte, s string) []byte { return jsonx.AppendString(dst, s) }
 
 // AppendBool appends a bare JSON boolean, the reply payload of the
 // unsubscribe and presence-state commands.

@@ -1,6 +1,10 @@
 package protocol
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/meshfast/meshfast/protocol/jsonx"
+)
 
 // Message is one Mesh frame, {"id"?: int, "command": string, "payload": any},
 // as Decode leaves it. Command and Payload normally point into the decoded
@@ -48,8 +52,8 @@ type Message struct {
 //     limit; JSON.parse has none).
 func Decode(data []byte, m *Message) error {
 	*m = Message{}
-	var it objectIter
-	if !it.start(data) {
+	var it jsonx.ObjectIter
+	if !it.Start(data) {
 		if Valid(data) {
 			return ErrNotObject
 		}
@@ -57,11 +61,9 @@ func Decode(data []byte, m *Message) error {
 	}
 	var id, cmd, payload []byte
 	cmdEsc := false
-	for {
-		key, esc, val, ok := it.next()
-		if !ok {
-			break
-		}
+	for it.Next() {
+		key, esc := it.Key()
+		val, valEsc := it.Value()
 		var name string
 		if !esc {
 			name = b2s(key)
@@ -72,12 +74,12 @@ func Decode(data []byte, m *Message) error {
 		case "id":
 			id = val
 		case "command":
-			cmd, cmdEsc = val, it.valEsc
+			cmd, cmdEsc = val, valEsc
 		case "payload":
 			payload = val
 		}
 	}
-	if it.bad || skipSpace(data, it.i) != len(data) {
+	if !it.End() {
 		return ErrInvalidJSON
 	}
 	if len(cmd) == 0 || cmd[0] != '"' {
@@ -85,7 +87,7 @@ func Decode(data []byte, m *Message) error {
 	}
 	body := cmd[1 : len(cmd)-1]
 	if cmdEsc {
-		body = appendUnescaped(make([]byte, 0, len(body)), body)
+		body = jsonx.AppendUnescaped(make([]byte, 0, len(body)), body)
 	}
 	m.Command = body
 	m.Payload = payload

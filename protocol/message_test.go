@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/meshfast/meshfast/protocol/jsonx"
 )
 
 func TestDecode(t *testing.T) {
@@ -158,7 +160,7 @@ func TestDecodeResetsMessage(t *testing.T) {
 }
 
 func TestDecodeDeepNesting(t *testing.T) {
-	for _, depth := range []int{63, 64, 65, 200, maxDepth - 1} {
+	for _, depth := range []int{63, 64, 65, 200, jsonx.MaxDepth - 1} {
 		// The payload adds depth-1 levels inside the frame's own object.
 		payload := strings.Repeat("[", depth-1) + strings.Repeat("]", depth-1)
 		frame := `{"command":"x","payload":` + payload + `}`
@@ -174,7 +176,7 @@ func TestDecodeDeepNesting(t *testing.T) {
 		t.Fatalf("mixed nesting: %v", err)
 	}
 	// One level past encoding/json's limit, counting the frame itself.
-	tooDeep := `{"command":"x","payload":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `}`
+	tooDeep := `{"command":"x","payload":` + strings.Repeat("[", jsonx.MaxDepth) + strings.Repeat("]", jsonx.MaxDepth) + `}`
 	if _, err := checkDecode(t, []byte(tooDeep)); !errors.Is(err, ErrInvalidJSON) {
 		t.Fatalf("too deep: err %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshfast/meshfast/coord"
+	"github.com/meshfast/meshfast/protocol/jsonx"
 )
 
 // Factory returns a coordinator over empty state.
@@ -153,7 +154,12 @@ func wantSet(t *testing.T, what string, got []string, want ...string) {
 	}
 }
 
-// wantJSON fails unless got is the JSON value want (nil want: got is nil).
+// wantJSON fails unless got is want, byte for byte: coordinators store
+// values and return them as given (a merged metadata value is exactly
+// MergeObjects' output), so a backend that re-encodes a value ({"id":1}
+// into {"id":1.0}, or reorders members) fails. want "" means got is nil (no
+// value). want must itself be valid JSON, so that a mistyped expectation
+// fails the test instead of comparing against garbage.
 func wantJSON(t *testing.T, what string, got []byte, want string) {
 	t.Helper()
 	if want == "" {
@@ -162,8 +168,24 @@ func wantJSON(t *testing.T, what string, got []byte, want string) {
 		}
 		return
 	}
-	eq, err := coord.JSONEqual(got, []byte(want))
-	if err != nil || !eq {
+	if !jsonx.Valid([]byte(want)) {
+		t.Fatalf("%s: the expected value %s is not valid JSON", what, want)
+	}
+	if got == nil || string(got) != want {
+		t.Fatalf("%s = %s, want %s", what, got, want)
+	}
+}
+
+// wantSameValue fails unless got is the JSON value want as JavaScript
+// compares them (jsonx.Equal: members in any order, numbers by value, but
+// never 1 for "1"), for values whose spelling the suite cannot know. want
+// must be valid JSON.
+func wantSameValue(t *testing.T, what string, got []byte, want string) {
+	t.Helper()
+	if !jsonx.Valid([]byte(want)) {
+		t.Fatalf("%s: the expected value %s is not valid JSON", what, want)
+	}
+	if eq, err := jsonx.Equal(got, []byte(want)); err != nil || !eq || got == nil {
 		t.Fatalf("%s = %s, want %s (%v)", what, got, want, err)
 	}
 }

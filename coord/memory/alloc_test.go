@@ -37,6 +37,20 @@ func TestAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, func() { _ = m.RefreshPresence(ctx, batch) }); n != 0 {
 		t.Errorf("RefreshPresence: %v allocs, want 0", n)
 	}
+	// A record write compares the values in place (jsonx.Equal): a changed
+	// value costs its stored copy and record, an equal one nothing.
+	vals := [][]byte{[]byte(`{"count":1,"name":"a"}`), []byte(`{"count":2,"name":"a"}`)}
+	i := 0
+	if n := testing.AllocsPerRun(1000, func() { _, _ = m.SetRecord(ctx, "rec", vals[i&1]); i++ }); n > 2 {
+		t.Errorf("SetRecord, changed: %v allocs, want ≤ 2", n)
+	}
+	same := []byte(` { "name" : "a", "count" : 2.0 } `)
+	if _, err := m.SetRecord(ctx, "rec", vals[1]); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(1000, func() { _, _ = m.SetRecord(ctx, "rec", same) }); n != 0 {
+		t.Errorf("SetRecord, equal: %v allocs, want 0", n)
+	}
 	// A connection's open and close cost its connState, nothing per node.
 	if err := m.RegisterNode(ctx, "node", time.Minute); err != nil {
 		t.Fatal(err)

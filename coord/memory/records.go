@@ -2,9 +2,11 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/meshfast/meshfast/coord"
+	"github.com/meshfast/meshfast/protocol/jsonx"
 )
 
 type recordShard struct {
@@ -59,9 +61,9 @@ func (m *Memory) SetRecord(ctx context.Context, id string, value []byte) (coord.
 		if cur != nil {
 			old, ver = cur.value, cur.version
 		}
-		same, err := coord.JSONEqual(old, value)
+		same, err := jsonx.Equal(old, value)
 		if err != nil {
-			return coord.RecordUpdate{}, err
+			return coord.RecordUpdate{}, fmt.Errorf("coord/memory: SetRecord %q: %w", id, err)
 		}
 		if same {
 			return coord.RecordUpdate{Changed: false, Version: ver, Old: old}, nil

@@ -2,10 +2,12 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sync"
 
 	"github.com/meshfast/meshfast/coord"
+	"github.com/meshfast/meshfast/protocol/jsonx"
 )
 
 type roomShard struct {
@@ -325,9 +327,9 @@ func (m *Memory) UpdateRoomMetadata(ctx context.Context, room string, partial []
 	rs := m.roomShard(room)
 	for {
 		cur := m.roomMeta(room)
-		merged, err := coord.MergeObjects(cur, partial)
+		merged, err := jsonx.MergeObjects(cur, partial)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("coord/memory: UpdateRoomMetadata %q: %w", room, err)
 		}
 		rs.mu.Lock()
 		r := rs.getLocked(room)

@@ -14,8 +14,8 @@ import (
 
 	"github.com/meshfast/meshfast/coord"
 	"github.com/meshfast/meshfast/engine"
-	"github.com/meshfast/meshfast/features/mesh/jsonpatch"
 	"github.com/meshfast/meshfast/protocol"
+	"github.com/meshfast/meshfast/protocol/jsonx"
 )
 
 // Records: versioned JSON values that clients subscribe to in full or patch
@@ -243,7 +243,7 @@ func appendRecordPatch(dst, old, new []byte) []byte {
 	if o := bytes.TrimSpace(old); len(o) == 0 || string(o) == "null" {
 		old = emptyObject
 	}
-	out, err := jsonpatch.AppendDiff(dst, old, new)
+	out, err := jsonx.AppendDiff(dst, old, new)
 	if err != nil {
 		out = append(dst, `[{"op":"replace","path":"","value":`...)
 		out = append(out, new...)

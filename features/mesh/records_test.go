@@ -15,12 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshfast/meshfast/coord"
 	"github.com/meshfast/meshfast/coord/memory"
 	"github.com/meshfast/meshfast/engine"
-	"github.com/meshfast/meshfast/features/mesh/jsonpatch"
 	"github.com/meshfast/meshfast/internal/testutil"
 	"github.com/meshfast/meshfast/protocol"
+	"github.com/meshfast/meshfast/protocol/jsonx"
 )
 
 // recordServer is the setup of Mesh's record-subscription.test.ts.
@@ -518,7 +517,7 @@ func TestRecordPatchProperty(t *testing.T) {
 				next = mutateValue(r, cur, 4)
 			}
 			publishRecord(t, s, id, string(next))
-			if eq, _ := coord.JSONEqual(cur, next); eq {
+			if eq, _ := jsonx.Equal(cur, next); eq {
 				continue
 			}
 			cur, version = next, version+1
@@ -533,10 +532,10 @@ func TestRecordPatchProperty(t *testing.T) {
 				doc = []byte("{}")
 			}
 			var err error
-			if doc, err = jsonpatch.Apply(doc, up.Patch); err != nil {
+			if doc, err = jsonx.Apply(doc, up.Patch); err != nil {
 				t.Fatalf("round %d step %d: apply %s: %v", round, step, up.Patch, err)
 			}
-			if eq, _ := coord.JSONEqual(doc, cur); !eq {
+			if eq, _ := jsonx.Equal(doc, cur); !eq {
 				t.Fatalf("round %d step %d: patched %s, server %s (patch %s)", round, step, doc, cur, up.Patch)
 			}
 			var fu protocol.RecordUpdate
@@ -550,7 +549,7 @@ func TestRecordPatchProperty(t *testing.T) {
 		p.silent(30 * time.Millisecond)
 		f.silent(10 * time.Millisecond)
 		v, ver, err := s.Record(bg(), id)
-		if eq, _ := coord.JSONEqual(v, cur); err != nil || !eq || ver != int64(version) {
+		if eq, _ := jsonx.Equal(v, cur); err != nil || !eq || ver != int64(version) {
 			t.Fatalf("round %d: server has %s v%d, want %s v%d", round, v, ver, cur, version)
 		}
 	}

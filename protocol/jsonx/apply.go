@@ -1,8 +1,9 @@
-package jsonpatch
+package jsonx
 
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -66,7 +67,7 @@ func (v *value) appendJSON(dst []byte) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, k)
+			dst = appendJSString(dst, k)
 			dst = append(dst, ':')
 			dst = v.kids[i].appendJSON(dst)
 		}
@@ -119,8 +120,13 @@ func equal(x, y *value) bool {
 }
 
 // Apply applies an RFC 6902 patch to doc and returns the new document as
-// compact JSON. Object members keep their order; added members go last.
-// Errors wrap ErrInvalidJSON, ErrTooDeep, ErrInvalidPatch, ErrPathNotFound
+// compact JSON, as JSON.stringify(applyPatch(JSON.parse(doc), patch)) would
+// write it with fast-json-patch (the library of Mesh's client): members in
+// Object.keys order (integer-like keys first, ascending, then the others as
+// written, an added one last), a duplicate key once with its last value,
+// scalars as written. Removing the whole document ("path":"") leaves null.
+// The patch is applied atomically: on error nothing is returned but the
+// error, which wraps ErrInvalidJSON (doc), ErrInvalidPatch, ErrPathNotFound
 // or ErrTestFailed.
 func Apply(doc, patch []byte) ([]byte, error) {
 	dt, pt := getTree(), getTree()
@@ -162,7 +168,7 @@ func applyOp(root *value, pt *tree, oi int32) (*value, error) {
 		if n.kind != kindString {
 			return "", false, fmt.Errorf("%w: %q is not a string", ErrInvalidPatch, name)
 		}
-		return string(unescape(nil, n.raw[1:len(n.raw)-1])), true, nil
+		return string(appendUnescapedJS(nil, n.raw[1:len(n.raw)-1])), true, nil
 	}
 	op, ok, err := text("op")
 	if err != nil || !ok {
@@ -200,6 +206,9 @@ func applyOp(root *value, pt *tree, oi int32) (*value, error) {
 	case "add":
 		return add(root, path, val)
 	case "remove":
+		if len(path) == 0 {
+			return &value{kind: kindNull, raw: null}, nil
+		}
 		_, root, err := remove(root, path)
 		return root, err
 	case "replace":
@@ -363,8 +372,16 @@ func add(root *value, path []string, v *value) (*value, error) {
 			parent.kids[i] = v // an existing member keeps its position
 			return root, nil
 		}
-		parent.keys = append(parent.keys, tok)
-		parent.kids = append(parent.kids, v)
+		// A new member goes last, unless it is an array index, which
+		// JavaScript lists with the others, in ascending order.
+		i := len(parent.keys)
+		if isIndexKey(tok) {
+			for i > 0 && cmpKeys(parent.keys[i-1], tok) > 0 {
+				i--
+			}
+		}
+		parent.keys = slices.Insert(parent.keys, i, tok)
+		parent.kids = slices.Insert(parent.kids, i, v)
 	case kindArray:
 		i, err := index(tok, len(parent.kids), true)
 		if err != nil {
@@ -379,11 +396,8 @@ func add(root *value, path []string, v *value) (*value, error) {
 	return root, nil
 }
 
-// remove takes the value at path out of the document.
+// remove takes the value at path (not the root) out of the document.
 func remove(root *value, path []string) (*value, *value, error) {
-	if len(path) == 0 {
-		return nil, nil, fmt.Errorf("%w: cannot remove the whole document", ErrInvalidPatch)
-	}
 	parent, err := get(root, path[:len(path)-1])
 	if err != nil {
 		return nil, nil, err

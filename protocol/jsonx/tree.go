@@ -1,12 +1,11 @@
-package jsonpatch
+package jsonx
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strconv"
 	"sync"
-	"unicode/utf8"
-	"unsafe"
 )
 
 type kind uint8
@@ -27,7 +26,7 @@ func (k kind) container() bool { return k == kindArray || k == kindObject }
 // node indexes kids[off : off+n] of its tree, objects in Object.keys order.
 type node struct {
 	raw  []byte // the value's bytes in the source (a string with its quotes)
-	key  string // unescaped member name when the parent is an object
+	key  string // unescaped member name (WTF-8) when the parent is an object
 	off  int32
 	n    int32
 	kind kind
@@ -35,7 +34,8 @@ type node struct {
 }
 
 // tree is a parsed document: a flat node table, built without allocating
-// per value once its slices have grown. Node 0 is the root.
+// per value once its slices have grown (trees are pooled). Node 0 is the
+// root. A tree never outlives its source: keys without escapes alias it.
 type tree struct {
 	src   []byte
 	pos   int
@@ -46,6 +46,11 @@ type tree struct {
 	index map[int32]map[string]int32 // key → child node, for large objects
 
 	scratch []byte // Diff's path buffer, kept with the pooled tree
+	// keyBuf holds the member names that had escapes, unescaped. It is
+	// sized to the source before the first is added, and an unescaped name
+	// is never longer than its source, so it never grows while keys point
+	// into it.
+	keyBuf []byte
 }
 
 // smallObject is the member count up to which objects are searched
@@ -60,22 +65,25 @@ func putTree(t *tree) {
 	if cap(t.nodes) > 1<<16 || cap(t.kids) > 1<<16 {
 		return // let a huge document's tables go
 	}
+	if cap(t.keyBuf) > 1<<16 {
+		t.keyBuf = nil
+	}
 	clear(t.nodes) // drop references to the source and keys
-	t.src, t.nodes, t.kids, t.stack, t.index = nil, t.nodes[:0], t.kids[:0], t.stack[:0], nil
+	t.src, t.nodes, t.kids, t.stack, t.index, t.keyBuf = nil, t.nodes[:0], t.kids[:0], t.stack[:0], nil, t.keyBuf[:0]
 	treePool.Put(t)
 }
 
-// parse reads src as one JSON value, as strictly as encoding/json.Valid.
+// parse reads src as one JSON value, as strictly as Valid. Errors wrap
+// ErrInvalidJSON (and ErrTooDeep).
 func (t *tree) parse(src []byte) error {
 	t.src, t.pos, t.depth = src, 0, 0
-	t.nodes, t.kids, t.stack = t.nodes[:0], t.kids[:0], t.stack[:0]
+	t.nodes, t.kids, t.stack, t.keyBuf = t.nodes[:0], t.kids[:0], t.stack[:0], t.keyBuf[:0]
 	t.index = nil
-	t.skipWS()
+	t.pos = skipSpace(src, 0)
 	if _, err := t.value(); err != nil {
 		return err
 	}
-	t.skipWS()
-	if t.pos != len(src) {
+	if t.pos = skipSpace(src, t.pos); t.pos != len(src) {
 		return t.errorf("trailing data")
 	}
 	return nil
@@ -85,140 +93,46 @@ func (t *tree) errorf(format string, args ...any) error {
 	return fmt.Errorf("%w: offset %d: %s", ErrInvalidJSON, t.pos, fmt.Sprintf(format, args...))
 }
 
-func (t *tree) skipWS() {
-	for t.pos < len(t.src) {
-		switch t.src[t.pos] {
-		case ' ', '\t', '\n', '\r':
-			t.pos++
-		default:
-			return
-		}
-	}
-}
-
 func (t *tree) value() (int32, error) {
 	if t.pos >= len(t.src) {
 		return 0, t.errorf("unexpected end")
 	}
 	idx := int32(len(t.nodes))
 	start := t.pos
+	var k kind
+	var end int
+	esc := false
 	switch c := t.src[t.pos]; {
 	case c == '{':
 		return idx, t.object(idx)
 	case c == '[':
 		return idx, t.array(idx)
 	case c == '"':
-		esc, err := t.str()
-		if err != nil {
-			return 0, err
-		}
-		t.nodes = append(t.nodes, node{kind: kindString, raw: t.src[start:t.pos], esc: esc})
+		end, esc = scanString(t.src, start)
+		k = kindString
 	case c == 't':
-		return idx, t.literal("true", kindTrue)
+		end, k = scanLiteral(t.src, start, "true"), kindTrue
 	case c == 'f':
-		return idx, t.literal("false", kindFalse)
+		end, k = scanLiteral(t.src, start, "false"), kindFalse
 	case c == 'n':
-		return idx, t.literal("null", kindNull)
-	case c == '-' || c >= '0' && c <= '9':
-		if err := t.number(); err != nil {
-			return 0, err
-		}
-		t.nodes = append(t.nodes, node{kind: kindNumber, raw: t.src[start:t.pos]})
+		end, k = scanLiteral(t.src, start, "null"), kindNull
+	case c == '-' || isDigit(c):
+		end, k = scanNumber(t.src, start), kindNumber
 	default:
 		return 0, t.errorf("unexpected %q", c)
 	}
+	if end < 0 {
+		return 0, t.errorf("invalid value")
+	}
+	t.pos = end
+	t.nodes = append(t.nodes, node{kind: k, raw: t.src[start:end], esc: esc})
 	return idx, nil
-}
-
-func (t *tree) literal(word string, k kind) error {
-	if len(t.src)-t.pos < len(word) || string(t.src[t.pos:t.pos+len(word)]) != word {
-		return t.errorf("invalid literal")
-	}
-	t.nodes = append(t.nodes, node{kind: k, raw: t.src[t.pos : t.pos+len(word)]})
-	t.pos += len(word)
-	return nil
-}
-
-func (t *tree) digits() int {
-	n := 0
-	for t.pos < len(t.src) && t.src[t.pos] >= '0' && t.src[t.pos] <= '9' {
-		t.pos++
-		n++
-	}
-	return n
-}
-
-func (t *tree) number() error {
-	if t.src[t.pos] == '-' {
-		t.pos++
-	}
-	if t.pos < len(t.src) && t.src[t.pos] == '0' {
-		t.pos++
-	} else if t.digits() == 0 {
-		return t.errorf("invalid number")
-	}
-	if t.pos < len(t.src) && t.src[t.pos] == '.' {
-		t.pos++
-		if t.digits() == 0 {
-			return t.errorf("invalid number")
-		}
-	}
-	if t.pos < len(t.src) && (t.src[t.pos] == 'e' || t.src[t.pos] == 'E') {
-		t.pos++
-		if t.pos < len(t.src) && (t.src[t.pos] == '+' || t.src[t.pos] == '-') {
-			t.pos++
-		}
-		if t.digits() == 0 {
-			return t.errorf("invalid number")
-		}
-	}
-	return nil
-}
-
-// str validates a string starting at the opening quote and moves past the
-// closing one; it reports whether the string has escapes.
-func (t *tree) str() (esc bool, err error) {
-	t.pos++
-	for t.pos < len(t.src) {
-		c := t.src[t.pos]
-		switch {
-		case c == '"':
-			t.pos++
-			return esc, nil
-		case c < 0x20:
-			return false, t.errorf("control character in string")
-		case c == '\\':
-			esc = true
-			if t.pos+1 >= len(t.src) {
-				return false, t.errorf("unexpected end")
-			}
-			switch t.src[t.pos+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				t.pos += 2
-			case 'u':
-				if len(t.src)-t.pos < 6 {
-					return false, t.errorf("invalid escape")
-				}
-				for _, h := range t.src[t.pos+2 : t.pos+6] {
-					if unhex(h) < 0 {
-						return false, t.errorf("invalid escape")
-					}
-				}
-				t.pos += 6
-			default:
-				return false, t.errorf("invalid escape")
-			}
-		default:
-			t.pos++
-		}
-	}
-	return false, t.errorf("unterminated string")
 }
 
 func (t *tree) enter() error {
 	t.depth++
 	if t.depth > MaxDepth {
-		return fmt.Errorf("%w (more than %d levels)", ErrTooDeep, MaxDepth)
+		return fmt.Errorf("%w: %w (more than %d levels)", ErrInvalidJSON, ErrTooDeep, MaxDepth)
 	}
 	return nil
 }
@@ -229,21 +143,18 @@ func (t *tree) array(idx int32) error {
 	if err := t.enter(); err != nil {
 		return err
 	}
-	t.pos++
 	base := len(t.stack)
-	t.skipWS()
-	if t.pos < len(t.src) && t.src[t.pos] == ']' {
+	if t.pos = skipSpace(t.src, t.pos+1); t.pos < len(t.src) && t.src[t.pos] == ']' {
 		t.pos++
 	} else {
 		for {
-			t.skipWS()
+			t.pos = skipSpace(t.src, t.pos)
 			child, err := t.value()
 			if err != nil {
 				return err
 			}
 			t.stack = append(t.stack, child)
-			t.skipWS()
-			if t.pos >= len(t.src) {
+			if t.pos = skipSpace(t.src, t.pos); t.pos >= len(t.src) {
 				return t.errorf("unexpected end")
 			}
 			if c := t.src[t.pos]; c == ',' {
@@ -267,31 +178,26 @@ func (t *tree) object(idx int32) error {
 	if err := t.enter(); err != nil {
 		return err
 	}
-	t.pos++
 	base := len(t.stack)
 	var keys map[string]int32 // built once the object is past smallObject members
 	hasIndex := false
-	t.skipWS()
-	if t.pos < len(t.src) && t.src[t.pos] == '}' {
+	if t.pos = skipSpace(t.src, t.pos+1); t.pos < len(t.src) && t.src[t.pos] == '}' {
 		t.pos++
 	} else {
 		for {
-			t.skipWS()
-			if t.pos >= len(t.src) || t.src[t.pos] != '"' {
+			if t.pos = skipSpace(t.src, t.pos); t.pos >= len(t.src) || t.src[t.pos] != '"' {
 				return t.errorf("expected member name")
 			}
 			ks := t.pos
-			esc, err := t.str()
-			if err != nil {
-				return err
+			ke, esc := scanString(t.src, ks)
+			if ke < 0 {
+				return t.errorf("invalid member name")
 			}
-			key := t.keyString(t.src[ks+1:t.pos-1], esc)
-			t.skipWS()
-			if t.pos >= len(t.src) || t.src[t.pos] != ':' {
+			key := t.keyString(t.src[ks+1:ke-1], esc)
+			if t.pos = skipSpace(t.src, ke); t.pos >= len(t.src) || t.src[t.pos] != ':' {
 				return t.errorf("expected :")
 			}
-			t.pos++
-			t.skipWS()
+			t.pos = skipSpace(t.src, t.pos+1)
 			child, err := t.value()
 			if err != nil {
 				return err
@@ -316,8 +222,7 @@ func (t *tree) object(idx int32) error {
 					}
 				}
 			}
-			t.skipWS()
-			if t.pos >= len(t.src) {
+			if t.pos = skipSpace(t.src, t.pos); t.pos >= len(t.src) {
 				return t.errorf("unexpected end")
 			}
 			if c := t.src[t.pos]; c == ',' {
@@ -334,19 +239,7 @@ func (t *tree) object(idx int32) error {
 	if hasIndex {
 		// Object.keys order: integer keys ascending, then the rest as written.
 		slices.SortStableFunc(t.stack[base:], func(a, b int32) int {
-			ka, kb := t.nodes[a].key, t.nodes[b].key
-			ia, ib := isIndexKey(ka), isIndexKey(kb)
-			switch {
-			case ia && ib:
-				na, _ := strconv.ParseUint(ka, 10, 32)
-				nb, _ := strconv.ParseUint(kb, 10, 32)
-				return cmpUint(na, nb)
-			case ia:
-				return -1
-			case ib:
-				return 1
-			}
-			return 0
+			return cmpKeys(t.nodes[a].key, t.nodes[b].key)
 		})
 	}
 	if keys != nil {
@@ -359,11 +252,25 @@ func (t *tree) object(idx int32) error {
 	return nil
 }
 
-func cmpUint(a, b uint64) int {
+// cmpKeys orders two member names as Object.keys does: array indexes first,
+// ascending, then the others, which compare equal (a stable sort keeps them
+// as written).
+func cmpKeys(ka, kb string) int {
+	ia, ib := isIndexKey(ka), isIndexKey(kb)
 	switch {
-	case a < b:
+	case ia && ib:
+		na, _ := strconv.ParseUint(ka, 10, 32)
+		nb, _ := strconv.ParseUint(kb, 10, 32)
+		switch {
+		case na < nb:
+			return -1
+		case na > nb:
+			return 1
+		}
+		return 0
+	case ia:
 		return -1
-	case a > b:
+	case ib:
 		return 1
 	}
 	return 0
@@ -416,12 +323,18 @@ func (t *tree) member(idx int32, key string) int32 {
 }
 
 // keyString returns a member name: the source bytes themselves when there
-// is nothing to unescape (the tree never outlives its source).
+// is nothing to unescape (the tree never outlives its source), else the
+// name unescaped into keyBuf.
 func (t *tree) keyString(b []byte, esc bool) string {
 	if !esc {
 		return b2s(b)
 	}
-	return string(unescape(nil, b))
+	if len(t.keyBuf) == 0 && cap(t.keyBuf) < len(t.src) {
+		t.keyBuf = make([]byte, 0, len(t.src))
+	}
+	start := len(t.keyBuf)
+	t.keyBuf = appendUnescapedJS(t.keyBuf, b)
+	return b2s(t.keyBuf[start:])
 }
 
 // isIndexKey reports whether an object key is an array index for
@@ -431,7 +344,7 @@ func isIndexKey(k string) bool {
 		return false
 	}
 	for i := 0; i < len(k); i++ {
-		if k[i] < '0' || k[i] > '9' {
+		if !isDigit(k[i]) {
 			return false
 		}
 	}
@@ -439,72 +352,33 @@ func isIndexKey(k string) bool {
 	return err == nil && n < 1<<32-1
 }
 
-func unhex(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
+// sameScalar reports whether two values that are not both containers are
+// equal as JavaScript's === compares JSON.parse results. A container is
+// never equal here.
+func sameScalar(a, b *node) bool {
+	if a.kind != b.kind {
+		return false
 	}
-	return -1
+	switch a.kind {
+	case kindNull, kindTrue, kindFalse:
+		return true
+	case kindNumber:
+		return sameNumber(a.raw, b.raw)
+	case kindString:
+		return sameString(a.raw, a.esc, b.raw, b.esc)
+	}
+	return false
 }
 
-// unescape appends the unescaped content of a validated JSON string body
-// (without quotes). A \u escape of a lone surrogate becomes that code unit
-// in WTF-8, so that two different JavaScript strings never unescape to the
-// same bytes.
-func unescape(dst, b []byte) []byte {
-	for i := 0; i < len(b); {
-		c := b[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			i++
-			continue
-		}
-		switch b[i+1] {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r := hex4(b[i+2:])
-			i += 6
-			if r >= 0xD800 && r < 0xDC00 && i+6 <= len(b) && b[i] == '\\' && b[i+1] == 'u' {
-				if lo := hex4(b[i+2:]); lo >= 0xDC00 && lo < 0xE000 {
-					dst = utf8.AppendRune(dst, 0x10000+(r-0xD800)<<10+(lo-0xDC00))
-					i += 6
-					continue
-				}
-			}
-			if r >= 0xD800 && r < 0xE000 {
-				dst = append(dst, 0xE0|byte(r>>12), 0x80|byte(r>>6)&0x3F, 0x80|byte(r)&0x3F)
-			} else {
-				dst = utf8.AppendRune(dst, r)
-			}
-			continue
-		default: // " \ /
-			dst = append(dst, b[i+1])
-		}
-		i += 2
+// sameNumber compares two JSON numbers as JavaScript numbers (float64):
+// 1 == 1.0 == 1e0, -0 == 0.
+func sameNumber(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
 	}
-	return dst
-}
-
-func hex4(b []byte) rune {
-	return rune(unhex(b[0])<<12 | unhex(b[1])<<8 | unhex(b[2])<<4 | unhex(b[3]))
-}
-
-func b2s(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
+	// Out-of-range numbers parse as ±Inf (or 0), which is what JSON.parse
+	// makes of them too.
+	fa, _ := strconv.ParseFloat(b2s(a), 64)
+	fb, _ := strconv.ParseFloat(b2s(b), 64)
+	return fa == fb
 }

@@ -1,4 +1,4 @@
-package jsonpatch
+package jsonx
 
 import "strconv"
 
@@ -54,7 +54,7 @@ func (d *differ) op(kind string, value []byte) {
 	}
 	d.first = false
 	d.out = append(d.out, kind...)
-	d.out = appendString(d.out, b2s(d.path))
+	d.out = appendJSString(d.out, b2s(d.path))
 	if value != nil {
 		d.out = append(d.out, `,"value":`...)
 		d.out = appendCompact(d.out, value)
