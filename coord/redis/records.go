@@ -8,6 +8,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/meshfast/meshfast/coord"
+	"github.com/meshfast/meshfast/protocol/jsonx"
 )
 
 // Record returns id's value and version (Mesh: mesh:record:<id> and
@@ -76,7 +77,7 @@ func (c *Coordinator) SetRecord(ctx context.Context, id string, value []byte) (c
 			return coord.RecordUpdate{Changed: true, Version: ver, Old: old}, nil
 		}
 		// A value without a canonical hash: compare here.
-		if eq, err := coord.JSONEqual(old, value); err == nil && eq {
+		if eq, err := jsonx.Equal(old, value); err == nil && eq {
 			return coord.RecordUpdate{Changed: false, Version: ver, Old: old}, nil
 		}
 		expect = ver

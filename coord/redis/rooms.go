@@ -8,6 +8,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/meshfast/meshfast/coord"
+	"github.com/meshfast/meshfast/protocol/jsonx"
 )
 
 // AddToRoom adds connID to room: SADD on the room and on the connection's
@@ -216,7 +217,7 @@ func (c *Coordinator) roomMeta(ctx context.Context, room string) ([]byte, error)
 }
 
 // UpdateRoomMetadata merges partial into room's metadata with a
-// compare-and-set script: read, merge in Go (coord.MergeObjects keeps key
+// compare-and-set script: read, merge in Go (jsonx.MergeObjects keeps key
 // order and value bytes, which Lua's cjson would not), store if unchanged,
 // else merge into the value the script returned and try again.
 func (c *Coordinator) UpdateRoomMetadata(ctx context.Context, room string, partial []byte) ([]byte, error) {
@@ -233,7 +234,7 @@ func (c *Coordinator) UpdateRoomMetadata(ctx context.Context, room string, parti
 	}
 	key := []string{c.l.roomMeta(room)}
 	for range c.opts.CASAttempts {
-		merged, err := coord.MergeObjects(cur, partial)
+		merged, err := jsonx.MergeObjects(cur, partial)
 		if err != nil {
 			return nil, fmt.Errorf("coord/redis: %s: %w", op, err)
 		}
