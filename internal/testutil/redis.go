@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -130,7 +131,7 @@ func (r *Redis) Kill() {
 	if r.cmd == nil {
 		return
 	}
-	_ = r.cmd.Process.Kill()
+	_ = r.cmd.Process.Kill() // SIGKILL ends a paused process too
 	// The reaper goroutine started by start owns Wait; poll the port.
 	_ = poll(redisStartTimeout, func() error {
 		if _, err := Do(r.Addr, "PING"); err == nil {
@@ -139,6 +140,22 @@ func (r *Redis) Kill() {
 		return nil
 	})
 	r.cmd = nil
+}
+
+// Pause stops the server with SIGSTOP: it keeps its port and its
+// connections but answers nothing, as a hung or unreachable Redis would.
+// Resume continues it. Pausing a stopped server does nothing.
+func (r *Redis) Pause() { r.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (r *Redis) Resume() { r.signal(syscall.SIGCONT) }
+
+func (r *Redis) signal(sig syscall.Signal) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd != nil {
+		_ = r.cmd.Process.Signal(sig)
+	}
 }
 
 // Stop is Kill (kept for older callers).
@@ -315,12 +332,17 @@ func (e RedisError) Error() string { return string(e) }
 // (null) or a RedisError. It is for tests and helpers that must not depend
 // on the client under test.
 func Do(addr string, args ...string) (any, error) {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	return DoTimeout(addr, 5*time.Second, args...)
+}
+
+// DoTimeout is Do with a deadline for the whole exchange.
+func DoTimeout(addr string, timeout time.Duration, args ...string) (any, error) {
+	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(timeout))
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {

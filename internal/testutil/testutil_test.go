@@ -24,6 +24,12 @@ func TestStartRedis(t *testing.T) {
 	if _, err := r.Do("NOSUCHCOMMAND"); !errors.As(err, new(RedisError)) {
 		t.Fatalf("unknown command error = %v, want a RedisError", err)
 	}
+	r.Pause()
+	if _, err := DoTimeout(r.Addr, 200*time.Millisecond, "PING"); err == nil {
+		t.Fatal("paused redis answered")
+	}
+	r.Resume()
+	Eventually(t, 5*time.Second, func() error { _, err := r.Do("PING"); return err })
 	r.Kill()
 	if r.Running() {
 		t.Fatal("Running after Kill")
