@@ -619,6 +619,28 @@ func (cl *cell) onSubscription(s rueidis.PubSubSubscription) {
 	ps.askRefresh()
 }
 
+// queueMoved queues the wanted topics whose slot's cell differs between
+// two topologies.
+func (ps *pubsub) queueMoved(old, cur *topology) {
+	var moved []string
+	ps.mu.RLock()
+	for topic := range ps.topics {
+		s := slot(topic)
+		if old.owner[s] != cur.owner[s] {
+			moved = append(moved, topic)
+		}
+	}
+	ps.mu.RUnlock()
+	if len(moved) == 0 {
+		return
+	}
+	ps.movedMu.Lock()
+	for _, topic := range moved {
+		ps.moved[topic] = true
+	}
+	ps.movedMu.Unlock()
+}
+
 func (ps *pubsub) askRefresh() {
 	select {
 	case ps.refresh <- struct{}{}:
@@ -688,7 +710,10 @@ func (ps *pubsub) resubscribeMoved(ctx context.Context) {
 
 // refreshTopology reads CLUSTER SLOTS and installs the slot → cell map,
 // starting a cell for each new master and stopping those of masters that
-// serve no slot any more. A cell whose master stays keeps its connection.
+// serve no slot any more. A cell whose master stays keeps its connection;
+// the wanted topics of slots that changed master are queued for
+// resubscription on their new owner (their old owner drops them with a
+// SUNSUBSCRIBE, but that push is lost if its connection is).
 func (ps *pubsub) refreshTopology(ctx context.Context) error {
 	c := ps.c
 	c.st.topology.Add(1)
@@ -737,7 +762,11 @@ func (ps *pubsub) refreshTopology(ctx context.Context) error {
 		used[addr] = true
 		t.owner[s] = cl
 	}
+	old := ps.topo.Load()
 	ps.topo.Store(t)
+	if old != nil && old.single == nil {
+		ps.queueMoved(old, t)
+	}
 	for addr, cl := range ps.cells {
 		if !used[addr] {
 			delete(ps.cells, addr)
