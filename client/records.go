@@ -1,11 +1,13 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 
 	"github.com/meshfast/meshfast/protocol"
+	"github.com/meshfast/meshfast/protocol/jsonx"
 )
 
 // RecordMode is how a record subscription receives updates.
@@ -28,8 +30,9 @@ type RecordUpdate struct {
 	Version int64
 	// Value is the whole value after the update: the server's, for the
 	// initial call, a full update or a resync; in patch mode otherwise,
-	// the client's copy with Patch applied (re-encoded, object keys
-	// sorted). JSON null for a record never written. Read-only.
+	// the client's copy with Patch applied by jsonx.Apply (compact JSON,
+	// members in the order JavaScript would list them). JSON null for a
+	// record never written. Read-only.
 	Value json.RawMessage
 	// Patch is the RFC 6902 patch this update brought, as received; nil
 	// for a full value. Read-only.
@@ -60,9 +63,7 @@ type recordSub struct {
 	buf      []protocol.RecordUpdate // pushes that came before the snapshot
 	dropped  int64                   // highest version dropped from a full buffer
 	version  int64
-	value    json.RawMessage // last whole value
-	doc      any             // value decoded for patching; nil: decode value first
-	decoded  bool
+	value    json.RawMessage // last whole value, the base of the next patch
 }
 
 // maxBuffered bounds the pushes kept while a snapshot is awaited.
@@ -185,7 +186,6 @@ func (c *Client) recordSnapshot(s *recordSub, value json.RawMessage, version int
 	s.awaiting = false
 	s.version = version
 	s.value = value
-	s.doc, s.decoded = nil, false
 	s.fn(RecordUpdate{RecordID: s.id, Version: version, Value: value})
 	buf, dropped := s.buf, s.dropped
 	s.buf, s.dropped = nil, 0
@@ -236,35 +236,24 @@ func (c *Client) applyRecordUpdate(s *recordSub, u protocol.RecordUpdate) bool {
 			c.resyncRecord(s)
 			return false
 		}
-		if !s.decoded {
-			doc, err := decodeJSON(s.value)
-			if err != nil {
-				c.resyncRecord(s)
-				return false
-			}
-			s.doc, s.decoded = doc, true
-		}
-		if s.doc == nil {
+		base := []byte(s.value)
+		if isNull(base) {
 			// A null value (never written, or set to null by an earlier
 			// update): Mesh's server diffs old ?? {}, so every patch, not
 			// only the first, is relative to {} then.
-			s.doc = map[string]any{}
+			base = emptyObject
 		}
-		doc, err := applyPatch(s.doc, u.Patch)
+		value, err := jsonx.Apply(base, u.Patch)
 		if err == nil {
-			var value []byte
-			if value, err = encodeJSON(doc); err == nil {
-				s.doc, s.value, s.version = doc, value, u.Version
-				s.fn(RecordUpdate{RecordID: s.id, Version: u.Version, Value: value, Patch: u.Patch})
-				return true
-			}
+			s.value, s.version = value, u.Version
+			s.fn(RecordUpdate{RecordID: s.id, Version: u.Version, Value: value, Patch: u.Patch})
+			return true
 		}
 		c.logf("record %q: patch to version %d: %v; resubscribing", s.id, u.Version, err)
 		c.resyncRecord(s)
 		return false
 	case u.Full != nil:
 		s.version, s.value = u.Version, u.Full
-		s.doc, s.decoded = nil, false
 		s.fn(RecordUpdate{RecordID: s.id, Version: u.Version, Value: u.Full})
 	}
 	return true
@@ -305,6 +294,14 @@ func (c *Client) resyncRecord(s *recordSub) {
 			}
 		}
 	}()
+}
+
+var emptyObject = []byte("{}")
+
+// isNull reports whether raw is JSON null (or empty).
+func isNull(raw []byte) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || string(raw) == "null"
 }
 
 func nullIfEmpty(raw json.RawMessage) json.RawMessage {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/meshfast/meshfast/protocol"
+	"github.com/meshfast/meshfast/protocol/jsonx"
 )
 
 // subscribeRecord subscribes through fc, answering with reply.
@@ -31,18 +32,20 @@ func checkUpdate(t *testing.T, u RecordUpdate, version int64, value, patch strin
 	}
 }
 
-// jsonSame compares two JSON texts as values.
+// jsonSame compares two JSON texts as JavaScript compares the values
+// (jsonx.Equal: members in any order, numbers by value, never 1 for "1").
+// Either text not being JSON (a mistyped expectation included) fails the
+// test.
 func jsonSame(t *testing.T, a []byte, b string) bool {
 	t.Helper()
-	va, err := decodeJSON(a)
-	if err != nil {
-		t.Fatalf("bad JSON %q: %v", a, err)
+	if len(a) == 0 || len(b) == 0 {
+		t.Fatalf("empty JSON %q or %q", a, b)
 	}
-	vb, err := decodeJSON([]byte(b))
+	eq, err := jsonx.Equal(a, []byte(b))
 	if err != nil {
-		t.Fatalf("bad JSON %q: %v", b, err)
+		t.Fatalf("comparing %s with %s: %v", a, b, err)
 	}
-	return jsonEqual(va, vb)
+	return eq
 }
 
 func push(fc *fakeConn, payload string) {

@@ -13,7 +13,10 @@
 //   - coord/memory: embedded, in-process; the default of a single-node server.
 //   - coord/redis (to come): Mesh's Redis keys and channels, for a cluster.
 //
-// Every backend passes the conformance suite in coord/coordtest.
+// Every backend implements Coordinator, what the server calls, and may
+// implement Admin, inspection and the janitor of dead nodes; it passes the
+// conformance suite in coord/coordtest. Each interface names the Redis keys
+// Mesh keeps its part of the state in.
 //
 // # Usage
 //
@@ -29,10 +32,12 @@
 //
 // # Concurrency contract
 //
-// Every method of a Coordinator is safe to call from any goroutine, and each
-// method is atomic on its own (a batch method is atomic per item). Methods
-// may block on the backend and honour their context, so an event loop must
-// call them off-loop (Event + Callback, STYLE §4), never inline.
+// Every method of a Coordinator is safe to call from any goroutine. What a
+// backend must make atomic, and what it may split or batch, is said per
+// method (see Coordinator); a backend may always do more (memory makes
+// nearly every call atomic). Methods may block on the backend and honour
+// their context, so an event loop must call them off-loop (Event +
+// Callback, STYLE §4), never inline.
 //
 // Handlers (pub/sub Handler, ExpiryHandler) are called from a goroutine owned
 // by the coordinator and MUST NOT block: they must not call Coordinator

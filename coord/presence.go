@@ -7,8 +7,11 @@ import (
 
 // Presence tracks which connections are present in a room, each with a TTL
 // that the server refreshes (on pongs, in batches), and an optional JSON
-// state per (room, connection) (Redis: mesh:presence:room:<room>,
-// mesh:presence:room:<room>:conn:<id>, mesh:presence:state:<room>:conn:<id>).
+// state per (room, connection). Redis, as Mesh: the set
+// mesh:presence:room:<room> of present connections, one key
+// mesh:presence:room:<room>:conn:<id> per entry (empty, carrying the TTL),
+// and one key mesh:presence:state:<room>:conn:<id> per state (the JSON,
+// carrying expireAfter).
 //
 // Presence is independent of room membership: the server calls JoinPresence
 // when a connection joins a tracked room. The coordinator never publishes
@@ -33,52 +36,63 @@ import (
 type Presence interface {
 	// JoinPresence marks connID present in room for ttl (> 0) and reports
 	// whether it was not present yet. Joining again re-arms the TTL.
+	// Atomic per entry (Redis: SADD to the room's set and SET of the
+	// entry's key with its TTL, in one MULTI or script; the SADD's answer is
+	// the result). One round trip.
 	JoinPresence(ctx context.Context, room, connID string, ttl time.Duration) (bool, error)
 
-	// RefreshPresence re-arms the TTL of every entry in one call (one round
-	// trip). Entries that are not present (never joined, left or lapsed) are
-	// skipped, not created. A non-positive TTL is ErrInvalidArgument.
+	// RefreshPresence re-arms the TTL of every entry, each on its own: it is
+	// the server's batch of pongs, one call per flush for all of a node's
+	// connections. Entries that are not present (never joined, left or
+	// lapsed) are skipped, not created (Redis: PEXPIRE, never SET). A
+	// non-positive TTL is ErrInvalidArgument. One round trip for the whole
+	// batch (one pipeline); not atomic across entries.
 	RefreshPresence(ctx context.Context, entries []PresenceEntry) error
 
 	// LeavePresence removes connID's presence and presence state in room,
 	// without a state event, and reports whether it removed a presence
-	// entry (lapsed or not: see "Exactly one ending").
+	// entry (lapsed or not: see "Exactly one ending"). Atomic per entry:
+	// true for exactly one of racing removals (Redis: the SREM that
+	// returned 1). One round trip.
 	LeavePresence(ctx context.Context, room, connID string) (bool, error)
 
 	// PresentConnections returns room's present connections in no
 	// particular order (Mesh's getPresentConnections / the "present" list of
-	// join-room and subscribe-presence replies).
+	// join-room and subscribe-presence replies; SMEMBERS).
 	PresentConnections(ctx context.Context, room string) ([]string, error)
 
 	// SetPresenceState stores connID's state in room (replacing any
 	// previous one). If expireAfter > 0 the state expires after it and the
 	// expiry is reported (ExpiredState); zero means no expiry. The
 	// connection need not be present (the server checks membership), but
-	// PresenceStates only returns states of present connections.
+	// PresenceStates only returns states of present connections. One
+	// command (SET, with PX when it expires).
 	SetPresenceState(ctx context.Context, room, connID string, state []byte, expireAfter time.Duration) error
 
 	// ClearPresenceState deletes connID's state in room and reports whether
-	// it removed one (lapsed or not).
+	// it removed one (lapsed or not); true for exactly one of racing
+	// removals, as for LeavePresence (DEL's answer).
 	ClearPresenceState(ctx context.Context, room, connID string) (bool, error)
 
-	// PresenceState returns connID's state in room, nil if none.
-	PresenceState(ctx context.Context, room, connID string) ([]byte, error)
-
 	// PresenceStates returns the states of room's present connections, keyed
-	// by connection id; connections without a state are omitted.
+	// by connection id; connections without a state are omitted. Not
+	// atomic; two round trips (the members, then their states in one
+	// pipeline).
 	PresenceStates(ctx context.Context, room string) (map[string][]byte, error)
 
-	// PresenceSnapshot returns PresentConnections and PresenceStates as one
-	// consistent read (the subscribe-presence reply).
+	// PresenceSnapshot returns PresentConnections and PresenceStates
+	// together (the subscribe-presence reply): States only names
+	// connections in Present. Two round trips as PresenceStates; a
+	// connection leaving in between may be in Present without its state.
 	PresenceSnapshot(ctx context.Context, room string) (PresenceSnapshot, error)
 
 	// OnPresenceExpiry registers h to be told about expiries, and returns a
-	// function that unregisters it. Every expiry is reported ONCE in the
-	// whole cluster, to one registered handler (memory: the earliest
-	// registered; Redis: the node that wins the removal), so the receiver
-	// must publish the resulting event on PresenceTopic for every node. An
-	// expiry that happens while no handler is registered is not reported,
-	// but the entry is still removed.
+	// function that unregisters it; neither does I/O. Every expiry is
+	// reported ONCE in the whole cluster, to one registered handler
+	// (memory: the earliest registered; Redis: the node that wins the
+	// removal), so the receiver must publish the resulting event on
+	// PresenceTopic for every node. An expiry that happens while no handler
+	// is registered is not reported, but the entry is still removed.
 	OnPresenceExpiry(h ExpiryHandler) (remove func())
 }
 

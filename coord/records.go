@@ -2,18 +2,16 @@ package coord
 
 import "context"
 
-// Records stores versioned JSON records (Redis: mesh:record:<id> and
-// mesh:record-version:<id>).
+// Records stores versioned JSON records (Redis: the value in
+// mesh:record:<id> and the version, a decimal, in mesh:record-version:<id>).
 //
 // Version 0 means "no record"; the first change gives version 1 and every
 // later change adds exactly 1. A write that does not change the value (see
-// SetRecord) neither stores nor bumps. SetRecord is atomic per record: when
-// several nodes write one record concurrently, every changing write gets its
-// own version and none is lost (Mesh's read-modify-write could lose or
-// duplicate versions).
+// SetRecord) neither stores nor bumps.
 type Records interface {
 	// Record returns id's value and version; a missing record is
-	// Record{Value: nil, Version: 0}.
+	// Record{Value: nil, Version: 0}. The two are read together: never a
+	// value with another value's version.
 	Record(ctx context.Context, id string) (Record, error)
 
 	// SetRecord stores value as id's new value if it differs from the
@@ -27,11 +25,17 @@ type Records interface {
 	// fast-json-patch compare(old ?? {}, new ?? {}), which also misses
 	// changes of top-level numbers and booleans and of [] vs {}; meshfast
 	// does not copy that.) value must be valid JSON (ErrInvalidJSON).
+	//
+	// Atomic per record: when several nodes write one record concurrently,
+	// every changing write gets its own version and its Old is the value of
+	// the version before it (Mesh's read-modify-write could lose or
+	// duplicate versions). The comparison must be jsonx.Equal, which Lua
+	// cannot run, so a backend reads value and version, compares, and stores
+	// value and version+1 only if the version is still the one it read (a
+	// compare-and-set script over both keys), retrying otherwise, or
+	// returning ErrConflict past its retry bound: two round trips per
+	// attempt, one for an unchanged value.
 	SetRecord(ctx context.Context, id string, value []byte) (RecordUpdate, error)
-
-	// DeleteRecord removes id's value and version (the version restarts at
-	// 0) and reports whether it existed. No event is published.
-	DeleteRecord(ctx context.Context, id string) (bool, error)
 }
 
 // Record is a record's value and version. Value is nil and Version 0 when the

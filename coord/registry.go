@@ -2,45 +2,48 @@ package coord
 
 import "context"
 
-// Registry maps each connection to the node that owns it (Mesh's
-// mesh:connections hash and mesh:connections:<node> sets) and removes a
+// Registry maps each connection to the node that owns it (Redis: Mesh's
+// mesh:connections hash, connection id → node id, and the set
+// mesh:connections:<node> of each node's connections) and removes a
 // connection's whole shared state when it goes away.
 type Registry interface {
-	// RegisterConnection records that nodeID owns connID. Registering a
-	// connection again moves it to the new node.
+	// RegisterConnection records that nodeID owns connID; every handshake
+	// calls it. Registering a connection again moves it to the new node.
+	//
+	// Atomic per connection for a first registration (the hash entry and
+	// the node's set are written together: HSET and SADD in one MULTI or
+	// script). A move, which the server never makes, need not be atomic.
+	// One round trip; concurrent handshakes should share pipeline writes.
 	RegisterConnection(ctx context.Context, connID, nodeID string) error
 
-	// UnregisterConnection removes connID from the registry only (rooms,
-	// metadata and presence are kept; use RemoveConnection on disconnect).
-	// Unregistering an unknown connection is not an error.
-	UnregisterConnection(ctx context.Context, connID string) error
-
-	// ConnectionNode returns the node that owns connID, or ErrNotFound.
+	// ConnectionNode returns the node that owns connID, or ErrNotFound
+	// (HGET). It must see a RegisterConnection that returned.
 	ConnectionNode(ctx context.Context, connID string) (string, error)
 
 	// ConnectionNodes is the batch form of ConnectionNode, used to route a
-	// broadcast in one round trip: the result has one entry per id, in
-	// order, "" for an unregistered connection.
+	// message to many connections: the result has one entry per id, in
+	// order, "" for an unregistered connection. One round trip whatever the
+	// number of ids (HMGET); the lookups need not be one atomic read.
 	ConnectionNodes(ctx context.Context, connIDs []string) ([]string, error)
 
-	// Connections returns every registered connection of the cluster. The
-	// order is the backend's (memory: registration order).
-	Connections(ctx context.Context) ([]string, error)
-
-	// NodeConnections returns the connections registered to nodeID
-	// (memory: in registration order).
-	NodeConnections(ctx context.Context, nodeID string) ([]string, error)
-
-	// RemoveConnection is the disconnect cleanup, done as one operation: it
-	// removes connID's presence entries and presence states in every room it
-	// is a member of, its room memberships, its metadata and its registry
-	// entry. It reports what it removed, so that the caller can publish a
-	// presence "leave" for every room in Present. Removing an unknown
-	// connection returns a RemovedConnection with only ConnID set.
+	// RemoveConnection is the disconnect cleanup: it removes connID's
+	// presence entries and presence states in every room it is a member of,
+	// its room memberships, its metadata and its registry entry. It reports
+	// what it removed, so that the caller can publish a presence "leave" for
+	// every room in Present. Removing an unknown connection returns a
+	// RemovedConnection with only ConnID set.
 	//
 	// Presence entries in rooms the connection is not a member of are not
 	// found (they expire by TTL), because backends find a connection's
 	// presence through its room reverse index, as Mesh does.
+	//
+	// Atomic per presence entry, not as a whole: each entry it reports in
+	// Present was removed by this call and by no concurrent LeavePresence,
+	// RemoveConnection or expiry (Presence's "Exactly one ending"; Redis:
+	// the SREM that returned 1). A backend may read the connection's rooms
+	// (SMEMBERS mesh:connection:<id>:rooms) and then remove everything in
+	// one pipeline: two round trips, or one script where every key is on
+	// one node.
 	RemoveConnection(ctx context.Context, connID string) (RemovedConnection, error)
 }
 
@@ -55,7 +58,8 @@ type LocalRegistry interface {
 	LocalRegistry()
 }
 
-// RemovedConnection reports what RemoveConnection (or RemoveNode) removed.
+// RemovedConnection reports what RemoveConnection (or Admin.RemoveNode)
+// removed.
 type RemovedConnection struct {
 	ConnID string
 	// Node is the node the connection was registered to, "" if none.

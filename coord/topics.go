@@ -1,16 +1,16 @@
 package coord
 
-// Topic names shared by every backend. They are Mesh's Redis pub/sub channel
-// names, so that tools that watch Mesh's channels keep working. User channels
-// use the channel name itself as topic, so a user channel must not start with
-// one of these prefixes.
+// Two topics of the server's own (see PubSub), named as Mesh names its Redis
+// channels for the same purposes (mesh-protocol state.md §3.0). Only the
+// names are Mesh's: the payloads are whatever meshfast nodes exchange, not
+// Mesh's JSON messages, so a Mesh (Node) server on the same Redis would not
+// understand them.
 const (
 	// NodeTopicPrefix prefixes the topic of messages to one node's
-	// connections.
+	// connections (Mesh: "mesh:pubsub:<instanceId>").
 	NodeTopicPrefix = "mesh:pubsub:"
-	// RecordUpdatesTopic carries every record update to every node.
-	RecordUpdatesTopic = "mesh:record-updates"
-	// PresenceTopicPrefix prefixes the topic of one room's presence events.
+	// PresenceTopicPrefix prefixes the topic of one room's presence events
+	// (Mesh: "mesh:presence:updates:<room>").
 	PresenceTopicPrefix = "mesh:presence:updates:"
 )
 

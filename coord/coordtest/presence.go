@@ -20,6 +20,16 @@ func wantPresent(t *testing.T, c coord.Coordinator, room string, want ...string)
 	wantSet(t, "PresentConnections("+room+")", must1[[]string](t)(c.PresentConnections(bg(t), room)), want...)
 }
 
+// stateOf returns the state of connID, which must be present, in room, as
+// PresenceStates lists it (nil if none).
+func stateOf(t *testing.T, c coord.Coordinator, room, connID string) []byte {
+	t.Helper()
+	if !slices.Contains(must1[[]string](t)(c.PresentConnections(bg(t), room)), connID) {
+		t.Fatalf("stateOf(%s, %s): the connection is not present", room, connID)
+	}
+	return must1[map[string][]byte](t)(c.PresenceStates(bg(t), room))[connID]
+}
+
 func eventuallyPresent(t *testing.T, c coord.Coordinator, room string, want ...string) {
 	t.Helper()
 	eventually(t, func() error {
@@ -61,8 +71,7 @@ var presenceTests = []test{
 		if e.At.IsZero() {
 			t.Fatalf("expiry without time: %+v", e)
 		}
-		// The state went with it, silently; membership stays.
-		wantJSON(t, "state", must1[[]byte](t)(c.PresenceState(ctx, "test:room:ttl", "conn-a")), "")
+		// Membership stays.
 		wantBool(t, "still member", must1[bool](t)(c.IsInRoom(ctx, "test:room:ttl", "conn-a")), true)
 		// Sentinel: a later expiry, then check that the first was
 		// reported once and that no state expiry was reported.
@@ -75,6 +84,10 @@ var presenceTests = []test{
 			t.Fatalf("state expiry reported %d times for a presence expiry", n)
 		}
 		wantPresent(t, c, "test:room:ttl", "conn-b")
+		// The state went with the presence, silently: present again, it
+		// has none.
+		wantBool(t, "join after expiry", must1[bool](t)(c.JoinPresence(ctx, "test:room:ttl", "conn-a", longTTL)), true)
+		wantJSON(t, "state after expiry", stateOf(t, c, "test:room:ttl", "conn-a"), "")
 	}},
 	{"RefreshKeepsAlive", func(t *testing.T, c coord.Coordinator) {
 		ctx := bg(t)
@@ -182,14 +195,13 @@ var presenceStateTests = []test{
 			t.Fatalf("empty states = %#v, want {}", snap.States)
 		}
 		must(t, c.SetPresenceState(ctx, room, "conn-2", b(`{"status":"typing"}`), 0))
-		wantJSON(t, "get", must1[[]byte](t)(c.PresenceState(ctx, room, "conn-2")), `{"status":"typing"}`)
+		wantJSON(t, "get", stateOf(t, c, room, "conn-2"), `{"status":"typing"}`)
 		// Overwrite: the newest wins (C-pstate-6).
 		must(t, c.SetPresenceState(ctx, room, "conn-2", b(`{"status":"idle"}`), 0))
 		must(t, c.SetPresenceState(ctx, room, "conn-1", b(`{"status":"online","activity":"coding"}`), 0))
 		// A state of a connection that is not present is stored but not
-		// listed.
+		// listed (PresenceStatesOfAbsent checks it is there, see below).
 		must(t, c.SetPresenceState(ctx, room, "conn-absent", b(`{"status":"ghost"}`), 0))
-		wantJSON(t, "absent get", must1[[]byte](t)(c.PresenceState(ctx, room, "conn-absent")), `{"status":"ghost"}`)
 		states := must1[map[string][]byte](t)(c.PresenceStates(ctx, room))
 		if len(states) != 2 {
 			t.Fatalf("states = %q", states)
@@ -204,8 +216,11 @@ var presenceStateTests = []test{
 
 		wantBool(t, "clear", must1[bool](t)(c.ClearPresenceState(ctx, room, "conn-2")), true)
 		wantBool(t, "clear again", must1[bool](t)(c.ClearPresenceState(ctx, room, "conn-2")), false)
-		wantJSON(t, "cleared", must1[[]byte](t)(c.PresenceState(ctx, room, "conn-2")), "")
+		wantJSON(t, "cleared", stateOf(t, c, room, "conn-2"), "")
 		wantPresent(t, c, room, "conn-1", "conn-2")
+		// The absent connection's state is listed once it is present.
+		must1[bool](t)(c.JoinPresence(ctx, room, "conn-absent", longTTL))
+		wantJSON(t, "absent, then present", stateOf(t, c, room, "conn-absent"), `{"status":"ghost"}`)
 		wantErr(t, c.SetPresenceState(ctx, room, "conn-1", nil, 0), coord.ErrInvalidArgument)
 	}},
 	{"LeaveClearsState", func(t *testing.T, c coord.Coordinator) {
@@ -240,10 +255,10 @@ var presenceStateTests = []test{
 		defer c.OnPresenceExpiry(ex.handler)()
 		must1[bool](t)(c.JoinPresence(ctx, room, "conn-2", longTTL))
 		must(t, c.SetPresenceState(ctx, room, "conn-2", b(`{"status":"typing"}`), longTTL))
-		wantJSON(t, "before", must1[[]byte](t)(c.PresenceState(ctx, room, "conn-2")), `{"status":"typing"}`)
+		wantJSON(t, "before", stateOf(t, c, room, "conn-2"), `{"status":"typing"}`)
 		must(t, c.SetPresenceState(ctx, room, "conn-2", b(`{"status":"typing"}`), shortTTL))
 		ex.wait(t, coord.ExpiredState, room, "conn-2")
-		wantJSON(t, "after", must1[[]byte](t)(c.PresenceState(ctx, room, "conn-2")), "")
+		wantJSON(t, "after", stateOf(t, c, room, "conn-2"), "")
 		if s := must1[map[string][]byte](t)(c.PresenceStates(ctx, room)); len(s) != 0 {
 			t.Fatalf("states after expiry = %q", s)
 		}
@@ -259,7 +274,7 @@ var presenceStateTests = []test{
 		must1[bool](t)(c.JoinPresence(ctx, room, "conn-s", longTTL))
 		must(t, c.SetPresenceState(ctx, room, "conn-s", b(`{}`), shortTTL))
 		ex.wait(t, coord.ExpiredState, room, "conn-s")
-		wantJSON(t, "persistent state", must1[[]byte](t)(c.PresenceState(ctx, room, "conn-2")), `{"status":"here"}`)
+		wantJSON(t, "persistent state", stateOf(t, c, room, "conn-2"), `{"status":"here"}`)
 		if n := ex.count(coord.ExpiredState, room, "conn-2"); n != 1 {
 			t.Fatalf("conn-2 state expiry reported %d times, want 1", n)
 		}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/meshfast/meshfast/coord"
 )
@@ -215,21 +214,5 @@ var clusterTests = []clusterTest{
 		if n := total(coord.ExpiredState, "conn-2"); n != 2 {
 			t.Fatalf("state expiry reported %d times across nodes, want 2 (one per state)", n)
 		}
-	}},
-	{"RemoveDeadNode", 2, func(t *testing.T, cs []coord.Coordinator) {
-		ctx := bg(t)
-		must(t, cs[0].RegisterNode(ctx, "node-a", 40*time.Millisecond))
-		must(t, cs[1].RegisterNode(ctx, "node-b", longTTL))
-		must(t, cs[0].RegisterConnection(ctx, "conn-a", "node-a"))
-		must1[bool](t)(cs[0].AddToRoom(ctx, "lobby", "conn-a"))
-		must1[bool](t)(cs[0].JoinPresence(ctx, "lobby", "conn-a", longTTL))
-		eventually(t, func() error { return sameSet(must1[[]string](t)(cs[1].DeadNodes(ctx)), "node-a") })
-		removed := must1[[]coord.RemovedConnection](t)(cs[1].RemoveNode(ctx, "node-a"))
-		if len(removed) != 1 || removed[0].ConnID != "conn-a" {
-			t.Fatalf("removed = %+v", removed)
-		}
-		wantSet(t, "present", removed[0].Present, "lobby")
-		wantSet(t, "dead", must1[[]string](t)(cs[0].DeadNodes(ctx)))
-		wantPresent(t, cs[0], "lobby")
 	}},
 }

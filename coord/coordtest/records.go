@@ -80,15 +80,6 @@ var recordTests = []test{
 		}
 		wantRecord(t, c, "bad", "", 0)
 	}},
-	{"Delete", func(t *testing.T, c coord.Coordinator) {
-		ctx := bg(t)
-		wantBool(t, "delete missing", must1[bool](t)(c.DeleteRecord(ctx, "r")), false)
-		must1[coord.RecordUpdate](t)(c.SetRecord(ctx, "r", b(`{"a":1}`)))
-		must1[coord.RecordUpdate](t)(c.SetRecord(ctx, "r", b(`{"a":2}`)))
-		wantBool(t, "delete", must1[bool](t)(c.DeleteRecord(ctx, "r")), true)
-		wantRecord(t, c, "r", "", 0)
-		wantUpdate(t, must1[coord.RecordUpdate](t)(c.SetRecord(ctx, "r", b(`{"a":2}`))), true, 1, "")
-	}},
 	{"ConcurrentWritersGetDistinctVersions", func(t *testing.T, c coord.Coordinator) {
 		concurrentRecordWriters(t, []coord.Coordinator{c})
 	}},

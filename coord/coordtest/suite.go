@@ -24,7 +24,27 @@ type ClusterFactory func(t *testing.T, n int) []coord.Coordinator
 // WaitTimeout bounds every eventually-style wait of the suite.
 const WaitTimeout = 5 * time.Second
 
-// Run runs the conformance subtests against coordinators from newCoord.
+// RunAll runs the whole suite from one constructor: Run, as one node, on
+// the first coordinator of newCluster(t, 1), then RunCluster. A backend
+// runs it once per deployment it supports (say Redis alone and a Redis
+// Cluster, each behind its own ClusterFactory).
+func RunAll(t *testing.T, newCluster ClusterFactory) {
+	t.Helper()
+	t.Run("Node", func(t *testing.T) {
+		Run(t, func(t *testing.T) coord.Coordinator {
+			cs := newCluster(t, 1)
+			if len(cs) != 1 {
+				t.Fatalf("factory returned %d coordinators, want 1", len(cs))
+			}
+			return cs[0]
+		})
+	})
+	t.Run("Cluster", func(t *testing.T) { RunCluster(t, newCluster) })
+}
+
+// Run runs the conformance subtests against coordinators from newCoord: the
+// Coordinator's, then, if the coordinator implements coord.Admin, Admin's
+// (skipped otherwise).
 func Run(t *testing.T, newCoord Factory) {
 	t.Helper()
 	groups := []struct {
@@ -40,16 +60,29 @@ func Run(t *testing.T, newCoord Factory) {
 		{"Presence", presenceTests},
 		{"PresenceState", presenceStateTests},
 		{"PubSub", pubsubTests},
-		{"Nodes", nodeTests},
 		{"Lifecycle", lifecycleTests},
+	}
+	fresh := func(t *testing.T) coord.Coordinator {
+		c := newCoord(t)
+		t.Cleanup(func() { _ = c.Close() })
+		return c
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
 			for _, tc := range g.tests {
+				t.Run(tc.name, func(t *testing.T) { tc.run(t, fresh(t)) })
+			}
+		})
+	}
+	for _, g := range []struct {
+		name  string
+		tests []adminTest
+	}{{"Admin", adminTests}, {"AdminNodes", adminNodeTests}} {
+		t.Run(g.name, func(t *testing.T) {
+			for _, tc := range g.tests {
 				t.Run(tc.name, func(t *testing.T) {
-					c := newCoord(t)
-					t.Cleanup(func() { _ = c.Close() })
-					tc.run(t, c)
+					c := fresh(t)
+					tc.run(t, c, admin(t, c))
 				})
 			}
 		})
@@ -57,10 +90,10 @@ func Run(t *testing.T, newCoord Factory) {
 }
 
 // RunCluster runs the cross-node subtests against coordinators from
-// newCluster.
+// newCluster, Admin's included where the coordinators implement it.
 func RunCluster(t *testing.T, newCluster ClusterFactory) {
 	t.Helper()
-	for _, tc := range clusterTests {
+	for _, tc := range append(clusterTests[:len(clusterTests):len(clusterTests)], adminClusterTests...) {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := newCluster(t, tc.nodes)
 			if len(cs) != tc.nodes {

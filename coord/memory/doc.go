@@ -6,12 +6,15 @@
 //	c := memory.New(memory.Options{})      // zero Options work
 //	defer c.Close()
 //	var _ coord.Coordinator = c
+//	var _ coord.Admin = c                 // the optional part too
 //
 // # Concurrency contract
 //
-// Every method is safe from any goroutine. Each call is atomic on its own:
-// RemoveConnection, RemoveNode (per connection), SetRecord and
-// UpdateRoomMetadata included. Methods never block on I/O; Publish blocks only
+// Every method is safe from any goroutine. Each call is atomic on its own,
+// beyond what coord requires (RemoveConnection, RemoveFromAllRooms,
+// SetRecord and UpdateRoomMetadata included), except the ones that walk
+// another connection's or room's state one item at a time: ClearRoom,
+// RemoveNode (atomic per connection) and the listings. Methods never block on I/O; Publish blocks only
 // while the delivery queue (Options.QueueSize) is full.
 //
 // Two goroutines are started by New and stopped by Close, which waits for

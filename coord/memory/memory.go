@@ -58,7 +58,11 @@ type Memory struct {
 	wg        sync.WaitGroup
 }
 
-var _ coord.Coordinator = (*Memory)(nil)
+var (
+	_ coord.Coordinator   = (*Memory)(nil)
+	_ coord.Admin         = (*Memory)(nil)
+	_ coord.LocalRegistry = (*Memory)(nil)
+)
 
 // New returns a running Memory coordinator with its sweeper and dispatcher
 // goroutines. Call Close to stop them.

@@ -21,18 +21,32 @@ func newTestMemory(t *testing.T) *memory.Memory {
 	return m
 }
 
-func TestConformance(t *testing.T) {
-	coordtest.Run(t, func(t *testing.T) coord.Coordinator { return newTestMemory(t) })
+// newCluster hands out one Memory n times: nodes of one process share one
+// Memory, as nodes of a cluster share one Redis.
+func newCluster(t *testing.T, n int) []coord.Coordinator {
+	m := newTestMemory(t)
+	cs := make([]coord.Coordinator, n)
+	for i := range cs {
+		cs[i] = m
+	}
+	return cs
 }
 
-func TestConformanceCluster(t *testing.T) {
-	// Nodes of one process share one Memory, as nodes of a cluster share
-	// one Redis.
-	coordtest.RunCluster(t, func(t *testing.T, n int) []coord.Coordinator {
-		m := newTestMemory(t)
-		cs := make([]coord.Coordinator, n)
-		for i := range cs {
-			cs[i] = m
+func TestConformance(t *testing.T) {
+	coordtest.RunAll(t, newCluster)
+}
+
+// coreOnly hides everything of a Memory but coord.Coordinator, as a
+// backend without coord.Admin would be.
+type coreOnly struct{ coord.Coordinator }
+
+// The suite must hold for a coordinator without Admin: its Admin tests are
+// skipped and no other test needs Admin.
+func TestConformanceWithoutAdmin(t *testing.T) {
+	coordtest.RunAll(t, func(t *testing.T, n int) []coord.Coordinator {
+		cs := newCluster(t, n)
+		for i, c := range cs {
+			cs[i] = coreOnly{c}
 		}
 		return cs
 	})

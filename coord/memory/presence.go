@@ -179,7 +179,7 @@ func (m *Memory) ClearPresenceState(ctx context.Context, room, connID string) (b
 	return ok, nil
 }
 
-// PresenceState implements coord.Presence.
+// PresenceState implements coord.Admin.
 func (m *Memory) PresenceState(ctx context.Context, room, connID string) ([]byte, error) {
 	if err := m.check(ctx); err != nil {
 		return nil, err

@@ -82,7 +82,7 @@ func (m *Memory) SetRecord(ctx context.Context, id string, value []byte) (coord.
 	}
 }
 
-// DeleteRecord implements coord.Records.
+// DeleteRecord implements coord.Admin.
 func (m *Memory) DeleteRecord(ctx context.Context, id string) (bool, error) {
 	if err := m.check(ctx); err != nil {
 		return false, err

@@ -148,7 +148,7 @@ func (m *Memory) RegisterConnection(ctx context.Context, connID, nodeID string) 
 	return nil
 }
 
-// UnregisterConnection implements coord.Registry.
+// UnregisterConnection implements coord.Admin.
 func (m *Memory) UnregisterConnection(ctx context.Context, connID string) error {
 	if err := m.check(ctx); err != nil {
 		return err
@@ -201,7 +201,7 @@ func (m *Memory) ConnectionNodes(ctx context.Context, connIDs []string) ([]strin
 	return out, nil
 }
 
-// Connections implements coord.Registry, in registration order.
+// Connections implements coord.Admin, in registration order.
 func (m *Memory) Connections(ctx context.Context) ([]string, error) {
 	if err := m.check(ctx); err != nil {
 		return nil, err
@@ -220,7 +220,7 @@ func (m *Memory) Connections(ctx context.Context) ([]string, error) {
 	return sortedBySeq(ids), nil
 }
 
-// NodeConnections implements coord.Registry, in registration order. It
+// NodeConnections implements coord.Admin, in registration order. It
 // scans every connection, as Connections does.
 func (m *Memory) NodeConnections(ctx context.Context, nodeID string) ([]string, error) {
 	if err := m.check(ctx); err != nil {
@@ -341,7 +341,7 @@ func (m *Memory) connMeta(connID string) []byte {
 	return nil
 }
 
-// ConnectionsMetadata implements coord.ConnectionMeta.
+// ConnectionsMetadata implements coord.Admin.
 func (m *Memory) ConnectionsMetadata(ctx context.Context, connIDs []string) ([][]byte, error) {
 	if err := m.check(ctx); err != nil {
 		return nil, err
@@ -416,7 +416,7 @@ func (m *Memory) UnregisterNode(ctx context.Context, nodeID string) error {
 	return nil
 }
 
-// LiveNodes implements coord.Nodes.
+// LiveNodes implements coord.Admin.
 func (m *Memory) LiveNodes(ctx context.Context) ([]string, error) {
 	if err := m.check(ctx); err != nil {
 		return nil, err
@@ -433,7 +433,7 @@ func (m *Memory) LiveNodes(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// DeadNodes implements coord.Nodes.
+// DeadNodes implements coord.Admin.
 func (m *Memory) DeadNodes(ctx context.Context) ([]string, error) {
 	if err := m.check(ctx); err != nil {
 		return nil, err
@@ -450,7 +450,7 @@ func (m *Memory) DeadNodes(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// RemoveNode implements coord.Nodes.
+// RemoveNode implements coord.Admin.
 func (m *Memory) RemoveNode(ctx context.Context, nodeID string) ([]coord.RemovedConnection, error) {
 	if err := m.check(ctx); err != nil {
 		return nil, err

@@ -258,7 +258,7 @@ func (m *Memory) ClearRoom(ctx context.Context, room string) ([]string, error) {
 	return removed, nil
 }
 
-// Rooms implements coord.Rooms.
+// Rooms implements coord.Admin.
 func (m *Memory) Rooms(ctx context.Context) ([]string, error) {
 	if err := m.check(ctx); err != nil {
 		return nil, err

@@ -17,25 +17,92 @@ type value struct {
 	kids []*value // object members or array elements
 }
 
-func build(t *tree, idx int32) *value {
+// arena hands out the values of one Apply from slabs sized to the parsed
+// documents, so that building them costs three allocations, not several per
+// value. The slices it hands out have their capacity capped, so that a
+// patch growing one reallocates it instead of writing into its neighbour.
+type arena struct {
+	vals []value
+	ptrs []*value
+	keys []string
+}
+
+// newArena sizes the slabs for the document and the values of the patch's
+// operations (the operations' own members are not built).
+func newArena(dt, pt *tree) *arena {
+	nodes, kids := len(dt.nodes), len(dt.kids)
+	for _, oi := range pt.children(0) {
+		if pt.nodes[oi].kind != kindObject {
+			continue
+		}
+		if c := pt.member(oi, "value"); c >= 0 {
+			n := subtree(pt, c)
+			nodes, kids = nodes+n, kids+n-1
+		}
+	}
+	return &arena{vals: make([]value, 0, nodes), ptrs: make([]*value, 0, kids), keys: make([]string, 0, kids)}
+}
+
+// subtree counts node idx and its descendants.
+func subtree(t *tree, idx int32) int {
+	n := 1
+	if t.nodes[idx].kind.container() {
+		for _, c := range t.children(idx) {
+			n += subtree(t, c)
+		}
+	}
+	return n
+}
+
+// build returns node idx of t as a mutable value.
+func (a *arena) build(t *tree, idx int32) *value {
 	n := &t.nodes[idx]
-	v := &value{kind: n.kind, raw: n.raw, esc: n.esc}
+	v := a.value()
+	*v = value{kind: n.kind, raw: n.raw, esc: n.esc}
 	if !n.kind.container() {
 		return v
 	}
 	kids := t.children(idx)
 	v.raw = nil
-	v.kids = make([]*value, len(kids))
+	v.kids = a.ptrSlice(len(kids))
 	if n.kind == kindObject {
-		v.keys = make([]string, len(kids))
+		v.keys = a.keySlice(len(kids))
 	}
 	for i, c := range kids {
-		v.kids[i] = build(t, c)
+		v.kids[i] = a.build(t, c)
 		if v.keys != nil {
 			v.keys[i] = t.nodes[c].key // aliases the source, which outlives Apply
 		}
 	}
 	return v
+}
+
+// value returns a new zero value: from the slab while it lasts (it is
+// never grown, so that pointers into it stay valid).
+func (a *arena) value() *value {
+	if len(a.vals) == cap(a.vals) {
+		return new(value)
+	}
+	a.vals = a.vals[:len(a.vals)+1]
+	return &a.vals[len(a.vals)-1]
+}
+
+func (a *arena) ptrSlice(n int) []*value {
+	if cap(a.ptrs)-len(a.ptrs) < n {
+		return make([]*value, n)
+	}
+	s := a.ptrs[len(a.ptrs) : len(a.ptrs)+n : len(a.ptrs)+n]
+	a.ptrs = a.ptrs[:len(a.ptrs)+n]
+	return s
+}
+
+func (a *arena) keySlice(n int) []string {
+	if cap(a.keys)-len(a.keys) < n {
+		return make([]string, n)
+	}
+	s := a.keys[len(a.keys) : len(a.keys)+n : len(a.keys)+n]
+	a.keys = a.keys[:len(a.keys)+n]
+	return s
 }
 
 func (v *value) clone() *value {
@@ -141,17 +208,18 @@ func Apply(doc, patch []byte) ([]byte, error) {
 	if pt.nodes[0].kind != kindArray {
 		return nil, fmt.Errorf("%w: not an array", ErrInvalidPatch)
 	}
-	root := build(dt, 0)
+	a := newArena(dt, pt)
+	root := a.build(dt, 0)
 	for i, oi := range pt.children(0) {
 		var err error
-		if root, err = applyOp(root, pt, oi); err != nil {
+		if root, err = applyOp(a, root, pt, oi); err != nil {
 			return nil, fmt.Errorf("operation %d: %w", i, err)
 		}
 	}
 	return root.appendJSON(make([]byte, 0, len(doc)+len(patch))), nil
 }
 
-func applyOp(root *value, pt *tree, oi int32) (*value, error) {
+func applyOp(a *arena, root *value, pt *tree, oi int32) (*value, error) {
 	if pt.nodes[oi].kind != kindObject {
 		return nil, fmt.Errorf("%w: not an object", ErrInvalidPatch)
 	}
@@ -167,6 +235,9 @@ func applyOp(root *value, pt *tree, oi int32) (*value, error) {
 		n := &pt.nodes[c]
 		if n.kind != kindString {
 			return "", false, fmt.Errorf("%w: %q is not a string", ErrInvalidPatch, name)
+		}
+		if !n.esc {
+			return b2s(n.raw[1 : len(n.raw)-1]), true, nil // pt outlives the op
 		}
 		return string(appendUnescapedJS(nil, n.raw[1:len(n.raw)-1])), true, nil
 	}
@@ -189,7 +260,7 @@ func applyOp(root *value, pt *tree, oi int32) (*value, error) {
 		if !ok {
 			return nil, fmt.Errorf("%w: %s without value", ErrInvalidPatch, op)
 		}
-		val = build(pt, c)
+		val = a.build(pt, c)
 	}
 	var from []string
 	switch op {
