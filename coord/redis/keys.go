@@ -15,16 +15,20 @@ import (
 //   - per record: {<id>} (value, version and canonical hash);
 //   - per channel: {<channel>} on the history list, so that the history push
 //     and the SPUBLISH on the channel's own name run in one script;
-//   - per partition: {<tag of p>} for the connection registry, connection
-//     metadata, each connection's room list, and presence (a room's entries,
-//     members and states, and the partition's due-index of rooms). A
-//     partition, not a room or a connection, because the presence sweeper
-//     must find every room with something due without scanning the
-//     keyspace: each partition has one due-index that lives in the slot of
-//     the rooms it indexes, so a sweep of a partition is one atomic script.
+//   - per partition of a connection id: {<tag of p>} on the registry,
+//     connection metadata, the connection's room list and its share of every
+//     room's member set (a room's members are split over the partitions of
+//     their ids), so that joining, leaving and removing a connection change
+//     both sides of the membership in one script;
+//   - per partition of a room name: presence (the room's entries, members
+//     and states, and the partition's due-index of rooms). A partition, not
+//     the room, because the presence sweeper must find every room with
+//     something due without scanning the keyspace: each partition has one
+//     due-index in the slot of the rooms it indexes, so a sweep of a
+//     partition is one atomic script.
 //
 // Keys that are only touched by single-key commands keep Mesh's names on a
-// cluster too: room member sets, room metadata, node liveness.
+// cluster too: room metadata, node liveness.
 type layout struct {
 	cluster bool
 	// tags[p] is partition p's hash tag, braces included ("" on a single
@@ -108,9 +112,44 @@ func (l layout) connRooms(connID string) string {
 	return "mesh:connection:" + l.tags[l.part(connID)] + connID + ":rooms"
 }
 
-// Rooms (single-key commands only: Mesh's names everywhere).
+// connRoomsPrefix + id + connRoomsSuffix is connRooms(id) for the ids of
+// partition p.
+func (l layout) connRoomsPrefix(p int) string {
+	if !l.cluster {
+		return "mesh:connection:"
+	}
+	return "mesh:connection:" + l.tags[p]
+}
 
-func (l layout) room(room string) string     { return "mesh:room:" + room }
+const connRoomsSuffix = ":rooms"
+
+// Rooms.
+
+// roomPrefix(p) + room is the set of room's members whose ids are in
+// partition p ("mesh:room:<room>", all of them, on a single Redis).
+func (l layout) roomPrefix(p int) string {
+	if !l.cluster {
+		return "mesh:room:"
+	}
+	return "mesh:room:" + l.tags[p]
+}
+
+// memberKey is the member set of room that holds connID.
+func (l layout) memberKey(room, connID string) string {
+	return l.roomPrefix(l.part(connID)) + room
+}
+
+// roomName returns the room of a member set key found by SCAN.
+func (l layout) roomName(key string) string {
+	key = strings.TrimPrefix(key, "mesh:room:")
+	if l.cluster {
+		if i := strings.IndexByte(key, '}'); i >= 0 {
+			key = key[i+1:]
+		}
+	}
+	return key
+}
+
 func (l layout) roomMeta(room string) string { return "mesh:roommeta:" + room }
 
 const (

@@ -75,7 +75,7 @@ func TestClusterKeysColocated(t *testing.T) {
 		v, ver, h := l.recordKeys(id)
 		same(t, "record", v, ver, h)
 		p := l.part(id)
-		same(t, "registry", l.registry(p), l.nodeConnsPrefix(p)+"node", l.connMeta(p), l.connRooms(id))
+		same(t, "registry", l.registry(p), l.nodeConnsPrefix(p)+"node", l.connMeta(p), l.connRooms(id), l.memberKey("room", id), l.connRoomsPrefix(p)+id+connRoomsSuffix)
 		k := l.presence(id)
 		same(t, "presence", k.deadlines, k.members, k.due, k.statePrefix+"conn-1")
 		if key, ok := l.history(id); ok {

@@ -124,11 +124,13 @@ func (c *Coordinator) PublishToChannel(ctx context.Context, channel string, mess
 		return c.fail(ctx, op, r.Error())
 	}
 	// A channel name whose braces put it in another slot than any key could
-	// share: push and publish in one round trip, not atomically.
-	res := c.run(ctx,
-		c.call(scriptHistoryPublish, []string{key}, rueidis.BinaryString(message), n, "", channel),
-		cmdOp(c.publishCmd(channel, message)))
-	return c.fail(ctx, op, firstErr(res))
+	// share: store, then publish (two round trips; the message is stored
+	// before anyone can receive it, but the pair is not atomic).
+	r := c.run1(ctx, c.call(scriptHistoryPublish, []string{key}, rueidis.BinaryString(message), n, "", channel))
+	if err := r.Error(); err != nil {
+		return c.fail(ctx, op, err)
+	}
+	return c.fail(ctx, op, c.run1(ctx, cmdOp(c.publishCmd(channel, message))).Error())
 }
 
 // ChannelHistory returns up to limit messages, newest first (LRANGE).

@@ -32,7 +32,10 @@ type Coordinator struct {
 	wg        sync.WaitGroup
 }
 
-var _ coord.Coordinator = (*Coordinator)(nil)
+var (
+	_ coord.Coordinator = (*Coordinator)(nil)
+	_ coord.Admin       = (*Coordinator)(nil)
+)
 
 // New connects to Redis, detects whether it is a cluster, and starts the
 // presence sweeper and the pub/sub connections. It fails with

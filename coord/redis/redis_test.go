@@ -54,15 +54,6 @@ type single struct{ r *testutil.Redis }
 
 func (s single) FlushAll() error { _, err := s.r.Do("FLUSHALL"); return err }
 
-func factory(f flusher, addrs []string) coordtest.Factory {
-	return func(t *testing.T) coord.Coordinator {
-		if err := f.FlushAll(); err != nil {
-			t.Fatal(err)
-		}
-		return newCoord(t, testOptions(addrs))
-	}
-}
-
 func clusterFactory(f flusher, addrs []string) coordtest.ClusterFactory {
 	return func(t *testing.T, n int) []coord.Coordinator {
 		if err := f.FlushAll(); err != nil {
@@ -79,12 +70,10 @@ func clusterFactory(f flusher, addrs []string) coordtest.ClusterFactory {
 func TestConformanceSingle(t *testing.T) {
 	r := testutil.StartRedis(t)
 	f := single{r}
-	t.Run("Run", func(t *testing.T) { coordtest.Run(t, factory(f, []string{r.Addr})) })
-	t.Run("RunCluster", func(t *testing.T) { coordtest.RunCluster(t, clusterFactory(f, []string{r.Addr})) })
+	coordtest.RunAll(t, clusterFactory(f, []string{r.Addr}))
 }
 
 func TestConformanceRedisCluster(t *testing.T) {
 	rc := testutil.StartRedisCluster(t, 3)
-	t.Run("Run", func(t *testing.T) { coordtest.Run(t, factory(rc, rc.Addrs())) })
-	t.Run("RunCluster", func(t *testing.T) { coordtest.RunCluster(t, clusterFactory(rc, rc.Addrs())) })
+	coordtest.RunAll(t, clusterFactory(rc, rc.Addrs()))
 }

@@ -153,9 +153,9 @@ func (c *Coordinator) NodeConnections(ctx context.Context, nodeID string) ([]str
 }
 
 // RemoveConnection is the disconnect cleanup in two round trips: a script
-// on the connection's registry partition takes its registration, metadata
-// and room list at once; then, in one pipeline, every room's member set and
-// presence (one leave script per room) are cleaned.
+// on the connection's partition takes its registration, metadata, room list
+// and room memberships at once; then one pipeline of leave scripts, one per
+// room, removes its presence (which lives in the rooms' partitions).
 func (c *Coordinator) RemoveConnection(ctx context.Context, connID string) (coord.RemovedConnection, error) {
 	const op = "RemoveConnection"
 	if err := c.check(ctx, op); err != nil {
@@ -173,7 +173,7 @@ func (c *Coordinator) removeConnection(ctx context.Context, connID, onlyNode str
 	p := c.l.part(connID)
 	res, err := c.run1(ctx, c.call(scriptConnRemove,
 		[]string{c.l.registry(p), c.l.connMeta(p), c.l.connRooms(connID)},
-		connID, c.l.nodeConnsPrefix(p), onlyNode)).ToArray()
+		connID, c.l.nodeConnsPrefix(p), onlyNode, c.l.roomPrefix(p))).ToArray()
 	if err != nil {
 		return out, false, err
 	}
@@ -192,17 +192,16 @@ func (c *Coordinator) removeConnection(ctx context.Context, connID, onlyNode str
 	if len(rooms) == 0 {
 		return out, true, nil
 	}
-	ops := make([]rop, 0, 2*len(rooms))
-	for _, room := range rooms {
-		ops = append(ops, cmdOp(c.client.B().Srem().Key(c.l.room(room)).Member(connID).Build()))
-		ops = append(ops, c.leaveOp(room, connID))
+	ops := make([]rop, len(rooms))
+	for i, room := range rooms {
+		ops[i] = c.leaveOp(room, connID)
 	}
 	results := c.run(ctx, ops...)
 	if err := firstErr(results); err != nil {
 		return out, true, err
 	}
 	for i, room := range rooms {
-		if n, _ := results[2*i+1].AsInt64(); n == 1 {
+		if n, _ := results[i].AsInt64(); n == 1 {
 			out.Present = append(out.Present, room)
 		}
 	}

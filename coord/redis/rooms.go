@@ -11,9 +11,9 @@ import (
 	"github.com/meshfast/meshfast/protocol/jsonx"
 )
 
-// AddToRoom adds connID to room: SADD on the room and on the connection's
-// room list, in one round trip (on a cluster they live on different slots,
-// so, as in Mesh, the pair is not atomic; each set is).
+// AddToRoom adds connID to room: one script adds it to the room's member
+// set and the room to the connection's room set (on a cluster both live in
+// the connection's partition), so the two never disagree. One round trip.
 func (c *Coordinator) AddToRoom(ctx context.Context, room, connID string) (bool, error) {
 	const op = "AddToRoom"
 	if err := c.check(ctx, op); err != nil {
@@ -25,49 +25,40 @@ func (c *Coordinator) AddToRoom(ctx context.Context, room, connID string) (bool,
 	if connID == "" {
 		return false, invalid(op, "empty connection id")
 	}
-	res := c.run(ctx,
-		cmdOp(c.client.B().Sadd().Key(c.l.room(room)).Member(connID).Build()),
-		cmdOp(c.client.B().Sadd().Key(c.l.connRooms(connID)).Member(room).Build()))
-	if err := firstErr(res); err != nil {
-		return false, c.fail(ctx, op, err)
-	}
-	n, _ := res[0].AsInt64()
-	return n == 1, nil
+	n, err := c.run1(ctx, c.call(scriptRoomAdd, []string{c.l.memberKey(room, connID), c.l.connRooms(connID)}, connID, room)).AsInt64()
+	return n == 1, c.fail(ctx, op, err)
 }
 
-// RemoveFromRoom removes connID from room, one round trip.
+// RemoveFromRoom removes connID from room, both sides in one script.
 func (c *Coordinator) RemoveFromRoom(ctx context.Context, room, connID string) (bool, error) {
 	const op = "RemoveFromRoom"
 	if err := c.check(ctx, op); err != nil {
 		return false, err
 	}
-	res := c.run(ctx,
-		cmdOp(c.client.B().Srem().Key(c.l.room(room)).Member(connID).Build()),
-		cmdOp(c.client.B().Srem().Key(c.l.connRooms(connID)).Member(room).Build()))
-	if err := firstErr(res); err != nil {
-		return false, c.fail(ctx, op, err)
-	}
-	n, _ := res[0].AsInt64()
-	return n == 1, nil
+	n, err := c.run1(ctx, c.call(scriptRoomRemove, []string{c.l.memberKey(room, connID), c.l.connRooms(connID)}, connID, room)).AsInt64()
+	return n == 1, c.fail(ctx, op, err)
 }
 
-// IsInRoom reports whether connID is a member of room.
+// IsInRoom reports whether connID is a member of room (SISMEMBER).
 func (c *Coordinator) IsInRoom(ctx context.Context, room, connID string) (bool, error) {
 	const op = "IsInRoom"
 	if err := c.check(ctx, op); err != nil {
 		return false, err
 	}
-	in, err := c.run1(ctx, cmdOp(c.client.B().Sismember().Key(c.l.room(room)).Member(connID).Build())).AsBool()
+	in, err := c.run1(ctx, cmdOp(c.client.B().Sismember().Key(c.l.memberKey(room, connID)).Member(connID).Build())).AsBool()
 	return in, c.fail(ctx, op, err)
 }
 
-// RoomMembers returns room's members.
+// RoomMembers returns room's members: SMEMBERS of the room's set, or on a
+// cluster of its share in every partition, in one round trip.
 func (c *Coordinator) RoomMembers(ctx context.Context, room string) ([]string, error) {
 	const op = "RoomMembers"
 	if err := c.check(ctx, op); err != nil {
 		return nil, err
 	}
-	m, err := c.run1(ctx, cmdOp(c.client.B().Smembers().Key(c.l.room(room)).Build())).AsStrSlice()
+	m, err := c.everyPart(ctx, func(p int) rueidis.Completed {
+		return c.client.B().Smembers().Key(c.l.roomPrefix(p) + room).Build()
+	})
 	return m, c.fail(ctx, op, err)
 }
 
@@ -81,53 +72,46 @@ func (c *Coordinator) ConnectionRooms(ctx context.Context, connID string) ([]str
 	return m, c.fail(ctx, op, err)
 }
 
-// take returns a set's members and deletes it, atomically.
-func (c *Coordinator) take(ctx context.Context, key string) ([]string, error) {
-	res, err := c.run1(ctx, c.call(scriptSetTake, []string{key})).ToArray()
-	if err != nil {
-		return nil, err
-	}
-	if len(res) == 0 {
-		return nil, nil
-	}
-	return res[0].AsStrSlice()
-}
-
-// RemoveFromAllRooms takes the connection's room list, then removes it from
-// each room's set in one pipeline: two round trips.
+// RemoveFromAllRooms takes the connection's room set and removes it from
+// every room, in one script (all in the connection's partition).
 func (c *Coordinator) RemoveFromAllRooms(ctx context.Context, connID string) ([]string, error) {
 	const op = "RemoveFromAllRooms"
 	if err := c.check(ctx, op); err != nil {
 		return nil, err
 	}
-	rooms, err := c.take(ctx, c.l.connRooms(connID))
-	if err != nil || len(rooms) == 0 {
-		return rooms, c.fail(ctx, op, err)
-	}
-	ops := make([]rop, len(rooms))
-	for i, room := range rooms {
-		ops[i] = cmdOp(c.client.B().Srem().Key(c.l.room(room)).Member(connID).Build())
-	}
-	return rooms, c.fail(ctx, op, firstErr(c.run(ctx, ops...)))
+	rooms, err := c.run1(ctx, c.call(scriptRoomLeaveAll, []string{c.l.connRooms(connID)},
+		connID, c.l.roomPrefix(c.l.part(connID)))).AsStrSlice()
+	return rooms, c.fail(ctx, op, err)
 }
 
-// ClearRoom takes the room's member set, then removes the room from each
-// member's room list and deletes the room's metadata in one pipeline.
+// ClearRoom removes every member of room and deletes its metadata: one
+// script per partition (each takes its share of the members and removes the
+// room from their room sets) and the DEL, in one round trip.
 func (c *Coordinator) ClearRoom(ctx context.Context, room string) ([]string, error) {
 	const op = "ClearRoom"
 	if err := c.check(ctx, op); err != nil {
 		return nil, err
 	}
-	members, err := c.take(ctx, c.l.room(room))
-	if err != nil {
-		return nil, c.fail(ctx, op, err)
-	}
-	ops := make([]rop, 0, len(members)+1)
-	for _, id := range members {
-		ops = append(ops, cmdOp(c.client.B().Srem().Key(c.l.connRooms(id)).Member(room).Build()))
+	n := c.l.partitions()
+	ops := make([]rop, 0, n+1)
+	for p := range n {
+		ops = append(ops, c.call(scriptRoomClear, []string{c.l.roomPrefix(p) + room},
+			room, c.l.connRoomsPrefix(p), connRoomsSuffix))
 	}
 	ops = append(ops, cmdOp(c.client.B().Del().Key(c.l.roomMeta(room)).Build()))
-	return members, c.fail(ctx, op, firstErr(c.run(ctx, ops...)))
+	res := c.run(ctx, ops...)
+	if err := firstErr(res); err != nil {
+		return nil, c.fail(ctx, op, err)
+	}
+	var members []string
+	for _, r := range res[:n] {
+		m, err := r.AsStrSlice()
+		if err != nil {
+			return nil, c.fail(ctx, op, err)
+		}
+		members = append(members, m...)
+	}
+	return members, nil
 }
 
 // Rooms lists the rooms with members by SCAN over every master: a rare,
@@ -138,10 +122,15 @@ func (c *Coordinator) Rooms(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	keys, err := c.scan(ctx, roomPattern)
-	for i := range keys {
-		keys[i] = strings.TrimPrefix(keys[i], "mesh:room:")
+	seen := make(map[string]bool, len(keys))
+	rooms := keys[:0]
+	for _, k := range keys {
+		if r := c.l.roomName(k); !seen[r] {
+			seen[r] = true
+			rooms = append(rooms, r)
+		}
 	}
-	return keys, c.fail(ctx, op, err)
+	return rooms, c.fail(ctx, op, err)
 }
 
 // scan returns every key matching pattern, on every node.

@@ -49,7 +49,10 @@ var (
 	scriptConnRegister       = loadScript("conn_register")
 	scriptConnUnregister     = loadScript("conn_unregister")
 	scriptConnRemove         = loadScript("conn_remove")
-	scriptSetTake            = loadScript("set_take")
+	scriptRoomAdd            = loadScript("room_add")
+	scriptRoomRemove         = loadScript("room_remove")
+	scriptRoomLeaveAll       = loadScript("room_leave_all")
+	scriptRoomClear          = loadScript("room_clear")
 	scriptMetaCAS            = loadScript("meta_cas")
 )
 
