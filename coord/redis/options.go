@@ -124,7 +124,7 @@ func (o Options) withDefaults() Options {
 	if o.PipelineMultiplex == 0 {
 		o.PipelineMultiplex = DefaultPipelineMultiplex
 	} else if o.PipelineMultiplex < 0 {
-		o.PipelineMultiplex = 0 // one connection
+		o.PipelineMultiplex = -1 // one connection (rueidis reads 0 as its default)
 	}
 	defInt(&o.Partitions, DefaultPartitions)
 	def(&o.SweepInterval, DefaultSweepInterval)
