@@ -171,3 +171,42 @@ func mustV[T any](v T, err error) func(t *testing.T) T {
 		return v
 	}
 }
+
+// The pub/sub reader never waits for a slow handler: past a worker's queue
+// messages are dropped and counted, and delivery goes on once it drains.
+func TestPubSubDropsWhenFull(t *testing.T) {
+	r := testutil.StartRedis(t)
+	o := testOptions([]string{r.Addr})
+	o.PubSubWorkers, o.PubSubQueue = 1, 4
+	c := newCoord(t, o)
+	ctx := t.Context()
+	release := make(chan struct{})
+	var got received
+	mustV(c.Subscribe(ctx, "slow", func(topic string, p []byte) {
+		<-release // a handler that breaks the contract and blocks
+		got.handler(topic, p)
+	}))(t)
+	const n = 50
+	for i := range n {
+		must(t, c.Publish(ctx, "slow", []byte(strconv.Itoa(i))))
+	}
+	testutil.Eventually(t, wait, func() error {
+		if st := c.Stats(); st.PubSubReceived < n {
+			return fmt.Errorf("received %d of %d", st.PubSubReceived, n)
+		}
+		return nil
+	})
+	close(release)
+	st := c.Stats()
+	if st.PubSubDropped == 0 || st.PubSubDropped > n-4 {
+		t.Fatalf("dropped %d of %d with a queue of 4 behind a blocked handler", st.PubSubDropped, n)
+	}
+	testutil.Eventually(t, wait, func() error {
+		if got.count() != n-int(st.PubSubDropped) {
+			return fmt.Errorf("delivered %d, want %d", got.count(), n-int(st.PubSubDropped))
+		}
+		return nil
+	})
+	must(t, c.Publish(ctx, "slow", []byte("after")))
+	testutil.Eventually(t, wait, func() error { return got.has("slow=after") })
+}

@@ -9,6 +9,8 @@ import (
 
 // Defaults of Options, each named after its field.
 const (
+	// DefaultAddr is the Redis of Options.Addrs when none is given.
+	DefaultAddr = "127.0.0.1:6379"
 	// DefaultDialTimeout bounds a connection attempt.
 	DefaultDialTimeout = 2 * time.Second
 	// DefaultKeepAlive is the TCP keepalive of every connection; rueidis
@@ -59,10 +61,12 @@ const (
 	DefaultCASAttempts = 1000
 )
 
-// Options configures a Redis coordinator. Only Addrs is required.
+// Options configures a Redis coordinator. The zero value connects to a
+// Redis on DefaultAddr.
 type Options struct {
 	// Addrs are Redis addresses ("host:port"): the one address of a single
-	// Redis, or one or more nodes of a Redis Cluster (detected).
+	// Redis, or one or more nodes of a Redis Cluster (detected). Empty
+	// means DefaultAddr.
 	Addrs []string
 	// Username, Password and DB (single Redis only) authenticate and
 	// select the database.
@@ -113,6 +117,9 @@ func (o Options) withDefaults() Options {
 			*v = d
 		}
 	}
+	if len(o.Addrs) == 0 {
+		o.Addrs = []string{DefaultAddr}
+	}
 	def(&o.DialTimeout, DefaultDialTimeout)
 	def(&o.KeepAlive, DefaultKeepAlive)
 	def(&o.WriteTimeout, DefaultWriteTimeout)
@@ -145,8 +152,10 @@ func (o Options) withDefaults() Options {
 // Validate reports options that cannot work together. Zero values are
 // fine: they mean the defaults.
 func (o Options) Validate() error {
-	if len(o.Addrs) == 0 {
-		return errors.New("coord/redis: no Redis address")
+	for _, a := range o.Addrs {
+		if a == "" {
+			return errors.New("coord/redis: empty Redis address")
+		}
 	}
 	if o.Partitions > 1024 {
 		return fmt.Errorf("coord/redis: Partitions %d > 1024", o.Partitions)

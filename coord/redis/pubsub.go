@@ -37,7 +37,9 @@ import (
 //     when that worker's queue is full (blocking the reader can deadlock
 //     rueidis, issue 596).
 //
-// Lock order: a topic stripe (locks), then mu. cellsMu is a leaf.
+// Lock order: a topic stripe (locks; held across the topic's (UN)SUBSCRIBE,
+// which may re-read the slot map), then cellsMu, mu, movedMu. A cell's mu is
+// a leaf.
 type pubsub struct {
 	c       *Coordinator
 	sharded bool
@@ -740,14 +742,24 @@ func (ps *pubsub) refreshTopology(ctx context.Context) error {
 			owner[s] = addr
 		}
 	}
+	old, t, err := ps.installTopology(owner)
+	if err == nil && old != nil && old.single == nil {
+		ps.queueMoved(old, t)
+	}
+	return err
+}
+
+// installTopology makes owner the slot map, under cellsMu, and returns the
+// previous one.
+func (ps *pubsub) installTopology(owner []string) (old, t *topology, err error) {
 	ps.cellsMu.Lock()
 	defer ps.cellsMu.Unlock()
 	select {
 	case <-ps.done:
-		return errors.New("closed")
+		return nil, nil, errors.New("closed")
 	default:
 	}
-	t := &topology{owner: make([]*cell, numSlots)}
+	t = &topology{owner: make([]*cell, numSlots)}
 	used := make(map[string]bool)
 	for s, addr := range owner {
 		if addr == "" {
@@ -762,16 +774,12 @@ func (ps *pubsub) refreshTopology(ctx context.Context) error {
 		used[addr] = true
 		t.owner[s] = cl
 	}
-	old := ps.topo.Load()
-	ps.topo.Store(t)
-	if old != nil && old.single == nil {
-		ps.queueMoved(old, t)
-	}
+	old = ps.topo.Swap(t)
 	for addr, cl := range ps.cells {
 		if !used[addr] {
 			delete(ps.cells, addr)
 			cl.stopOnce.Do(func() { close(cl.stop) })
 		}
 	}
-	return nil
+	return old, t, nil
 }
