@@ -10,8 +10,9 @@ import "context"
 // SetRecord) neither stores nor bumps.
 type Records interface {
 	// Record returns id's value and version; a missing record is
-	// Record{Value: nil, Version: 0}. The two are read together: never a
-	// value with another value's version.
+	// Record{Value: nil, Version: 0}. The two are read together, never a
+	// value with another value's version (one script or MGET over both
+	// keys, which a Redis Cluster needs on one slot: hash-tagged names).
 	Record(ctx context.Context, id string) (Record, error)
 
 	// SetRecord stores value as id's new value if it differs from the
@@ -32,7 +33,8 @@ type Records interface {
 	// duplicate versions). The comparison must be jsonx.Equal, which Lua
 	// cannot run, so a backend reads value and version, compares, and stores
 	// value and version+1 only if the version is still the one it read (a
-	// compare-and-set script over both keys), retrying otherwise, or
+	// compare-and-set script over both keys, on one slot of a Redis
+	// Cluster), retrying otherwise, or
 	// returning ErrConflict past its retry bound: two round trips per
 	// attempt, one for an unchanged value.
 	SetRecord(ctx context.Context, id string, value []byte) (RecordUpdate, error)

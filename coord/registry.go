@@ -8,12 +8,15 @@ import "context"
 // connection's whole shared state when it goes away.
 type Registry interface {
 	// RegisterConnection records that nodeID owns connID; every handshake
-	// calls it. Registering a connection again moves it to the new node.
+	// calls it. Registering a connection again moves it to the new node
+	// (the server never does).
 	//
-	// Atomic per connection for a first registration (the hash entry and
-	// the node's set are written together: HSET and SADD in one MULTI or
-	// script). A move, which the server never makes, need not be atomic.
-	// One round trip; concurrent handshakes should share pipeline writes.
+	// Not atomic: the hash entry, which routing reads, and the node's set,
+	// which the janitor reads, may be written by one pipeline (HSET and
+	// SADD; on a Redis Cluster they are on different slots). A backend's
+	// Admin.RemoveNode must therefore also find the connections whose hash
+	// entry names the node, as Mesh's janitor does. One round trip;
+	// concurrent handshakes should share pipeline writes.
 	RegisterConnection(ctx context.Context, connID, nodeID string) error
 
 	// ConnectionNode returns the node that owns connID, or ErrNotFound
