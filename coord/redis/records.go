@@ -12,24 +12,26 @@ import (
 )
 
 // Record returns id's value and version (Mesh: mesh:record:<id> and
-// mesh:record-version:<id>), read together in one round trip.
+// mesh:record-version:<id>), read by one MGET, so never a value with
+// another value's version (the keys share a slot on a cluster).
 func (c *Coordinator) Record(ctx context.Context, id string) (coord.Record, error) {
 	const op = "Record"
 	if err := c.check(ctx, op); err != nil {
 		return coord.Record{}, err
 	}
 	vk, verk, _ := c.l.recordKeys(id)
-	res := c.run(ctx,
-		cmdOp(c.client.B().Get().Key(vk).Build()),
-		cmdOp(c.client.B().Get().Key(verk).Build()))
-	if err := firstErr(res); err != nil {
+	vals, err := c.run1(ctx, cmdOp(c.client.B().Mget().Key(vk, verk).Build())).ToArray()
+	if err != nil {
 		return coord.Record{}, c.fail(ctx, op, err)
 	}
-	v, err := res[0].AsBytes()
+	if len(vals) != 2 {
+		return coord.Record{}, c.fail(ctx, op, fmt.Errorf("MGET returned %d values", len(vals)))
+	}
+	v, err := vals[0].AsBytes()
 	if rueidis.IsRedisNil(err) {
 		return coord.Record{}, nil
 	}
-	ver, _ := res[1].AsInt64()
+	ver, _ := vals[1].AsInt64()
 	return coord.Record{Value: v, Version: ver}, nil
 }
 
