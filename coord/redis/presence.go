@@ -308,6 +308,7 @@ func (s *sweeper) run() {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	var last time.Time
+	failing := false              // log a failure once, and the recovery
 	plan := time.Now().UnixNano() // sweep at start: deadlines of dead nodes
 	for {
 		s.sleepUntil.Store(math.MinInt64)
@@ -330,8 +331,14 @@ func (s *sweeper) run() {
 		}
 		next, err := s.sweepAll()
 		last = time.Now()
-		if err != nil && !c.closed.Load() {
-			c.opts.Logf("coord/redis: presence sweep: %v", err)
+		switch {
+		case c.closed.Load():
+		case err != nil && !failing:
+			c.opts.Logf("coord/redis: presence sweeps failing (expiries wait): %v", err)
+			failing = true
+		case err == nil && failing:
+			c.opts.Logf("coord/redis: presence sweeps work again")
+			failing = false
 		}
 		plan = last.Add(min(next, c.opts.IdleSweepInterval)).UnixNano()
 	}
@@ -341,7 +348,7 @@ func (s *sweeper) run() {
 // returns how long until the next room is due.
 func (s *sweeper) sweepAll() (time.Duration, error) {
 	c := s.c
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.WriteTimeout)
+	ctx, cancel := context.WithTimeout(c.bg, c.opts.WriteTimeout)
 	defer cancel()
 	parts := make([]int, c.l.partitions())
 	for i := range parts {

@@ -565,7 +565,7 @@ func (cl *cell) resubscribe(dc rueidis.DedicatedClient) error {
 	} else {
 		batches = chunk(all, ps.c.opts.ResubscribeBatch)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*ps.c.opts.WriteTimeout)
+	ctx, cancel := context.WithTimeout(ps.c.bg, 2*ps.c.opts.WriteTimeout)
 	defer cancel()
 	if len(batches) == 0 {
 		// Nothing to resubscribe: make sure the connection is up before
@@ -663,7 +663,7 @@ func (ps *pubsub) topologyLoop() {
 		case <-t.C:
 		case <-ps.refresh:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), ps.c.opts.WriteTimeout)
+		ctx, cancel := context.WithTimeout(ps.c.bg, ps.c.opts.WriteTimeout)
 		if err := ps.refreshTopology(ctx); err != nil {
 			ps.c.opts.Logf("coord/redis: read cluster slots: %v", err)
 		} else {

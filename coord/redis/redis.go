@@ -26,6 +26,11 @@ type Coordinator struct {
 	ps    *pubsub
 	sweep sweeper
 
+	// bg is the context of the background work (sweeps, resubscriptions,
+	// slot map reads), canceled by Close so that it never waits them out.
+	bg     context.Context
+	stopBG context.CancelFunc
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close
@@ -46,13 +51,16 @@ func New(ctx context.Context, o Options) (*Coordinator, error) {
 	}
 	o = o.withDefaults()
 	c := &Coordinator{opts: o, done: make(chan struct{})}
+	c.bg, c.stopBG = context.WithCancel(context.Background())
 	client, err := rueidis.NewClient(c.clientOption(o.Addrs, false))
 	if err != nil {
+		c.stopBG()
 		return nil, fmt.Errorf("coord/redis: connect %v: %w: %w", o.Addrs, coord.ErrUnavailable, err)
 	}
 	c.client = client
 	c.cluster = client.Mode() == rueidis.ClientModeCluster
 	if c.cluster && o.DB != 0 {
+		c.stopBG()
 		client.Close()
 		return nil, fmt.Errorf("coord/redis: DB %d on a cluster, which only has DB 0", o.DB)
 	}
@@ -63,6 +71,7 @@ func New(ctx context.Context, o Options) (*Coordinator, error) {
 	c.l = newLayout(c.cluster, parts)
 	c.ps = newPubSub(c)
 	if err := c.ps.start(ctx); err != nil {
+		c.stopBG()
 		c.ps.stop()
 		client.Close()
 		return nil, err
@@ -134,6 +143,7 @@ func (c *Coordinator) Cluster() bool { return c.cluster }
 func (c *Coordinator) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
+		c.stopBG()
 		close(c.done)
 		c.ps.stop()
 		c.wg.Wait()
