@@ -101,8 +101,19 @@ func TestRedisRestart(t *testing.T) {
 	var other received
 	testutil.Eventually(t, wait, func() error { _, err := b.Subscribe(ctx, "other", other.handler); return err })
 	publishUntil(t, a, "other", &other)
+	// The restarted Redis lost its scripts: the first script call reloads
+	// them.
 	if _, err := a.AddToRoom(ctx, "room", "conn-1"); err != nil {
 		t.Fatalf("AddToRoom after restart: %v", err)
+	}
+	testutil.Eventually(t, wait, func() error {
+		if a.Stats().ScriptLoads == 0 {
+			return errors.New("scripts not reloaded after a NOSCRIPT")
+		}
+		return nil
+	})
+	if in, err := a.IsInRoom(ctx, "room", "conn-1"); err != nil || !in {
+		t.Fatalf("IsInRoom after restart = %v, %v", in, err)
 	}
 	st := b.Stats()
 	if st.PubSubConnects < 2 || st.Resubscribed < 1 || st.Subscribed != 2 {

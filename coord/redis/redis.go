@@ -31,6 +31,8 @@ type Coordinator struct {
 	bg     context.Context
 	stopBG context.CancelFunc
 
+	reloading atomic.Bool // a loadScripts after NOSCRIPT is running
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close
@@ -69,6 +71,10 @@ func New(ctx context.Context, o Options) (*Coordinator, error) {
 		parts = o.Partitions
 	}
 	c.l = newLayout(c.cluster, parts)
+	if err := c.loadScripts(ctx); err != nil {
+		// Not fatal: a NOSCRIPT falls back to EVAL.
+		o.Logf("coord/redis: load scripts: %v", err)
+	}
 	c.ps = newPubSub(c)
 	if err := c.ps.start(ctx); err != nil {
 		c.stopBG()
@@ -201,6 +207,7 @@ func (c *Coordinator) run(ctx context.Context, ops ...rop) []rueidis.RedisResult
 	c.st.roundTrip(len(ops))
 	for i := range res {
 		if ops[i].s != nil && isNoScript(res[i].Error()) {
+			c.reloadScripts()
 			c.st.roundTrip(1)
 			res[i] = ops[i].s.lua.Exec(ctx, c.client, ops[i].keys, ops[i].args)
 		}
@@ -213,6 +220,7 @@ func (c *Coordinator) run1(ctx context.Context, o rop) rueidis.RedisResult {
 	r := c.client.Do(ctx, o.cmd)
 	c.st.roundTrip(1)
 	if o.s != nil && isNoScript(r.Error()) {
+		c.reloadScripts()
 		c.st.roundTrip(1)
 		r = o.s.lua.Exec(ctx, c.client, o.keys, o.args)
 	}

@@ -35,6 +35,10 @@ type Stats struct {
 	// TopologyRefreshes counts re-reads of a cluster's slot map.
 	TopologyRefreshes uint64
 
+	// ScriptLoads counts script reloads after a NOSCRIPT reply (a Redis
+	// that restarted, or a new master).
+	ScriptLoads uint64
+
 	// Sweeps counts presence sweeps by this node, Expiries the expiries it
 	// won (and reported to its handler, if any).
 	Sweeps   uint64
@@ -44,7 +48,7 @@ type Stats struct {
 type stats struct {
 	roundTrips, commands, maxBatch, writes, reads, errors atomic.Uint64
 	psReceived, psDropped, psConnects, resubscribed       atomic.Uint64
-	topology, sweeps, expiries                            atomic.Uint64
+	topology, sweeps, expiries, scriptLoads               atomic.Uint64
 }
 
 func (s *stats) roundTrip(n int) {
@@ -74,6 +78,7 @@ func (c *Coordinator) Stats() Stats {
 		Resubscribed:      s.resubscribed.Load(),
 		Subscribed:        uint64(c.ps.count()),
 		TopologyRefreshes: s.topology.Load(),
+		ScriptLoads:       s.scriptLoads.Load(),
 		Sweeps:            s.sweeps.Load(),
 		Expiries:          s.expiries.Load(),
 	}
