@@ -75,7 +75,11 @@ func TestRedisRestart(t *testing.T) {
 	mustV(b.Subscribe(ctx, "topic", got.handler))(t)
 	publishUntil(t, a, "topic", &got)
 
+	must(t, b.Health(ctx))
 	r.Kill()
+	if err := a.Health(ctx); !errors.Is(err, coord.ErrUnavailable) {
+		t.Fatalf("Health with Redis down = %v", err)
+	}
 	start := time.Now()
 	err := a.Publish(ctx, "topic", []byte("lost"))
 	wantUnavailable(t, "Publish", err, time.Since(start))
@@ -98,6 +102,7 @@ func TestRedisRestart(t *testing.T) {
 
 	r.Restart(t)
 	publishUntil(t, a, "topic", &got) // resubscribed by itself
+	testutil.Eventually(t, wait, func() error { return b.Health(ctx) })
 	var other received
 	testutil.Eventually(t, wait, func() error { _, err := b.Subscribe(ctx, "other", other.handler); return err })
 	publishUntil(t, a, "other", &other)

@@ -163,6 +163,18 @@ func (ps *pubsub) stop() {
 	}
 }
 
+// down names a cell whose connection is not established, "" if none.
+func (ps *pubsub) down() string {
+	ps.cellsMu.Lock()
+	defer ps.cellsMu.Unlock()
+	for _, cl := range ps.cells {
+		if cl.current() == nil {
+			return cl.name()
+		}
+	}
+	return ""
+}
+
 func (ps *pubsub) count() int {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()

@@ -247,3 +247,20 @@ func nonNil(r rueidis.RedisResult) error {
 func invalid(op, what string) error {
 	return fmt.Errorf("coord/redis: %s: %s: %w", op, what, coord.ErrInvalidArgument)
 }
+
+// Health reports whether Redis answers (one PING) and every pub/sub
+// connection is established and resubscribed: what /health shows. It
+// fails with an error wrapping coord.ErrUnavailable, naming what is down.
+func (c *Coordinator) Health(ctx context.Context) error {
+	const op = "Health"
+	if err := c.check(ctx, op); err != nil {
+		return err
+	}
+	if err := c.run1(ctx, cmdOp(c.client.B().Ping().Build())).Error(); err != nil {
+		return c.fail(ctx, op, err)
+	}
+	if down := c.ps.down(); down != "" {
+		return fmt.Errorf("coord/redis: %s: pub/sub connection to %s: %w", op, down, coord.ErrUnavailable)
+	}
+	return nil
+}
