@@ -1,0 +1,797 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/redis/rueidis"
+
+	"github.com/meshfast/meshfast/coord"
+)
+
+// pubsub is the node's side of Redis pub/sub, shaped like centrifuge's
+// (../shared/notes/redis-coordination.md §1.3–1.5):
+//
+//   - topics maps each topic this node subscribes to to its handlers. A
+//     topic is subscribed in Redis once, on the first handler, and
+//     unsubscribed with the last: the node receives what its connections
+//     need, whatever the number of connections.
+//   - A cell is one dedicated connection with SetPubSubHooks: one for a
+//     single Redis; on a cluster one per master, carrying the topics whose
+//     slots that master serves (SSUBSCRIBE is only answered by the slot's
+//     owner, and rueidis' cluster dedicated client is bound to one slot).
+//     Each cell has a runner goroutine that (re)establishes it, resubscribes
+//     every topic it carries in batches, and only then publishes the
+//     connection: until then Subscribe fails fast with ErrUnavailable.
+//   - The hooks never block: a message is handed to one of a few workers,
+//     chosen by topic (so a topic's order is kept), and dropped and counted
+//     when that worker's queue is full (blocking the reader can deadlock
+//     rueidis, issue 596).
+//
+// Lock order: a topic stripe (locks; held across the topic's (UN)SUBSCRIBE,
+// which may re-read the slot map), then cellsMu, mu, movedMu. A cell's mu is
+// a leaf.
+type pubsub struct {
+	c       *Coordinator
+	sharded bool
+
+	locks [256]sync.Mutex // per-topic stripes, held across a (un)subscribe round trip
+
+	mu     sync.RWMutex
+	topics map[string][]handlerEntry // never modified in place: replaced
+
+	nextID  atomic.Uint64
+	workers []chan delivery
+
+	topo    atomic.Pointer[topology]
+	cellsMu sync.Mutex
+	cells   map[string]*cell // by master address ("" on a single Redis)
+	refresh chan struct{}    // capacity 1: re-read the cluster's slots
+	movedMu sync.Mutex
+	moved   map[string]bool // topics a server-side SUNSUBSCRIBE dropped
+
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+type handlerEntry struct {
+	id uint64
+	h  coord.Handler
+}
+
+type delivery struct{ topic, payload string }
+
+// topology maps each hash slot to the cell of its master (a single Redis:
+// one cell for all).
+type topology struct {
+	single *cell
+	owner  []*cell // len numSlots on a cluster
+}
+
+func (t *topology) cellFor(topic string) *cell {
+	if t.single != nil {
+		return t.single
+	}
+	return t.owner[slot(topic)]
+}
+
+func newPubSub(c *Coordinator) *pubsub {
+	ps := &pubsub{
+		c:       c,
+		sharded: c.cluster,
+		topics:  make(map[string][]handlerEntry),
+		cells:   make(map[string]*cell),
+		refresh: make(chan struct{}, 1),
+		moved:   make(map[string]bool),
+		done:    make(chan struct{}),
+	}
+	n := c.opts.PubSubWorkers
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	ps.workers = make([]chan delivery, n)
+	for i := range ps.workers {
+		ps.workers[i] = make(chan delivery, c.opts.PubSubQueue)
+	}
+	return ps
+}
+
+// start starts the workers and the cells, and waits until every cell is
+// subscribed (or ctx, bounded by the dial and write timeouts, ends).
+func (ps *pubsub) start(ctx context.Context) error {
+	for _, w := range ps.workers {
+		ps.wg.Add(1)
+		go ps.worker(w)
+	}
+	if !ps.sharded {
+		cl := ps.newCell("", ps.c.client)
+		ps.cells[""] = cl
+		ps.topo.Store(&topology{single: cl})
+		ps.startCell(cl)
+	} else {
+		if err := ps.refreshTopology(ctx); err != nil {
+			return fmt.Errorf("coord/redis: read cluster slots: %w: %w", coord.ErrUnavailable, err)
+		}
+		ps.wg.Add(1)
+		go ps.topologyLoop()
+	}
+	ctx, cancel := context.WithTimeout(ctx, ps.c.opts.DialTimeout+ps.c.opts.WriteTimeout)
+	defer cancel()
+	ps.cellsMu.Lock()
+	cells := make([]*cell, 0, len(ps.cells))
+	for _, cl := range ps.cells {
+		cells = append(cells, cl)
+	}
+	ps.cellsMu.Unlock()
+	for _, cl := range cells {
+		select {
+		case <-cl.ready:
+		case <-ctx.Done():
+			return fmt.Errorf("coord/redis: pub/sub connection to %s: %w: %w", cl.name(), coord.ErrUnavailable, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// stop closes every cell and stops the workers; queued messages are
+// dropped.
+func (ps *pubsub) stop() {
+	select {
+	case <-ps.done:
+		return
+	default:
+	}
+	// Under cellsMu, so that a concurrent refreshTopology either starts
+	// its cells before (and Wait waits for them) or sees done.
+	ps.cellsMu.Lock()
+	close(ps.done)
+	ps.cellsMu.Unlock()
+	ps.wg.Wait()
+	ps.cellsMu.Lock()
+	defer ps.cellsMu.Unlock()
+	for _, cl := range ps.cells {
+		cl.closeClient()
+	}
+}
+
+// down names a cell whose connection is not established, "" if none.
+func (ps *pubsub) down() string {
+	ps.cellsMu.Lock()
+	defer ps.cellsMu.Unlock()
+	for _, cl := range ps.cells {
+		if cl.current() == nil {
+			return cl.name()
+		}
+	}
+	return ""
+}
+
+func (ps *pubsub) count() int {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	return len(ps.topics)
+}
+
+func (ps *pubsub) lock(topic string) *sync.Mutex {
+	return &ps.locks[fnv32(topic)%uint32(len(ps.locks))]
+}
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
+}
+
+// Subscribe registers h for topic; the first handler of a topic subscribes
+// the node in Redis (SUBSCRIBE, or SSUBSCRIBE on a cluster) on the topic's
+// own name, so a PUBLISH (SPUBLISH) on that name by any client reaches it.
+// It fails fast with coord.ErrUnavailable while the topic's connection is
+// being re-established.
+func (c *Coordinator) Subscribe(ctx context.Context, topic string, h coord.Handler) (coord.Subscription, error) {
+	const op = "Subscribe"
+	if err := c.check(ctx, op); err != nil {
+		return coord.Subscription{}, err
+	}
+	if topic == "" {
+		return coord.Subscription{}, invalid(op, "empty topic")
+	}
+	if h == nil {
+		return coord.Subscription{}, invalid(op, "nil handler")
+	}
+	sub, err := c.ps.subscribe(ctx, topic, h)
+	return sub, c.fail(ctx, op, err)
+}
+
+func (ps *pubsub) subscribe(ctx context.Context, topic string, h coord.Handler) (coord.Subscription, error) {
+	sub := coord.Subscription{Topic: topic, ID: ps.nextID.Add(1)}
+	e := handlerEntry{id: sub.ID, h: h}
+	lk := ps.lock(topic)
+	lk.Lock()
+	defer lk.Unlock()
+	cl := ps.topo.Load().cellFor(topic)
+	if cl == nil || cl.current() == nil {
+		return sub, ps.notReady(cl)
+	}
+	ps.mu.Lock()
+	hs, ok := ps.topics[topic]
+	// Added before the round trip, so that a resubscription that snapshots
+	// the topics meanwhile includes it.
+	ps.topics[topic] = append(slices.Clip(hs), e)
+	ps.mu.Unlock()
+	if ok {
+		return sub, nil
+	}
+	err := ps.redisSubscribe(ctx, topic)
+	if err != nil {
+		ps.mu.Lock()
+		delete(ps.topics, topic)
+		ps.mu.Unlock()
+	}
+	return sub, err
+}
+
+func (ps *pubsub) notReady(cl *cell) error {
+	if cl == nil {
+		return errors.New("no Redis node serves the topic's slot")
+	}
+	return fmt.Errorf("pub/sub connection to %s is being re-established", cl.name())
+}
+
+// redisSubscribe subscribes the node to topic on its cell's connection. On
+// a cluster, a MOVED reply (a stale slot map) re-reads the slots and
+// retries once on the new owner.
+func (ps *pubsub) redisSubscribe(ctx context.Context, topic string) error {
+	for attempt := 0; ; attempt++ {
+		cl := ps.topo.Load().cellFor(topic)
+		dc := cl.current()
+		if dc == nil {
+			return ps.notReady(cl)
+		}
+		err := dc.Do(ctx, ps.subscribeCmd(dc, topic)).Error()
+		if err == nil || attempt > 0 || !ps.sharded || !isMoved(err) {
+			return err
+		}
+		if rerr := ps.refreshTopology(ctx); rerr != nil {
+			return err
+		}
+	}
+}
+
+func isMoved(err error) bool {
+	re, ok := rueidis.IsRedisErr(err)
+	if !ok {
+		return false
+	}
+	_, moved := re.IsMoved()
+	_, ask := re.IsAsk()
+	return moved || ask
+}
+
+func (ps *pubsub) subscribeCmd(dc rueidis.DedicatedClient, topics ...string) rueidis.Completed {
+	if ps.sharded {
+		return dc.B().Ssubscribe().Channel(topics...).Build()
+	}
+	return dc.B().Subscribe().Channel(topics...).Build()
+}
+
+// Unsubscribe removes the subscription; the last handler of a topic
+// unsubscribes the node in Redis. A failed UNSUBSCRIBE is not an error:
+// the topic is no longer resubscribed, and a message that still arrives
+// finds no handler.
+func (c *Coordinator) Unsubscribe(ctx context.Context, sub coord.Subscription) error {
+	c.ps.unsubscribe(ctx, sub)
+	return nil
+}
+
+func (ps *pubsub) unsubscribe(ctx context.Context, sub coord.Subscription) {
+	lk := ps.lock(sub.Topic)
+	lk.Lock()
+	defer lk.Unlock()
+	ps.mu.Lock()
+	hs, ok := ps.topics[sub.Topic]
+	i := slices.IndexFunc(hs, func(e handlerEntry) bool { return e.id == sub.ID })
+	if !ok || i < 0 {
+		ps.mu.Unlock()
+		return
+	}
+	hs = slices.Delete(slices.Clone(hs), i, i+1)
+	if len(hs) > 0 {
+		ps.topics[sub.Topic] = hs
+		ps.mu.Unlock()
+		return
+	}
+	delete(ps.topics, sub.Topic)
+	ps.mu.Unlock()
+	if cl := ps.topo.Load().cellFor(sub.Topic); cl != nil {
+		if dc := cl.current(); dc != nil {
+			var cmd rueidis.Completed
+			if ps.sharded {
+				cmd = dc.B().Sunsubscribe().Channel(sub.Topic).Build()
+			} else {
+				cmd = dc.B().Unsubscribe().Channel(sub.Topic).Build()
+			}
+			_ = dc.Do(ctx, cmd).Error() // see Unsubscribe
+		}
+	}
+}
+
+// Publish sends payload on topic's name (PUBLISH; SPUBLISH on a cluster).
+func (c *Coordinator) Publish(ctx context.Context, topic string, payload []byte) error {
+	const op = "Publish"
+	if err := c.check(ctx, op); err != nil {
+		return err
+	}
+	return c.fail(ctx, op, c.run1(ctx, cmdOp(c.publishCmd(topic, payload))).Error())
+}
+
+// PublishBatch publishes every message in one round trip (one pipeline; on
+// a cluster each master's share in parallel). Order per topic is kept.
+func (c *Coordinator) PublishBatch(ctx context.Context, msgs []coord.Message) error {
+	const op = "PublishBatch"
+	if err := c.check(ctx, op); err != nil {
+		return err
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	ops := make([]rop, len(msgs))
+	for i, m := range msgs {
+		ops[i] = cmdOp(c.publishCmd(m.Topic, m.Payload))
+	}
+	return c.fail(ctx, op, firstErr(c.run(ctx, ops...)))
+}
+
+func (c *Coordinator) publishCmd(topic string, payload []byte) rueidis.Completed {
+	if c.cluster {
+		return c.client.B().Spublish().Channel(topic).Message(rueidis.BinaryString(payload)).Build()
+	}
+	return c.client.B().Publish().Channel(topic).Message(rueidis.BinaryString(payload)).Build()
+}
+
+// publishName is the publish command a script uses.
+func (c *Coordinator) publishName() string {
+	if c.cluster {
+		return "spublish"
+	}
+	return "publish"
+}
+
+// onMessage is the hook of every cell: hand off, never block.
+func (ps *pubsub) onMessage(m rueidis.PubSubMessage) {
+	ps.c.st.psReceived.Add(1)
+	w := ps.workers[fnv32(m.Channel)%uint32(len(ps.workers))]
+	select {
+	case w <- delivery{topic: m.Channel, payload: m.Message}:
+	default:
+		ps.c.st.psDropped.Add(1)
+	}
+}
+
+// worker runs the handlers of its topics' messages, in arrival order.
+func (ps *pubsub) worker(w chan delivery) {
+	defer ps.wg.Done()
+	for {
+		select {
+		case <-ps.done:
+			return
+		case d := <-w:
+			ps.mu.RLock()
+			hs := ps.topics[d.topic]
+			ps.mu.RUnlock()
+			// The handlers must not modify the payload (coord.Handler), so
+			// the string rueidis allocated is shared, not copied.
+			p := unsafe.Slice(unsafe.StringData(d.payload), len(d.payload))
+			for _, e := range hs {
+				e.h(d.topic, p)
+			}
+		}
+	}
+}
+
+// A cell is one pub/sub connection and its runner.
+type cell struct {
+	ps   *pubsub
+	addr string // master address; "" on a single Redis
+
+	mu     sync.Mutex
+	client rueidis.Client // a single Redis: the coordinator's; a master: its own
+	ownsC  bool
+	conn   rueidis.DedicatedClient // published once resubscribed, nil otherwise
+
+	ready     chan struct{} // closed once the first connection is published
+	readyOnce sync.Once
+	stop      chan struct{} // closed when the cell is removed
+	stopOnce  sync.Once
+}
+
+func (ps *pubsub) newCell(addr string, client rueidis.Client) *cell {
+	return &cell{ps: ps, addr: addr, client: client, ready: make(chan struct{}),
+		stop: make(chan struct{})}
+}
+
+func (cl *cell) name() string {
+	if cl.addr == "" {
+		return "Redis"
+	}
+	return cl.addr
+}
+
+func (cl *cell) current() rueidis.DedicatedClient {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.conn
+}
+
+func (cl *cell) closeClient() {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.ownsC && cl.client != nil {
+		cl.client.Close()
+		cl.client = nil
+	}
+}
+
+func (ps *pubsub) startCell(cl *cell) {
+	ps.wg.Add(1)
+	go cl.run()
+}
+
+// run keeps the cell's connection up: after a loss it waits
+// ReconnectDelay, doubling to MaxReconnectDelay while attempts fail.
+func (cl *cell) run() {
+	ps := cl.ps
+	defer ps.wg.Done()
+	delay := ps.c.opts.ReconnectDelay
+	for {
+		established, err := cl.session()
+		select {
+		case <-ps.done:
+			return
+		case <-cl.stop:
+			cl.closeClient()
+			return
+		default:
+		}
+		if err != nil {
+			ps.c.opts.Logf("coord/redis: pub/sub connection to %s: %v", cl.name(), err)
+			if ps.sharded {
+				ps.askRefresh()
+			}
+		}
+		if established {
+			delay = ps.c.opts.ReconnectDelay
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ps.done:
+			t.Stop()
+			return
+		case <-cl.stop:
+			t.Stop()
+			cl.closeClient()
+			return
+		case <-t.C:
+		}
+		delay = min(2*delay, ps.c.opts.MaxReconnectDelay)
+	}
+}
+
+// session establishes the connection, resubscribes the cell's topics,
+// publishes the connection, and waits until it breaks (or the cell is
+// stopped). established reports whether it got that far.
+func (cl *cell) session() (established bool, err error) {
+	ps := cl.ps
+	client, err := cl.clientFor()
+	if err != nil {
+		return false, err
+	}
+	dc, release := client.Dedicate()
+	defer func() {
+		dc.Close()
+		release()
+	}()
+	wait := dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: ps.onMessage, OnSubscription: cl.onSubscription})
+	if err := cl.resubscribe(dc); err != nil {
+		return false, err
+	}
+	cl.mu.Lock()
+	cl.conn = dc
+	cl.mu.Unlock()
+	defer func() {
+		cl.mu.Lock()
+		cl.conn = nil
+		cl.mu.Unlock()
+	}()
+	ps.c.st.psConnects.Add(1)
+	cl.readyOnce.Do(func() { close(cl.ready) })
+	select {
+	case err := <-wait:
+		if err == nil {
+			err = errors.New("connection closed")
+		}
+		return true, err
+	case <-cl.stop:
+		return true, nil
+	case <-ps.done:
+		return true, nil
+	}
+}
+
+// clientFor returns the client to take the dedicated connection from: a
+// master's own single-node client is created on first use (and again
+// after a failure closed it).
+func (cl *cell) clientFor() (rueidis.Client, error) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.client != nil {
+		return cl.client, nil
+	}
+	client, err := rueidis.NewClient(cl.ps.c.clientOption([]string{cl.addr}, true))
+	if err != nil {
+		return nil, err
+	}
+	cl.client, cl.ownsC = client, true
+	return client, nil
+}
+
+// resubscribe subscribes every topic the cell carries, in batches of at
+// most ResubscribeBatch channels (on a cluster, one slot per SSUBSCRIBE),
+// all in one pipeline.
+func (cl *cell) resubscribe(dc rueidis.DedicatedClient) error {
+	ps := cl.ps
+	t := ps.topo.Load()
+	var groups map[uint16][]string
+	var all []string
+	ps.mu.RLock()
+	for topic := range ps.topics {
+		if t.cellFor(topic) != cl {
+			continue
+		}
+		if ps.sharded {
+			if groups == nil {
+				groups = make(map[uint16][]string)
+			}
+			s := slot(topic)
+			groups[s] = append(groups[s], topic)
+		} else {
+			all = append(all, topic)
+		}
+	}
+	ps.mu.RUnlock()
+	var batches [][]string
+	if ps.sharded {
+		for _, g := range groups {
+			batches = append(batches, chunk(g, ps.c.opts.ResubscribeBatch)...)
+		}
+	} else {
+		batches = chunk(all, ps.c.opts.ResubscribeBatch)
+	}
+	ctx, cancel := context.WithTimeout(ps.c.bg, 2*ps.c.opts.WriteTimeout)
+	defer cancel()
+	if len(batches) == 0 {
+		// Nothing to resubscribe: make sure the connection is up before
+		// publishing it, so that "ready" means reachable.
+		return dc.Do(ctx, dc.B().Ping().Build()).Error()
+	}
+	cmds := make([]rueidis.Completed, len(batches))
+	n := 0
+	for i, b := range batches {
+		cmds[i] = ps.subscribeCmd(dc, b...)
+		n += len(b)
+	}
+	for _, r := range dc.DoMulti(ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			return fmt.Errorf("resubscribe %d topics: %w", n, err)
+		}
+	}
+	ps.c.st.resubscribed.Add(uint64(n))
+	return nil
+}
+
+func chunk(s []string, n int) [][]string {
+	var out [][]string
+	for len(s) > n {
+		out = append(out, s[:n:n])
+		s = s[n:]
+	}
+	if len(s) > 0 {
+		out = append(out, s)
+	}
+	return out
+}
+
+// onSubscription watches for a server-side SUNSUBSCRIBE: the topic's slot
+// moved to another master. Ours are sent under the topic's stripe lock
+// after the topic left topics, so a topic that is still wanted was dropped
+// by the server; it is subscribed again on its new owner once the slot map
+// is re-read (never here: hooks must not wait).
+func (cl *cell) onSubscription(s rueidis.PubSubSubscription) {
+	ps := cl.ps
+	if s.Kind != "sunsubscribe" {
+		return
+	}
+	ps.mu.RLock()
+	_, wanted := ps.topics[s.Channel]
+	ps.mu.RUnlock()
+	if !wanted {
+		return
+	}
+	ps.movedMu.Lock()
+	ps.moved[s.Channel] = true
+	ps.movedMu.Unlock()
+	ps.askRefresh()
+}
+
+// queueMoved queues the wanted topics whose slot's cell differs between
+// two topologies.
+func (ps *pubsub) queueMoved(old, cur *topology) {
+	var moved []string
+	ps.mu.RLock()
+	for topic := range ps.topics {
+		s := slot(topic)
+		if old.owner[s] != cur.owner[s] {
+			moved = append(moved, topic)
+		}
+	}
+	ps.mu.RUnlock()
+	if len(moved) == 0 {
+		return
+	}
+	ps.movedMu.Lock()
+	for _, topic := range moved {
+		ps.moved[topic] = true
+	}
+	ps.movedMu.Unlock()
+}
+
+func (ps *pubsub) askRefresh() {
+	select {
+	case ps.refresh <- struct{}{}:
+	default:
+	}
+}
+
+// topologyLoop re-reads a cluster's slot map every TopologyRefreshInterval
+// and when asked, then moves topics that the server dropped.
+func (ps *pubsub) topologyLoop() {
+	defer ps.wg.Done()
+	t := time.NewTicker(ps.c.opts.TopologyRefreshInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ps.done:
+			return
+		case <-t.C:
+		case <-ps.refresh:
+		}
+		ctx, cancel := context.WithTimeout(ps.c.bg, ps.c.opts.WriteTimeout)
+		if err := ps.refreshTopology(ctx); err != nil {
+			ps.c.opts.Logf("coord/redis: read cluster slots: %v", err)
+		} else {
+			ps.resubscribeMoved(ctx)
+		}
+		cancel()
+	}
+}
+
+// resubscribeMoved subscribes each topic dropped by a slot migration on its
+// slot's current owner; one that fails stays for the next refresh.
+func (ps *pubsub) resubscribeMoved(ctx context.Context) {
+	ps.movedMu.Lock()
+	moved := ps.moved
+	ps.moved = make(map[string]bool)
+	ps.movedMu.Unlock()
+	var retry bool
+	for topic := range moved {
+		lk := ps.lock(topic)
+		lk.Lock()
+		ps.mu.RLock()
+		_, wanted := ps.topics[topic]
+		ps.mu.RUnlock()
+		var err error
+		if wanted {
+			err = ps.redisSubscribe(ctx, topic)
+		}
+		lk.Unlock()
+		if err != nil {
+			retry = true
+			ps.movedMu.Lock()
+			ps.moved[topic] = true
+			ps.movedMu.Unlock()
+		}
+	}
+	if retry {
+		go func() {
+			select {
+			case <-ps.done:
+			case <-time.After(ps.c.opts.ReconnectDelay):
+				ps.askRefresh()
+			}
+		}()
+	}
+}
+
+// refreshTopology reads CLUSTER SLOTS and installs the slot → cell map,
+// starting a cell for each new master and stopping those of masters that
+// serve no slot any more. A cell whose master stays keeps its connection;
+// the wanted topics of slots that changed master are queued for
+// resubscription on their new owner (their old owner drops them with a
+// SUNSUBSCRIBE, but that push is lost if its connection is).
+func (ps *pubsub) refreshTopology(ctx context.Context) error {
+	c := ps.c
+	c.st.topology.Add(1)
+	ranges, err := c.client.Do(ctx, c.client.B().ClusterSlots().Build()).ToArray()
+	if err != nil {
+		return err
+	}
+	owner := make([]string, numSlots)
+	for _, r := range ranges {
+		f, err := r.ToArray()
+		if err != nil || len(f) < 3 {
+			return fmt.Errorf("CLUSTER SLOTS: unexpected entry")
+		}
+		lo, _ := f[0].AsInt64()
+		hi, _ := f[1].AsInt64()
+		m, err := f[2].ToArray()
+		if err != nil || len(m) < 2 {
+			return fmt.Errorf("CLUSTER SLOTS: unexpected master")
+		}
+		host, _ := m[0].ToString()
+		port, _ := m[1].AsInt64()
+		addr := net.JoinHostPort(host, strconv.FormatInt(port, 10))
+		for s := max(lo, 0); s <= hi && s < numSlots; s++ {
+			owner[s] = addr
+		}
+	}
+	old, t, err := ps.installTopology(owner)
+	if err == nil && old != nil && old.single == nil {
+		ps.queueMoved(old, t)
+	}
+	return err
+}
+
+// installTopology makes owner the slot map, under cellsMu, and returns the
+// previous one.
+func (ps *pubsub) installTopology(owner []string) (old, t *topology, err error) {
+	ps.cellsMu.Lock()
+	defer ps.cellsMu.Unlock()
+	select {
+	case <-ps.done:
+		return nil, nil, errors.New("closed")
+	default:
+	}
+	t = &topology{owner: make([]*cell, numSlots)}
+	used := make(map[string]bool)
+	for s, addr := range owner {
+		if addr == "" {
+			continue
+		}
+		cl := ps.cells[addr]
+		if cl == nil {
+			cl = ps.newCell(addr, nil)
+			ps.cells[addr] = cl
+			ps.startCell(cl)
+		}
+		used[addr] = true
+		t.owner[s] = cl
+	}
+	old = ps.topo.Swap(t)
+	for addr, cl := range ps.cells {
+		if !used[addr] {
+			delete(ps.cells, addr)
+			cl.stopOnce.Do(func() { close(cl.stop) })
+		}
+	}
+	return old, t, nil
+}
