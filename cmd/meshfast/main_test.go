@@ -170,7 +170,7 @@ func TestBinary(t *testing.T) {
 		if err := p.wait(15 * time.Second); err != nil {
 			t.Fatalf("after SIGTERM: %v\n%s", err, p.output())
 		}
-		if !strings.Contains(p.output(), "meshfast: stopped") {
+		if !strings.Contains(p.output(), "msg=stopped") {
 			t.Errorf("no clean stop logged:\n%s", p.output())
 		}
 	})
@@ -201,9 +201,10 @@ type proc struct {
 	out bytes.Buffer
 }
 
-var listening = regexp.MustCompile(`listening on (\S+) `)
+// listening finds the bound address in the "listening" line, in either log format.
+var listening = regexp.MustCompile(`(?:msg=listening |"msg":"listening",).*?"?addr"?[=:]"?([^\s"]+)`)
 
-// startMeshfast starts bin with env added and waits for its "listening on"
+// startMeshfast starts bin with env added and waits for its "listening"
 // line; the process is killed at cleanup if the test has not ended it.
 func startMeshfast(t *testing.T, bin string, env []string) *proc {
 	t.Helper()
