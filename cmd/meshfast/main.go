@@ -37,7 +37,7 @@ func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Wr
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "meshfast: %v\n(meshfast -h lists the flags; the README's Configuration section every key)\n", err)
+		fmt.Fprintf(stderr, "meshfast: %v\n(meshfast -h lists the flags, the README's Configuration section every key)\n", err)
 		return 1
 	}
 	s := c.settings

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -147,7 +148,7 @@ func (v *nonEmpty) Set(s string) error {
 // boolean is strconv.ParseBool's: true, false, 1, 0, t, f.
 type boolean bool
 
-func (v *boolean) String() string { return strconv.FormatBool(bool(*v)) }
+func (v *boolean) String() string   { return strconv.FormatBool(bool(*v)) }
 func (v *boolean) IsBoolFlag() bool { return true }
 
 func (v *boolean) Set(s string) error {
@@ -247,8 +248,8 @@ func (v *size) Set(s string) error {
 	if n < 0 {
 		return errors.New("negative; use 0 or more")
 	}
-	if n > (1<<31-1)>>shift {
-		return errors.New("over 2 GiB")
+	if n > math.MaxInt>>shift {
+		return errors.New("too large")
 	}
 	*v = size(n << shift)
 	return nil

@@ -50,8 +50,8 @@ type field[T any] struct {
 
 func channelList(p *[]ChannelExposure) *list[ChannelExposure] {
 	return &list[ChannelExposure]{p: p,
-		fresh: func() ChannelExposure { return ChannelExposure{} },
-		exp:   func(c *ChannelExposure) *Exposure { return &c.Exposure },
+		fresh:  func() ChannelExposure { return ChannelExposure{} },
+		exp:    func(c *ChannelExposure) *Exposure { return &c.Exposure },
 		fields: []field[ChannelExposure]{{"history", func(c *ChannelExposure) flag.Value { return (*count)(&c.History) }}},
 	}
 }
@@ -65,8 +65,8 @@ func recordList(p *[]Exposure) *list[Exposure] {
 
 func presenceList(p *[]PresenceExposure) *list[PresenceExposure] {
 	return &list[PresenceExposure]{p: p,
-		fresh: func() PresenceExposure { return PresenceExposure{TTL: mesh.DefaultPresenceTTL} },
-		exp:   func(x *PresenceExposure) *Exposure { return &x.Exposure },
+		fresh:  func() PresenceExposure { return PresenceExposure{TTL: mesh.DefaultPresenceTTL} },
+		exp:    func(x *PresenceExposure) *Exposure { return &x.Exposure },
 		fields: []field[PresenceExposure]{{"ttl", func(x *PresenceExposure) flag.Value { return (*positiveDuration)(&x.TTL) }}},
 	}
 }
@@ -108,7 +108,7 @@ func (l *list[T]) decode(n *yaml.Node) error {
 			return &keyError{item.Line, at, fmt.Errorf("not a mapping of %s", strings.Join(l.names(), ", "))}
 		}
 		e := l.fresh()
-		err := eachKey(item, func(k, v *yaml.Node) error {
+		err := eachKey(item, at+".", func(k, v *yaml.Node) error {
 			val := l.entryKey(&e, k.Value)
 			if val == nil {
 				return &keyError{k.Line, at, fmt.Errorf("unknown key %q (an entry has %s)", k.Value, strings.Join(l.names(), ", "))}
@@ -208,16 +208,17 @@ func resolve(n *yaml.Node) *yaml.Node {
 }
 
 // eachKey calls fn with each key of mapping m and its value, refusing keys
-// that are not plain names and keys given twice.
-func eachKey(m *yaml.Node, fn func(k, v *yaml.Node) error) error {
+// that are not plain names and keys given twice (with prefix before the
+// key in the error).
+func eachKey(m *yaml.Node, prefix string, fn func(k, v *yaml.Node) error) error {
 	seen := make(map[string]int, len(m.Content)/2)
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], resolve(m.Content[i+1])
 		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!null" {
-			return &keyError{k.Line, "", errors.New("a key must be a plain name")}
+			return &keyError{k.Line, strings.TrimSuffix(prefix, "."), errors.New("a key must be a plain name")}
 		}
 		if first, dup := seen[k.Value]; dup {
-			return &keyError{k.Line, k.Value, fmt.Errorf("given twice (first on line %d)", first)}
+			return &keyError{k.Line, prefix + k.Value, fmt.Errorf("given twice (first on line %d)", first)}
 		}
 		seen[k.Value] = k.Line
 		if err := fn(k, v); err != nil {
@@ -242,10 +243,13 @@ func setScalar(v flag.Value, n *yaml.Node) error {
 	return nil
 }
 
+// scalarNode is s as a scalar the encoder writes plain where YAML allows.
+// A value that would read back as null ("", "~", "null") is quoted, as the
+// loader refuses null.
 func scalarNode(s string) *yaml.Node {
 	n := &yaml.Node{Kind: yaml.ScalarNode, Value: s}
-	if s == "" {
-		n.Style = yaml.DoubleQuotedStyle // a bare empty value would read back as null
+	if n.ShortTag() == "!!null" {
+		n.Style = yaml.DoubleQuotedStyle
 	}
 	return n
 }

@@ -102,7 +102,7 @@ func (l *Loader) LoadFile(name string, data []byte) error {
 
 // walk applies mapping m, whose keys are under prefix.
 func (l *Loader) walk(file string, m *yaml.Node, prefix string) error {
-	err := eachKey(m, func(kn, vn *yaml.Node) error {
+	err := eachKey(m, prefix, func(kn, vn *yaml.Node) error {
 		path := prefix + kn.Value
 		if k := lookupKey(path); k != nil {
 			at := fmt.Sprintf("%s:%d", file, kn.Line)
@@ -111,7 +111,7 @@ func (l *Loader) walk(file string, m *yaml.Node, prefix string) error {
 				if err := nv.decode(vn); err != nil {
 					var ke *keyError
 					if errors.As(err, &ke) {
-						return fmt.Errorf("%s:%d: %s%s: %w", file, ke.line, path, ke.key, ke.err)
+						return fmt.Errorf("%s:%d: %s%w", file, ke.line, keyColon(path+ke.key), ke.err)
 					}
 					return fmt.Errorf("%s: %s: %w", at, path, err)
 				}
@@ -130,9 +130,17 @@ func (l *Loader) walk(file string, m *yaml.Node, prefix string) error {
 		return fmt.Errorf("%s:%d: unknown key %q%s", file, kn.Line, path, suggest(prefix, kn.Value))
 	})
 	if ke, ok := err.(*keyError); ok { // eachKey's own: a key given twice, or not a name
-		return fmt.Errorf("%s:%d: %s%s: %w", file, ke.line, prefix, ke.key, ke.err)
+		return fmt.Errorf("%s:%d: %s%w", file, ke.line, keyColon(ke.key), ke.err)
 	}
 	return err
+}
+
+// keyColon is "key: ", or nothing for no key.
+func keyColon(key string) string {
+	if key == "" {
+		return ""
+	}
+	return key + ": "
 }
 
 // suggest names the key under prefix closest to the unknown name, or lists
@@ -190,7 +198,7 @@ func (l *Loader) LoadEnv(lookup func(string) (string, bool)) error {
 		if err := k.value(&l.Settings).Set(s); err != nil {
 			var ke *keyError
 			if errors.As(err, &ke) {
-				return fmt.Errorf("%s=%q: line %d: %s%s: %w", name, s, ke.line, k.path, ke.key, ke.err)
+				return fmt.Errorf("%s=%q: line %d: %s%w", name, s, ke.line, keyColon(k.path+ke.key), ke.err)
 			}
 			return fmt.Errorf("%s=%q: %w", name, s, err)
 		}
