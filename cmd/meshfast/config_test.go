@@ -83,10 +83,14 @@ func testConfig(t *testing.T, bin string) {
 	t.Run("precedence", func(t *testing.T) {
 		file := write("p.yaml", "max_connections: 11\nmax_message_size: 1KiB\nloops: 1\nlog:\n  level: warn\n")
 		other := write("other.yaml", "max_connections: 99\n")
-		env := []string{"MESHFAST_MAX_MESSAGE_SIZE=2KiB", "MESHFAST_LOOPS=2", "MESHFAST_CONFIG=" + other}
+		env := []string{"MESHFAST_MAX_MESSAGE_SIZE=2KiB", "MESHFAST_LOOPS=2", "MESHFAST_CONFIG=" + other, "MESHFAST_MAX_CONECTIONS=4"}
 		status, out, stderr := meshfast(t, env, "-config", file, "-loops", "3", "-print-config")
 		if status != 0 {
 			t.Fatalf("status %d: %s", status, stderr)
+		}
+		// A misspelt variable is not a key, so not refused, but said.
+		if !strings.Contains(stderr, `level=WARN msg="not a configuration variable; ignored" var=MESHFAST_MAX_CONECTIONS`) {
+			t.Errorf("no warning for MESHFAST_MAX_CONECTIONS:\n%s", stderr)
 		}
 		for _, want := range []string{
 			"\nmax_connections: 11\n",     // the file (-config wins over MESHFAST_CONFIG)

@@ -17,8 +17,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -26,12 +28,20 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
 // run is the whole command: load the configuration, validate, serve until
-// SIGINT or SIGTERM, shut down. It returns the exit status.
-func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
+// SIGINT or SIGTERM, shut down. env is the environment, "KEY=value" each.
+// It returns the exit status.
+func run(args, env []string, stdout, stderr io.Writer) int {
+	vars := make(map[string]string, len(env))
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
 	c, err := parse(args, lookup, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -41,6 +51,8 @@ func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Wr
 		return 1
 	}
 	s := c.settings
+	logger := s.Log.NewLogger(stderr)
+	warnUnknown(logger, vars)
 	if c.printConfig {
 		b, err := s.Marshal()
 		if err != nil {
@@ -50,7 +62,6 @@ func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Wr
 		_, _ = stdout.Write(b)
 		return 0
 	}
-	logger := s.Log.NewLogger(stderr)
 	s.Node.Logger = logger
 
 	// Signals are caught before the listener opens, so one that arrives
@@ -173,6 +184,28 @@ func parse(args []string, lookup func(string) (string, bool), help io.Writer) (c
 
 // configEnv names the configuration file when -config does not.
 const configEnv = "MESHFAST_CONFIG"
+
+// warnUnknown logs each MESHFAST_ variable that is no key's, which is most
+// likely a misspelt one. It is not refused, as an unknown key is: other
+// programs of the project read their own MESHFAST_ variables
+// (MESHFAST_REQUIRE_REDIS in tests), which the same environment passes
+// to meshfast.
+func warnUnknown(logger *slog.Logger, vars map[string]string) {
+	known := map[string]bool{configEnv: true}
+	for _, k := range server.Keys() {
+		known[k.Env] = true
+	}
+	var unknown []string
+	for k := range vars {
+		if strings.HasPrefix(k, "MESHFAST_") && !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	slices.Sort(unknown)
+	for _, k := range unknown {
+		logger.Warn("not a configuration variable; ignored", "var", k)
+	}
+}
 
 // flags returns the flag set writing l's settings and c's own flags.
 func flags(l *server.Loader, c *command) *flag.FlagSet {

@@ -121,8 +121,8 @@ func (l *list[T]) decode(n *yaml.Node) error {
 		if err != nil {
 			return err
 		}
-		if x := l.exp(&e); (x.Name == "") == (x.Pattern == nil) {
-			return &keyError{item.Line, at, errors.New("needs a name or a pattern, and not both")}
+		if err := l.exp(&e).validate(); err != nil {
+			return &keyError{item.Line, at, err}
 		}
 		out = append(out, e)
 	}

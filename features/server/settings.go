@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -31,7 +32,8 @@ type Settings struct {
 	// Node is the node's configuration, passed to Start.
 	Node Config
 	// ShutdownTimeout bounds how long a shutdown waits for clients after
-	// sending them 1001. Zero means DefaultShutdownTimeout.
+	// sending them 1001; more than zero (DefaultShutdownTimeout in
+	// DefaultSettings).
 	ShutdownTimeout time.Duration
 	// Log says how the program logs.
 	Log LogSettings
@@ -71,8 +73,8 @@ func (s Settings) Validate() error {
 	if err := s.Node.Validate(); err != nil {
 		return err
 	}
-	if s.ShutdownTimeout < 0 {
-		return fmt.Errorf("%w: negative shutdown timeout", ErrInvalidConfig)
+	if s.ShutdownTimeout <= 0 {
+		return fmt.Errorf("%w: shutdown timeout %v is not more than 0", ErrInvalidConfig, s.ShutdownTimeout)
 	}
 	return s.Log.validate()
 }
@@ -140,9 +142,12 @@ func (x Exposure) String() string {
 	return fmt.Sprintf("%q", x.Name)
 }
 
+// errNameOrPattern refuses an exposure with neither or both.
+var errNameOrPattern = errors.New("needs a name or a pattern, and not both")
+
 func (x Exposure) validate() error {
 	if (x.Name == "") == (x.Pattern == nil) {
-		return fmt.Errorf("%w: an exposure needs a name or a pattern, not both", ErrInvalidConfig)
+		return errNameOrPattern
 	}
 	return nil
 }
@@ -170,7 +175,7 @@ type PresenceExposure struct {
 func (e Exposures) validate() error {
 	for _, c := range e.Channels {
 		if err := c.validate(); err != nil {
-			return err
+			return fmt.Errorf("%w: a channel exposure %w", ErrInvalidConfig, err)
 		}
 		if c.History < 0 {
 			return fmt.Errorf("%w: channel %s: negative history", ErrInvalidConfig, c.Exposure)
@@ -179,13 +184,13 @@ func (e Exposures) validate() error {
 	for _, list := range [][]Exposure{e.Records, e.WritableRecords} {
 		for _, r := range list {
 			if err := r.validate(); err != nil {
-				return err
+				return fmt.Errorf("%w: a record exposure %w", ErrInvalidConfig, err)
 			}
 		}
 	}
 	for _, p := range e.Presence {
 		if err := p.validate(); err != nil {
-			return err
+			return fmt.Errorf("%w: a presence exposure %w", ErrInvalidConfig, err)
 		}
 		if p.TTL < 0 {
 			return fmt.Errorf("%w: presence %s: negative TTL", ErrInvalidConfig, p.Exposure)
