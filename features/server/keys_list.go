@@ -38,7 +38,7 @@ func (e *keyError) Unwrap() error { return e.err }
 // or a pattern and T's own fields.
 type list[T any] struct {
 	p      *[]T
-	fresh  func() T // an entry before its keys are read: T's defaults
+	fresh  func() T // an entry before its keys are read; nil for T's zero value
 	exp    func(*T) *Exposure
 	fields []field[T] // after name and pattern, in the order they are written
 }
@@ -50,17 +50,13 @@ type field[T any] struct {
 
 func channelList(p *[]ChannelExposure) *list[ChannelExposure] {
 	return &list[ChannelExposure]{p: p,
-		fresh:  func() ChannelExposure { return ChannelExposure{} },
 		exp:    func(c *ChannelExposure) *Exposure { return &c.Exposure },
 		fields: []field[ChannelExposure]{{"history", func(c *ChannelExposure) flag.Value { return (*count)(&c.History) }}},
 	}
 }
 
 func recordList(p *[]Exposure) *list[Exposure] {
-	return &list[Exposure]{p: p,
-		fresh: func() Exposure { return Exposure{} },
-		exp:   func(x *Exposure) *Exposure { return x },
-	}
+	return &list[Exposure]{p: p, exp: func(x *Exposure) *Exposure { return x }}
 }
 
 func presenceList(p *[]PresenceExposure) *list[PresenceExposure] {
@@ -107,7 +103,10 @@ func (l *list[T]) decode(n *yaml.Node) error {
 		if item.Kind != yaml.MappingNode {
 			return &keyError{item.Line, at, fmt.Errorf("not a mapping of %s", strings.Join(l.names(), ", "))}
 		}
-		e := l.fresh()
+		var e T
+		if l.fresh != nil {
+			e = l.fresh()
+		}
 		err := eachKey(item, at+".", func(k, v *yaml.Node) error {
 			val := l.entryKey(&e, k.Value)
 			if val == nil {

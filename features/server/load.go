@@ -31,8 +31,8 @@ type Loader struct {
 	// Settings is the result so far. Flags registered with Flags write it
 	// when the flag set is parsed.
 	Settings Settings
-	// from is where each key was set last, by path: "meshfast.yaml:12",
-	// `MESHFAST_ADDR="x"`, `-addr "x"`.
+	// from is where each key was set last, by path: "meshfast.yaml:12:
+	// addr", `MESHFAST_ADDR="x"`, `-addr "x"`.
 	from map[string]string
 }
 
@@ -72,7 +72,7 @@ func section(prefix string) []string {
 // LoadFile applies the configuration file name holds data of. An empty
 // file (or one of comments) changes nothing. A syntax error, an unknown
 // key, a key given twice or a bad value is returned with the file's name
-// and the line.
+// and the line; the keys before it are applied, the rest not.
 func (l *Loader) LoadFile(name string, data []byte) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -103,6 +103,11 @@ func (l *Loader) LoadFile(name string, data []byte) error {
 // walk applies mapping m, whose keys are under prefix.
 func (l *Loader) walk(file string, m *yaml.Node, prefix string) error {
 	err := eachKey(m, prefix, func(kn, vn *yaml.Node) error {
+		if sec, rest, dotted := strings.Cut(kn.Value, "."); dotted {
+			// One way to write a key, so that "given twice" catches a
+			// key written twice.
+			return fmt.Errorf("%s:%d: key %q has a dot: write %s: indented under %s:", file, kn.Line, kn.Value, rest, sec)
+		}
 		path := prefix + kn.Value
 		if k := lookupKey(path); k != nil {
 			at := fmt.Sprintf("%s:%d", file, kn.Line)

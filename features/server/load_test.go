@@ -148,6 +148,7 @@ func TestLoadFileErrors(t *testing.T) {
 		{"expose:\n  presence:\n    - name: a\n      ttl: 0s\n", `c.yaml:4: expose.presence[0].ttl: "0s": must be more than 0`},
 		{"expose:\n  presence:\n    - name: a\n      name: b\n", `c.yaml:4: expose.presence[0].name: given twice (first on line 3)`},
 		{"expose:\n  rooms: []\n", `c.yaml:2: unknown key "expose.rooms"`},
+		{"log.level: warn\n", `c.yaml:1: key "log.level" has a dot: write level: indented under log:`},
 		// Validate's refusals, found on the key that causes them.
 		{"addr: :1\nloops: 100\n", `c.yaml:2: loops: server: invalid configuration: engine: invalid options: Loops 100 over 64`},
 		{"path: chat\n", `c.yaml:1: path: server: invalid configuration: Mesh path "chat" does not start with "/"`},
