@@ -266,6 +266,29 @@ func TestAuthenticateVerify(t *testing.T) {
 	if ran.Load() != 0 {
 		t.Fatalf("%d commands of refused connections ran", ran.Load())
 	}
+	// a client that goes away while Verify waits: Verify's context ends
+	// with the connection, not at AuthTimeout
+	hungUp := make(chan error, 1)
+	s2 := startServer(t, Options{AuthTimeout: time.Hour, Authenticate: func(r *engine.Request) (Identity, error) {
+		return Identity{Verify: func(ctx context.Context) (Identity, error) {
+			<-ctx.Done()
+			hungUp <- ctx.Err()
+			return Identity{}, ctx.Err()
+		}}, nil
+	}})
+	s2.Expose("whoami", func(c *Context) (any, error) { ran.Add(1); return whoami(c) })
+	w, _, err = dialWireWith(t, s2, "/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.send(`{"id":1,"command":"whoami"}`)
+	w.c.CloseNow()
+	if err := recv(t, hungUp, "Verify's end"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Verify's context ended with %v", err)
+	}
+	if ran.Load() != 0 {
+		t.Fatal("the command of a connection gone before Verify answered ran")
+	}
 	testutil.Eventually(t, 5*time.Second, func() error {
 		if n := s.inflight.Load(); n != 0 {
 			return fmt.Errorf("%d commands still counted in flight", n)
@@ -379,4 +402,41 @@ func (l *logLines) count(s string) int {
 		}
 	}
 	return n
+}
+
+// FuzzOrigins: parseOrigin and origins.allows never panic; an exact entry
+// allows exactly itself, in any ASCII case; a pattern never allows an
+// origin with a path, query, user or space after its scheme.
+func FuzzOrigins(f *testing.F) {
+	for _, s := range [][2]string{
+		{"https://app.example.com", "https://app.example.com"},
+		{"https://*.example.com", "https://a.b.example.com"},
+		{"http://[::1]:8080", "http://[::1]:8080"},
+		{"null", "null"},
+		{"https://*.example.com:8443", "https://x.example.com:8443/"},
+		{"https://*.example.com", "https://evil.com/.example.com"},
+		{"app://x", "APP://X"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, entry, origin string) {
+		r, err := parseOrigin(entry)
+		if err != nil {
+			return
+		}
+		o := origins{r}
+		ok := o.allows([]byte(origin))
+		if r.exact != nil {
+			if ok != strings.EqualFold(origin, entry) {
+				t.Fatalf("%q allows %q: %v", entry, origin, ok)
+			}
+			if !o.allows([]byte(strings.ToUpper(entry))) {
+				t.Fatalf("%q does not allow itself in upper case", entry)
+			}
+			return
+		}
+		if ok && strings.ContainsAny(origin[len(r.scheme):], "/?#@ ") {
+			t.Fatalf("pattern %q allows %q", entry, origin)
+		}
+	})
 }

@@ -79,8 +79,7 @@ func parseOrigin(s string) (originRule, error) {
 	return originRule{scheme: []byte(lower[:i]), suffix: []byte(lower[i+1:])}, nil
 }
 
-// allows reports whether origin (as sent) matches an entry, ignoring ASCII
-// case.
+// allows reports whether origin (as sent) matches an entry, ignoring case.
 func (o origins) allows(origin []byte) bool {
 	for i := range o {
 		r := &o[i]
