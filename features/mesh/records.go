@@ -117,7 +117,21 @@ var (
 	//lint:ignore ST1005 wire-compatible message
 	errRecordPayload  = errors.New(`Invalid payload: expected {"recordId": string, "newValue": any}`)
 	errConnectionGone = errors.New("mesh: connection closed")
+	// What mesh/publish-record-update's client is told of a newValue that
+	// recordJSON refuses (one that came in a frame the decoder accepted
+	// should not be).
+	errRecordValue = errors.New("newValue is not valid JSON")
 )
+
+// publicCause is the client-facing part of an error coordFailed returned:
+// the text of its *protocol.CodeError.
+func publicCause(err error) error {
+	var ce *protocol.CodeError
+	if errors.As(err, &ce) {
+		return errors.New(ce.Message)
+	}
+	return errCoordinator
+}
 
 // PublishRecordUpdate sets recordID's value. If the value changed (as JSON:
 // key order and number spelling do not count), its version goes up by one
@@ -425,11 +439,14 @@ func (s *Server) registerRecordBuiltins() {
 			return nil, protocol.RecordNotWritable(req.RecordID)
 		}
 		raw, err := recordJSON(json.RawMessage(req.NewValue))
-		if err == nil {
-			err = s.writeRecord(c, req.RecordID, raw)
-		}
 		if err != nil {
-			return nil, protocol.RecordPublishFailed(req.RecordID, err)
+			return nil, fmt.Errorf("%w (%w)", protocol.RecordPublishFailed(req.RecordID, errRecordValue), err)
+		}
+		if err := s.writeRecord(c, req.RecordID, raw); err != nil {
+			// Mesh's text, with the cause the client may see: the
+			// coordinator's own is logged (coordFailed, then run).
+			cause := s.coordFailed(c.Command, err)
+			return nil, fmt.Errorf("%w (%w)", protocol.RecordPublishFailed(req.RecordID, publicCause(cause)), cause)
 		}
 		return protocol.SuccessReply{Success: true}, nil
 	})

@@ -108,6 +108,7 @@ func TestCoordinatorErrorReply(t *testing.T) {
 	var logs logLines
 	co := memory.New(memory.Options{})
 	s := startServer(t, Options{Coordinator: co, Logf: logs.add})
+	s.ExposeWritableRecord("doc", nil)
 	w := dialWire(t, s)
 	_ = co.Close() // every call fails from now on
 	const generic = `{"error":"the server could not complete the command","code":"ESERVER","name":"Error"}`
@@ -117,8 +118,11 @@ func TestCoordinatorErrorReply(t *testing.T) {
 		`{"id":2,"command":"mesh/get-room-metadata","payload":`+generic+`}`)
 	w.expect(`{"id":3,"command":"mesh/get-my-connection-metadata","payload":{}}`,
 		`{"id":3,"command":"mesh/get-my-connection-metadata","payload":`+generic+`}`)
+	// Mesh's text, with a cause for the client
+	w.expect(`{"id":4,"command":"mesh/publish-record-update","payload":{"recordId":"doc","newValue":1}}`,
+		`{"id":4,"command":"mesh/publish-record-update","payload":{"error":"Failed to publish update for record \"doc\": the server could not complete the command","code":"ESERVER","name":"Error"}}`)
 	logs.expect(t, "mesh/join-room: the server could not complete the command (mesh/join-room: coordinator: coord: closed")
-	if n := logs.count("coordinator: coord: closed"); n != 3 {
-		t.Fatalf("%d log lines for 3 failed commands: %q", n, logs.lines)
+	if n := logs.count("coordinator: coord: closed"); n != 4 {
+		t.Fatalf("%d log lines for 4 failed commands: %q", n, logs.lines)
 	}
 }
