@@ -125,7 +125,9 @@ type Options struct {
 	// (scheme, host and the port if not the scheme's default: what browsers
 	// send, no path and no trailing slash), or a pattern whose host starts
 	// with "*.", "https://*.example.com", which matches every subdomain (at
-	// any depth) but not example.com itself. Matching ignores case.
+	// any depth) but not example.com itself. Matching ignores case. The
+	// Origin "null" (sandboxed frames, file: pages) passes only if listed,
+	// and listing it lets in every such page.
 	//
 	// A handshake without an Origin header is let through: browsers always
 	// send one on a WebSocket handshake, so its absence means a program
