@@ -43,7 +43,7 @@ func TestBinary(t *testing.T) {
 			{args: []string{"-loops", "100"}, want: "Loops 100: 1 to 64"},
 			{args: []string{"-addr", "9451"}, want: `"9451"`},
 			{args: []string{"-addr", "9451", "-reuseport=false"}, want: "9451"},
-			{args: []string{"-path", "chat"}, want: `path "chat" does not start with "/"`},
+			{args: []string{"-path", "chat"}, want: `Path "chat" does not start with "/"`},
 			{args: []string{"-max-message-size", "-5"}, want: `invalid value "-5" for flag -max-message-size: negative`},
 			{args: []string{"-max-pending-bytes", "-1"}, want: "-max-pending-bytes"},
 			{args: []string{"-loops", "-2"}, want: "-loops"},

@@ -153,7 +153,7 @@ func TestLoadFileErrors(t *testing.T) {
 		{"log.level: warn\n", `c.yaml:1: key "log.level" has a dot: write level: indented under log:`},
 		// Validate's refusals, found on the key that causes them.
 		{"addr: :1\nloops: 100\n", `c.yaml:2: loops: server: invalid configuration: engine: invalid options: Loops 100: 1 to 64`},
-		{"path: chat\n", `c.yaml:1: path: server: invalid configuration: Mesh path "chat" does not start with "/"`},
+		{"path: chat\n", `c.yaml:1: path: server: invalid configuration: mesh: invalid options: Path "chat" does not start with "/"`},
 		{"max_pending_bytes: 2GiB\n", `c.yaml:1: max_pending_bytes: server: invalid configuration`},
 	} {
 		l := NewLoader()
@@ -259,7 +259,7 @@ func TestPrecedence(t *testing.T) {
 	if err := l.ParseFlags(fs, []string{"-path", "x"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Validate(); err == nil || !strings.Contains(err.Error(), `-path "x": server: invalid configuration: Mesh path "x"`) {
+	if err := l.Validate(); err == nil || !strings.Contains(err.Error(), `-path "x": server: invalid configuration: mesh: invalid options: Path "x" does not start with "/"`) {
 		t.Fatalf("Validate: %v", err)
 	}
 }

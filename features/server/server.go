@@ -9,7 +9,6 @@ import (
 	"net"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/meshfast/meshfast/engine"
@@ -59,8 +58,8 @@ func (c Config) Validate() error {
 	if err := c.Engine.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	if p := c.Mesh.Path; p != "" && !strings.HasPrefix(p, "/") {
-		return fmt.Errorf("%w: Mesh path %q does not start with \"/\" (did you mean \"/%s\"?)", ErrInvalidConfig, p, p)
+	if err := c.Mesh.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return c.Expose.validate()
 }
