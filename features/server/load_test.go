@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"flag"
+	"github.com/meshfast/meshfast/engine"
 	"io"
 	"log/slog"
 	"os"
@@ -25,7 +26,7 @@ func env(kv ...string) func(string) (string, bool) {
 }
 
 const goodFile = `# a comment
-addr: "127.0.0.1:9000"
+addr: "127.0.0.1:9123"
 path: /chat
 loops: 3
 reuseport: false
@@ -77,7 +78,7 @@ func TestLoadFileGood(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"addr", e.Addr, "127.0.0.1:9000"},
+		{"addr", e.Addr, "127.0.0.1:9123"},
 		{"path", m.Path, "/chat"},
 		{"loops", e.Loops, 3},
 		{"reuseport", e.ReusePort, false},
@@ -192,7 +193,7 @@ func TestLoadEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := l.Settings
-	if s.Node.Engine.MaxConnections != 7 || s.Log.Level != slog.LevelDebug || s.Node.Engine.Addr != ":8080" {
+	if s.Node.Engine.MaxConnections != 7 || s.Log.Level != slog.LevelDebug || s.Node.Engine.Addr != engine.DefaultAddr {
 		t.Fatalf("scalars: %+v %v %q", s.Node.Engine.MaxConnections, s.Log.Level, s.Node.Engine.Addr)
 	}
 	ch := s.Node.Expose.Channels
