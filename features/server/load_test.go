@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"flag"
-	"github.com/meshfast/meshfast/engine"
 	"io"
 	"log/slog"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/features/mesh"
 )
 
