@@ -44,3 +44,44 @@ func TestQueryBytesAllocatesNothing(t *testing.T) {
 		t.Fatalf("QueryBytes allocates %.1f times", n)
 	}
 }
+
+// An SSE event published to many streams is encoded once and costs no
+// allocation per stream, chunked or not.
+func TestSSEBroadcastAllocatesNothing(t *testing.T) {
+	s := NewSimulator(Options{Loops: 2})
+	e := s.Engine()
+	sse, err := e.NewSSE("/events", topicOpener{"feed"}, SSEOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.HandleHTTP("/events", func(w *Response, r *Request) { w.OpenSSE(sse) })
+	for i := 0; i < 1000; i++ {
+		proto := "HTTP/1.1"
+		if i%2 == 0 {
+			proto = "HTTP/1.0"
+		}
+		sc := s.OpenRaw()
+		if s.Feed(sc, []byte("GET /events "+proto+"\r\nHost: x\r\n\r\n")) || !sc.Conn().IsStream() {
+			t.Fatal("stream did not open")
+		}
+	}
+	data := make([]byte, 128)
+	publish := func() {
+		f := NewTextFrame(data)
+		b, _ := AppendSSEEvent(f.StreamBuf(), "id-1", "update", data)
+		f.SetStreamBytes(b)
+		s.Publish("feed", f)
+		f.Release()
+	}
+	publish()
+	if n := testing.AllocsPerRun(100, publish); n != 0 {
+		t.Fatalf("an SSE broadcast to 1000 streams allocates %.1f times", n)
+	}
+}
+
+// topicOpener subscribes each connection to its topic when it opens.
+type topicOpener struct{ topic string }
+
+func (h topicOpener) OnOpen(c *Conn, _ *Request)      { c.loop.subscribe(c, h.topic) }
+func (h topicOpener) OnMessage(*Conn, OpCode, []byte) {}
+func (h topicOpener) OnClose(*Conn, CloseInfo)        {}

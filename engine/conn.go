@@ -93,6 +93,12 @@ type Conn struct {
 type route struct {
 	h    Handler
 	path string
+	// heartbeat is a stream route's heartbeat period (ns), 0 for none (sse.go).
+	heartbeat int64
+	// max caps the route's open connections (0: none); open counts them
+	// while it is set (Engine.reserve).
+	max  int64
+	open atomic.Int64
 }
 
 // noCopy makes go vet flag copies of loop-owned structs.
@@ -179,8 +185,8 @@ func (c *Conn) Value() any { return c.value }
 func (c *Conn) SetTimer(at int64) { c.timerAt = at }
 
 // IsStream reports whether this is a long-lived HTTP response rather than a
-// WebSocket. Safe from any goroutine.
-func (c *Conn) IsStream() bool { return c.kind == kindStream }
+// WebSocket. Safe from any goroutine once OnOpen has run.
+func (c *Conn) IsStream() bool { return c.kind == kindStream || c.kind == kindStreamPlain }
 
 // LoopIndex is the index of the owning event loop, for per-loop sharding by
 // the application. Safe from any goroutine.
@@ -208,10 +214,14 @@ func (c *Conn) WriteFrame(f *Frame) error {
 }
 
 // WriteRaw queues p as-is, without WebSocket framing: for stream connections
-// and for frames the caller encoded itself. p is copied. Loop only.
+// (as one chunk of the body, for an HTTP/1.1 client) and for frames the
+// caller encoded itself. p is copied. Loop only.
 func (c *Conn) WriteRaw(p []byte) error {
 	if c.state != stateOpen {
 		return ErrClosed
+	}
+	if c.IsStream() {
+		return c.loop.queueStream(c, p)
 	}
 	return c.loop.queueCopy(c, p, nil)
 }
@@ -220,8 +230,8 @@ func (c *Conn) writeMessage(op OpCode, p []byte) error {
 	if c.state != stateOpen {
 		return ErrClosed
 	}
-	if c.kind == kindStream {
-		return c.loop.queueCopy(c, p, nil)
+	if c.IsStream() {
+		return c.loop.queueStream(c, p)
 	}
 	var hdr [maxHeaderSize]byte
 	return c.loop.queueCopy(c, p, appendFrameHeader(hdr[:0], op, true, len(p)))

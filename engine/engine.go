@@ -689,6 +689,7 @@ func (e *Engine) connClosed(c *Conn, err error) {
 		return
 	}
 	e.registry.del(c)
+	e.unreserve(c.route)
 	if e.open.Add(-1) == 0 && e.draining.Load() {
 		e.drainOnce.Do(func() { close(e.drained) })
 	}

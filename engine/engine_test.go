@@ -618,11 +618,15 @@ func TestStreamResponseHeldByLoop(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("stream head: %v %+v", err, resp)
 	}
-	line, _ := br.ReadString('\n')
+	if te := resp.TransferEncoding; len(te) != 1 || te[0] != "chunked" {
+		t.Fatalf("an HTTP/1.1 stream is chunked: %q", te)
+	}
+	body := bufio.NewReader(resp.Body)
+	line, _ := body.ReadString('\n')
 	if line != "data: hello /events\n" { // the stream knows its path
 		t.Fatalf("first event %q", line)
 	}
-	_, _ = br.ReadString('\n')
+	_, _ = body.ReadString('\n')
 	// a published frame reaches the stream through its stream variant only
 	f := NewTextFrame([]byte("ws only"))
 	e.Publish("events", f, nil)
@@ -631,7 +635,7 @@ func TestStreamResponseHeldByLoop(t *testing.T) {
 	f.SetStream([]byte("data: both\n\n"))
 	e.Publish("events", f, nil)
 	f.Release()
-	if line, _ = br.ReadString('\n'); line != "data: both\n" {
+	if line, _ = body.ReadString('\n'); line != "data: both\n" {
 		t.Fatalf("published event %q", line)
 	}
 	nc.Close()

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -23,9 +24,12 @@ type Frame struct {
 	refs   atomic.Int32
 	buf    []byte // maxHeaderSize bytes of head room, then the payload
 	ws     []byte // complete WebSocket frame inside buf
-	stream []byte // stream-connection variant, nil if not set
-	sbuf   []byte // backing of stream
-	at     int64  // when it was published (unix ns), for PublishLatency
+	stream []byte // stream-connection variant as an HTTP/1.1 chunk, nil if not set
+	// streamPlain is the same bytes without the chunk's head and tail, for
+	// an HTTP/1.0 stream (sse.go).
+	streamPlain []byte
+	sbuf        []byte // backing of stream
+	at          int64  // when it was published (unix ns), for PublishLatency
 }
 
 // framePool recycles Frames; buffers over maxPooledFrame are dropped so one
@@ -88,26 +92,61 @@ func (f *Frame) Payload() []byte {
 func (f *Frame) Bytes() []byte { return f.ws }
 
 // SetStream sets the bytes stream connections receive for this frame (for
-// example an SSE "data:" event). p is copied. Without it, stream
-// connections skip the frame. Set it before publishing.
+// example an SSE event: AppendSSEEvent). p is copied. Without it, or with
+// an empty p, stream connections skip the frame. Set it before publishing.
 func (f *Frame) SetStream(p []byte) {
-	f.sbuf = append(f.sbuf[:0], p...)
-	f.stream = f.sbuf
+	if len(p) == 0 {
+		f.stream, f.streamPlain = nil, nil
+		return
+	}
+	f.sbuf = append(f.sbuf[:0], make([]byte, chunkHeadroom)...)
+	f.sbuf = append(f.sbuf, p...)
+	f.sealStream(len(p))
 }
 
 // StreamBuf returns an empty slice backed by the frame's stream buffer, for
-// building the stream variant without a copy; pass the result to SetStreamBytes.
-func (f *Frame) StreamBuf() []byte { return f.sbuf[:0] }
+// building the stream variant without a copy; pass the result to
+// SetStreamBytes.
+func (f *Frame) StreamBuf() []byte {
+	if cap(f.sbuf) < chunkHeadroom+64 {
+		f.sbuf = make([]byte, chunkHeadroom, 512)
+	}
+	return f.sbuf[chunkHeadroom:chunkHeadroom]
+}
 
-// SetStreamBytes sets the stream variant to p, which should be built on StreamBuf.
+// SetStreamBytes sets the stream variant to p: without a copy if p was
+// built on StreamBuf, else as SetStream.
 func (f *Frame) SetStreamBytes(p []byte) {
-	f.sbuf = p
-	f.stream = p
+	b := f.sbuf[:cap(f.sbuf)]
+	if len(p) == 0 || len(b) <= chunkHeadroom || unsafe.SliceData(p) != unsafe.SliceData(b[chunkHeadroom:]) {
+		f.SetStream(p)
+		return
+	}
+	f.sbuf = b[:chunkHeadroom+len(p)]
+	f.sealStream(len(p))
+}
+
+// sealStream makes the stream variant of the n bytes after the headroom
+// in sbuf: stored once as an HTTP/1.1 chunk (its head right-aligned in the
+// headroom, CRLF after), and the same bytes without head and tail for an
+// HTTP/1.0 stream, which knows no chunks.
+func (f *Frame) sealStream(n int) {
+	f.sbuf = append(f.sbuf, '\r', '\n')
+	var hdr [chunkHeadroom]byte
+	h := strconv.AppendUint(hdr[:0], uint64(n), 16)
+	h = append(h, '\r', '\n')
+	start := chunkHeadroom - len(h)
+	copy(f.sbuf[start:], h)
+	f.stream = f.sbuf[start:]
+	f.streamPlain = f.sbuf[chunkHeadroom : chunkHeadroom+n]
 }
 
 func (f *Frame) bytesFor(k connKind) []byte {
-	if k == kindStream {
+	switch k {
+	case kindStream:
 		return f.stream
+	case kindStreamPlain:
+		return f.streamPlain
 	}
 	return f.ws
 }
@@ -136,7 +175,7 @@ func (f *Frame) Release() {
 		f.sbuf = nil
 	}
 	f.sbuf = f.sbuf[:0]
-	f.ws, f.stream = nil, nil
+	f.ws, f.stream, f.streamPlain = nil, nil, nil
 	f.at = 0
 	framePool.Put(f)
 }

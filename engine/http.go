@@ -367,6 +367,7 @@ type Response struct {
 	Headers []string
 
 	stream Handler // set by Stream
+	sse    *SSE    // set by OpenSSE
 }
 
 // Stream turns the response into a long-lived stream held by the event loop

@@ -652,6 +652,11 @@ func (l *loop) closeConn(c *Conn, reason CloseReason, code CloseCode, text strin
 		}
 		return
 	}
+	if c.state == stateOpen && c.kind == kindStream && reason != ReasonSlowConsumer {
+		// A chunked stream the server ends gets the last chunk, so that
+		// the client sees the body end rather than break.
+		_ = l.queueCopy(c, lastChunk, nil)
+	}
 	if c.state == stateOpen && c.kind == kindWebSocket {
 		// A slow consumer gets its close frame straight to gnet's buffer,
 		// behind what it owes, and is closed at once: waiting on it is what
@@ -737,6 +742,9 @@ func (l *loop) checkTimers(c *Conn, now int64) {
 				c.deadline = now // open: the last ping's time
 				_ = l.queueCopy(c, nil, pingFrame[:])
 			}
+		}
+		if c.IsStream() {
+			l.streamTimers(c, now)
 		}
 		if c.timerAt != 0 && now >= c.timerAt {
 			c.timerAt = 0

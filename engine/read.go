@@ -112,7 +112,7 @@ func (l *loop) traffic(c *Conn) bool {
 		l.readHandshake(c)
 	case stateOpen:
 		switch {
-		case c.kind == kindStream:
+		case c.IsStream():
 			_, _ = c.sock.Discard(-1) // a stream's client has nothing to say
 		case c.need == needPaused:
 			// Input waits for ResumeReading. With third_party/gnet the socket
@@ -239,9 +239,13 @@ func (l *loop) upgrade(c *Conn, r *Request, head []byte) {
 	case e.draining.Load():
 		l.httpError(c, 503, "server shutting down")
 		return
+	case !e.reserve(&wr.route):
+		l.httpError(c, 503, "too many connections", "Retry-After: 1")
+		return
 	}
 	if hc, ok := wr.h.(HandshakeChecker); ok {
 		if err := hc.CheckHandshake(r); err != nil {
+			e.unreserve(&wr.route)
 			var he *HTTPError
 			if errors.As(err, &he) {
 				l.httpError(c, he.Status, he.Message, he.Headers...)
@@ -261,6 +265,7 @@ func (l *loop) upgrade(c *Conn, r *Request, head []byte) {
 	}
 	_ = l.queueCopy(c, l.hsWriter.b, nil)
 	if err != nil {
+		e.unreserve(&wr.route)
 		c.setClose(ReasonHandshakeFailed, CloseAbnormal, err)
 		l.closeConn(c, ReasonHandshakeFailed, 0, "", err)
 		return
@@ -291,6 +296,9 @@ func (l *loop) opened(c *Conn, r *Request, rt *route, kind connKind) {
 	c.route = rt
 	c.need = 0
 	c.deadline = 0 // open: no engine ping sent yet
+	if c.IsStream() {
+		c.deadline = l.now // open: when the last heartbeat went (sse.go)
+	}
 	l.e.open.Add(1)
 	rt.h.OnOpen(c, r)
 	// Published for Lookup only now: the registry's atomic store is what
@@ -323,16 +331,29 @@ func (l *loop) serveHTTP(c *Conn, r *Request) {
 	w := &l.resp
 	*w = Response{}
 	rt.fn(w, r)
+	if w.sse != nil {
+		s := w.sse
+		*w = Response{}
+		if !head {
+			l.openSSE(c, r, s)
+			return
+		}
+		w.ContentType, w.Headers, w.stream = "text/event-stream", sseHeaders11[:2], s.h // below: the head alone
+	}
 	status := w.Status
 	if status == 0 {
 		status = 200
 	}
 	if w.stream != nil && !head {
-		l.hsWriter.b = appendResponseHead(l.hsWriter.b[:0], status, w.ContentType, w.Headers, -1)
+		kind, headers := kindStream, append(w.Headers[:len(w.Headers):len(w.Headers)], "Transfer-Encoding: chunked")
+		if string(r.Proto) == "HTTP/1.0" {
+			kind, headers = kindStreamPlain, w.Headers // no chunks: the body ends with the connection
+		}
+		l.hsWriter.b = appendResponseHead(l.hsWriter.b[:0], status, w.ContentType, headers, -1)
 		_ = l.queueCopy(c, l.hsWriter.b, nil)
 		rt := &route{h: w.stream, path: string(r.Path)}
 		*w = Response{}
-		l.opened(c, r, rt, kindStream)
+		l.opened(c, r, rt, kind)
 		return
 	}
 	n, headers := len(w.Body), w.Headers
