@@ -55,6 +55,7 @@ func TestSSEBroadcastAllocatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.HandleHTTP("/events", func(w *Response, r *Request) { w.OpenSSE(sse) })
+	var streams []*SimConn
 	for i := 0; i < 1000; i++ {
 		proto := "HTTP/1.1"
 		if i%2 == 0 {
@@ -64,6 +65,7 @@ func TestSSEBroadcastAllocatesNothing(t *testing.T) {
 		if s.Feed(sc, []byte("GET /events "+proto+"\r\nHost: x\r\n\r\n")) || !sc.Conn().IsStream() {
 			t.Fatal("stream did not open")
 		}
+		streams = append(streams, sc)
 	}
 	data := make([]byte, 128)
 	publish := func() {
@@ -74,8 +76,12 @@ func TestSSEBroadcastAllocatesNothing(t *testing.T) {
 		f.Release()
 	}
 	publish()
+	before := streams[0].Bytes() + streams[1].Bytes()
 	if n := testing.AllocsPerRun(100, publish); n != 0 {
 		t.Fatalf("an SSE broadcast to 1000 streams allocates %.1f times", n)
+	}
+	if streams[0].Bytes()+streams[1].Bytes() == before {
+		t.Fatal("the streams were not written")
 	}
 }
 
