@@ -56,6 +56,7 @@ func (s *Server) subscribeChannel(ctx context.Context, c *Connection, channel st
 		s.opts.Logf("mesh: subscribe %s to %q: %v", c.id, channel, err)
 		return false, []string{}
 	}
+	s.channelJoined(c, channel)
 	history := []string{}
 	if historyLimit > 0 {
 		h, err := s.ChannelHistory(ctx, channel, historyLimit)

@@ -83,7 +83,7 @@ func (s *Server) deliverChannel(src *source, channel string) coord.Handler {
 	return func(_ string, p []byte) {
 		f := engine.AcquireFrame()
 		f.SetPayload(engine.OpText, protocol.AppendSubscriptionMessage(f.PayloadBuf(), channel, b2s(p)))
-		s.e.Publish(et, f, nil)
+		s.publishChannel(channel, et, p, f)
 		f.Release()
 	}
 }

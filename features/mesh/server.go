@@ -36,6 +36,7 @@ type Server struct {
 	rec      recordState
 	subs     subscriptions
 	nodeSubs []coord.Subscription // for the node's life (subscribeNode)
+	streams  streamHooks          // members that are not Mesh connections (streams.go)
 
 	hooksMu  sync.RWMutex
 	onOpen   []func(*Connection)

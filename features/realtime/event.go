@@ -1,0 +1,210 @@
+package realtime
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/meshfast/meshfast/engine"
+	"github.com/meshfast/meshfast/protocol"
+)
+
+// Event is what the helpers send: a name and JSON data.
+//
+// A stream receives it as one Server-Sent Event ("id:" if ID is set,
+// "event:" if Event is set, the data as "data:" lines); a WebSocket (Mesh)
+// connection as a Mesh push {"command": Event, "payload": Data}, "message"
+// standing for an empty Event. Published to a channel, it travels as the
+// channel message {"event","data","id"} (see ToChannel), which Mesh
+// subscribers receive as it is and streams receive unwrapped.
+type Event struct {
+	// Event is the event's name: what a browser's
+	// EventSource.addEventListener listens for. Empty means "message"
+	// (EventSource.onmessage). It may not hold CR or LF.
+	Event string
+	// Data is encoded as JSON; a json.RawMessage is sent as it is (it
+	// must then be JSON for WebSocket clients).
+	Data any
+	// ID is the stream event's id (EventSource's lastEventId, sent back in
+	// Last-Event-ID when it reconnects) for Send, SendTo and Broadcast; it
+	// may not hold NUL, CR or LF. Channel messages get ids of their own,
+	// which resume a stream exactly (see the package doc), so ToChannel
+	// ignores it.
+	ID string
+}
+
+// ErrInvalidEvent wraps the error of an Event that cannot be sent.
+var ErrInvalidEvent = errors.New("realtime: invalid event")
+
+// appendData appends ev.Data as JSON.
+func appendData(dst []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(dst, "null"...), nil
+	case json.RawMessage:
+		if len(x) == 0 {
+			return append(dst, "null"...), nil
+		}
+		return append(dst, x...), nil
+	}
+	out, err := protocol.AppendJSON(dst, v)
+	if err != nil {
+		return dst, fmt.Errorf("%w: data: %w", ErrInvalidEvent, err)
+	}
+	return out, nil
+}
+
+// encoded is an Event in both wire forms, built once per publish.
+type encoded struct {
+	push []byte // the Mesh push frame's payload (a JSON text message)
+	sse  []byte // the stream event
+}
+
+func encode(ev Event) (encoded, error) {
+	data, err := appendData(nil, ev.Data)
+	if err != nil {
+		return encoded{}, err
+	}
+	sse, err := engine.AppendSSEEvent(nil, ev.ID, ev.Event, data)
+	if err != nil {
+		return encoded{}, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
+	}
+	name := ev.Event
+	if name == "" {
+		name = "message"
+	}
+	return encoded{push: protocol.AppendPush(nil, name, data), sse: sse}, nil
+}
+
+// frame returns a frame holding both forms, with one reference.
+func (x encoded) frame() *engine.Frame {
+	f := engine.AcquireFrame()
+	f.SetPayload(engine.OpText, append(f.PayloadBuf(), x.push...))
+	f.SetStreamBytes(append(f.StreamBuf(), x.sse...))
+	return f
+}
+
+// streamFrame returns a frame holding the stream form alone.
+func streamFrame(sse []byte) *engine.Frame {
+	f := engine.AcquireFrame()
+	f.SetStreamBytes(append(f.StreamBuf(), sse...))
+	return f
+}
+
+// appendWire appends x as one coordinator message: the push's length,
+// the push, the stream event.
+func (x encoded) appendWire(dst []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(x.push)))
+	dst = append(dst, x.push...)
+	return append(dst, x.sse...)
+}
+
+func parseWire(p []byte) (encoded, bool) {
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n > uint64(len(p)-k) {
+		return encoded{}, false
+	}
+	return encoded{push: p[k : k+int(n)], sse: p[k+int(n):]}, true
+}
+
+// Channel messages.
+//
+// An event published with ToChannel travels on the channel as the JSON
+// object {"event":E,"data":D,"id":N}: what Mesh subscribers receive, and
+// what a stream unwraps into "event: E" and D. N is 12 random bytes, so
+// that no two events published are the same message (see ids below). Any
+// other channel message (Server.PublishToChannel, the HTTP API) reaches
+// streams as a "message" event whose data is the message itself.
+
+// appendEnvelope appends ev as a channel message.
+func appendEnvelope(dst []byte, ev Event) ([]byte, error) {
+	if err := engine.CheckSSEEvent(ev.Event); err != nil {
+		return dst, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
+	}
+	var nonce [12]byte
+	_, _ = rand.Read(nonce[:])
+	dst = append(dst, `{"event":`...)
+	dst = protocol.AppendJSONString(dst, ev.Event)
+	dst = append(dst, `,"data":`...)
+	dst, err := appendData(dst, ev.Data)
+	if err != nil {
+		return dst, err
+	}
+	dst = append(dst, `,"id":"`...)
+	dst = base64.RawURLEncoding.AppendEncode(dst, nonce[:])
+	return append(dst, `"}`...), nil
+}
+
+// envelope is a channel message published by ToChannel.
+type envelope struct {
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data"`
+	ID    string          `json:"id"`
+}
+
+// parseEnvelope reads a channel message published by ToChannel; ok is
+// false for any other message.
+func parseEnvelope(msg []byte) (envelope, bool) {
+	var env envelope
+	if !bytes.HasPrefix(msg, []byte(`{"event":`)) || protocol.Unmarshal(msg, &env) != nil ||
+		env.Data == nil || env.ID == "" || engine.CheckSSEEvent(env.Event) != nil {
+		return envelope{}, false
+	}
+	return env, true
+}
+
+// Event ids of channel messages.
+//
+// A channel message's id is "<channel>:<digest>", the digest being the
+// first 12 bytes of the message's SHA-256 in unpadded base64url (16
+// characters). Every node computes the same id for the same message, from
+// the message alone, so a stream resumes on any node, and after a
+// restart, from whatever history the coordinator kept: the messages after
+// the newest one with that digest (see planReplay). Events published with
+// ToChannel carry a random nonce, so their digests never repeat and
+// resuming from them is exact; a channel message published twice with the
+// same text has one id for both, and a stream whose last event was the
+// older copy resumes after the newer one.
+
+const digestLen = 16 // base64url characters of 12 bytes
+
+// digest returns msg's digest.
+func digest(msg []byte) string {
+	sum := sha256.Sum256(msg)
+	return base64.RawURLEncoding.EncodeToString(sum[:12])
+}
+
+// parseEventID splits a channel message's id; ok is false for any other
+// id.
+func parseEventID(id string) (channel, dig string, ok bool) {
+	n := len(id) - digestLen - 1
+	if n < 1 || id[n] != ':' {
+		return "", "", false
+	}
+	return id[:n], id[n+1:], true
+}
+
+// appendChannelEvent appends the stream event of a message of channel
+// with digest d. The channel is known to fit in an id (checkSSEChannel).
+func appendChannelEvent(dst []byte, channel, d string, msg []byte) []byte {
+	dst = append(dst, "id: "...)
+	dst = append(dst, channel...)
+	dst = append(dst, ':')
+	dst = append(dst, d...)
+	dst = append(dst, '\n')
+	if env, ok := parseEnvelope(msg); ok {
+		if env.Event != "" {
+			dst = append(dst, "event: "...)
+			dst = append(dst, env.Event...)
+			dst = append(dst, '\n')
+		}
+		msg = env.Data
+	}
+	dst = engine.AppendSSEData(dst, msg)
+	return append(dst, '\n')
+}
