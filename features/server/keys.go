@@ -73,6 +73,17 @@ var table = []key{
 		value: func(s *Settings) flag.Value { return (*positiveDuration)(&s.ShutdownTimeout) }},
 	{path: "bench", flag: true, usage: "expose the bench/publish command and the bench channels for meshfast-bench",
 		value: func(s *Settings) flag.Value { return (*boolean)(&s.Node.Bench) }},
+	{path: "demo", flag: true, usage: "serve the demo page on /demo (EventSource and WebSocket side by side) and expose what it uses",
+		value: func(s *Settings) flag.Value { return (*boolean)(&s.Node.Demo) }},
+
+	{path: "sse.path", usage: "`path` of the Server-Sent Events endpoint, starting with /",
+		value: func(s *Settings) flag.Value { return (*nonEmpty)(&s.Node.SSE.Path) }},
+	{path: "sse.heartbeat", usage: "comment line sent to each stream every `period`; off sends none",
+		value: func(s *Settings) flag.Value { return (*offDuration)(&s.Node.SSE.Heartbeat) }},
+	{path: "sse.retry", usage: "reconnection `delay` a stream asks its client for; off sends no hint",
+		value: func(s *Settings) flag.Value { return (*offDuration)(&s.Node.SSE.Retry) }},
+	{path: "sse.max_connections", usage: "answer 503 to streams past `n` open ones, 0 = no cap of their own (max_connections still applies)",
+		value: func(s *Settings) flag.Value { return (*count)(&s.Node.SSE.MaxConnections) }},
 
 	{path: "log.format", flag: true, usage: "log line `format`: text or json",
 		value: func(s *Settings) flag.Value { return (*logFormat)(&s.Log.Format) }},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/features/mesh"
+	"github.com/meshfast/meshfast/features/realtime"
 	"github.com/meshfast/meshfast/perf"
 	"github.com/meshfast/meshfast/protocol"
 )
@@ -31,6 +32,15 @@ type Config struct {
 	// Expose lists the channels, records and presence rooms clients may
 	// use. Zero exposes none (but the bench channels when Bench is set).
 	Expose Exposures
+	// SSE configures the Server-Sent Events endpoint (features/realtime):
+	// its path (zero: /events), heartbeat, retry hint and cap. Unlike
+	// realtime's own default, a zero MaxConnections caps the streams at
+	// nothing of their own: the node's connection limits apply.
+	SSE realtime.SSEOptions
+	// Demo serves the demo page on /demo, and exposes what it uses: the
+	// channel "demo:feed", presence in the room "demo", and the command
+	// "demo/post" (demo.go).
+	Demo bool
 	// Logger, if set, receives the engine's and Mesh's log lines, for each
 	// whose Logf is nil (see logf for their level). Nil leaves them as the
 	// options say.
@@ -42,6 +52,9 @@ type Node struct {
 	Engine  *engine.Engine
 	Mesh    *mesh.Server
 	Metrics *perf.Metrics
+	// Realtime is the helper API (broadcast, send to a user, channels) over
+	// the node's two drivers: Mesh, and Server-Sent Events.
+	Realtime *realtime.Realtime
 
 	history histories // written by Start, read-only after
 }
@@ -97,17 +110,32 @@ func Start(cfg Config) (*Node, error) {
 		}
 	}
 	e := engine.New(eo)
-	ms, err := mesh.New(e, cfg.Mesh)
+	n := &Node{Engine: e, Metrics: reg}
+	so := cfg.SSE
+	if so.MaxConnections == 0 {
+		so.MaxConnections = -1 // no cap of the streams' own: the node's limits apply
+	}
+	rt, err := realtime.New(e, realtime.Options{
+		Mesh: cfg.Mesh,
+		SSE:  so,
+		// The node's connection limits apply to Mesh, not the helpers' default.
+		WebSocket: realtime.WebSocketOptions{MaxConnections: -1},
+		History:   func(ch string) int { h, _ := n.history.lookup(ch); return h },
+	})
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{Engine: e, Mesh: ms, Metrics: reg}
+	ms := rt.Mesh()
+	n.Mesh, n.Realtime = ms, rt
 	n.registerMetrics()
 	ms.Expose("echo", func(c *mesh.Context) (any, error) { return c.Payload, nil })
 	if cfg.Bench {
 		n.exposeBench()
 	}
 	n.expose(cfg.Expose)
+	if cfg.Demo {
+		n.serveDemo(rt.Options().Mesh.Path, rt.Options().SSE.Path)
+	}
 	ms.UseFor(protocol.CmdSubscribeChannel, n.boundHistory)
 	e.HandleHTTP("/health", e.HealthHandler(func(dst []byte) []byte {
 		dst = append(dst, `"node":`...)
@@ -120,7 +148,7 @@ func Start(cfg Config) (*Node, error) {
 		w.Body = n.Metrics.WritePrometheus(nil)
 	})
 	if err := e.Start(); err != nil {
-		_ = ms.Close()
+		_ = rt.Close()
 		return nil, err
 	}
 	return n, nil
@@ -136,7 +164,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if errors.Is(err, engine.ErrServerClosed) {
 		err = nil
 	}
-	return errors.Join(err, n.Mesh.Close())
+	return errors.Join(err, n.Realtime.Close())
 }
 
 func (n *Node) registerMetrics() {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/features/mesh"
+	"github.com/meshfast/meshfast/features/realtime"
 )
 
 // Defaults of the Settings fields that are not a Config's.
@@ -62,6 +63,11 @@ func DefaultSettings() Settings {
 				MaxQueuedCommands: mesh.DefaultMaxQueuedCommands,
 				MaxQueuedBytes:    mesh.DefaultMaxQueuedBytes,
 				MaxInFlight:       mesh.DefaultMaxInFlight,
+			},
+			SSE: realtime.SSEOptions{
+				Path:      realtime.DefaultSSEPath,
+				Heartbeat: realtime.DefaultHeartbeat,
+				Retry:     realtime.DefaultRetry,
 			},
 		},
 		ShutdownTimeout: DefaultShutdownTimeout,
