@@ -64,6 +64,7 @@ type cconn struct {
 	fp       frameParser
 	req      *requester // rpc, pub
 	seq      seqTracker // sub, rawsub
+	sse      *sseReader // a Server-Sent Events stream rather than a WebSocket (sse.go)
 }
 
 // traffic handles bytes read from the socket: the 101, then frames. False
@@ -71,6 +72,9 @@ type cconn struct {
 func (cc *cconn) traffic(buf []byte) bool {
 	w := cc.w
 	w.counts.add(cBytesIn, uint64(len(buf)))
+	if cc.sse != nil {
+		return cc.streamTraffic(buf)
+	}
 	if cc.state == stHandshake {
 		n, done, err := cc.hs.feed(buf, w.accept)
 		if err != nil {
@@ -128,6 +132,9 @@ func (cc *cconn) setReady() {
 	cc.w.counts.inc(cReady)
 	if cc.role == roleSub || cc.role == roleRawSub {
 		cc.w.counts.inc(cSubsReady)
+	}
+	if cc.sse != nil {
+		cc.w.counts.inc(cSSEReady)
 	}
 	cc.w.lastReady.Store(cc.now)
 	cc.w.release()
@@ -196,11 +203,19 @@ func (cc *cconn) deliver(p []byte) {
 	if !ok {
 		return
 	}
+	cc.delivered(ts, seq)
+}
+
+// delivered accounts one subscription message, whichever transport.
+func (cc *cconn) delivered(ts int64, seq uint64) {
 	w := cc.w
 	w.counts.inc(cDeliveries)
 	switch cc.seq.add(seq) {
 	case seqNew:
 		w.counts.inc(cUnique)
+		if cc.sse != nil {
+			w.counts.inc(cSSEUnique)
+		}
 	case seqDup:
 		w.counts.inc(cDups)
 	default:

@@ -32,6 +32,8 @@ const (
 	cSubFrames                      // frames parsed on subscriber connections
 	cBytesIn                        // bytes read on all connections
 	cLiveness                       // WebSocket and Mesh pings and latency probes answered
+	cSSEReady                       // of the ready connections, SSE streams
+	cSSEUnique                      // of the unique deliveries, those to SSE streams
 	numCounters
 )
 
@@ -39,6 +41,7 @@ var counterNames = [numCounters]string{
 	"dials", "dial_errors", "upgraded", "handshake_errors", "ready", "subscribers_ready", "subscribe_failed",
 	"closed", "slow_consumer_closes", "tcp_connects", "tcp_errors", "requests", "replies",
 	"deliveries", "unique", "duplicates", "stale", "sub_reads", "sub_frames", "bytes_in", "liveness_answers",
+	"sse_ready", "sse_unique",
 }
 
 // counts is a snapshot of a worker's counters.

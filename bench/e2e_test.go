@@ -202,3 +202,41 @@ func TestMeshNode(t *testing.T) {
 		t.Fatalf("fanout: %+v", r.Metrics)
 	}
 }
+
+// TestSSENode holds streams and WebSockets against a meshfast node, and
+// fans one channel out to both in the same run: every subscriber, stream
+// or WebSocket, gets every message once.
+func TestSSENode(t *testing.T) {
+	addr := startNode(t)
+	idle := quick(ScenarioIdle, addr)
+	idle.Conns, idle.Duration, idle.Idle.SampleAt, idle.SSE = 60, 500*time.Millisecond, []int{30, 60}, 1
+	r := run(t, idle).Runs[0]
+	if metric(t, r, "closed while held") != 0 || metric(t, r, "of them SSE streams") != 60 || metric(t, r, "connections") != 60 {
+		t.Fatalf("idle: %+v %v", r.Metrics, r.Counts)
+	}
+	metric(t, r, "rss per extra connection")
+
+	fan := quick(ScenarioFanout, addr)
+	fan.Conns, fan.Fanout.Rate, fan.Fanout.Messages, fan.Duration, fan.SSE = 40, 400, 100, 1500*time.Millisecond, 0.5
+	r = run(t, fan).Runs[0]
+	if metric(t, r, "delivered") != 4000 || metric(t, r, "lost") != 0 || metric(t, r, "duplicates") != 0 ||
+		metric(t, r, "of them SSE streams") != 20 || metric(t, r, "SSE deliveries") != 2000 || metric(t, r, "WebSocket deliveries") != 2000 {
+		t.Fatalf("fanout: %+v", r.Metrics)
+	}
+	metric(t, r, "SSE deliveries/s")
+	metric(t, r, "WebSocket deliveries/s")
+}
+
+func TestIsStream(t *testing.T) {
+	for _, share := range []float64{0, 0.25, 0.5, 1} {
+		n := 0
+		for k := 0; k < 100; k++ {
+			if isStream(k, share) {
+				n++
+			}
+		}
+		if n != int(share*100) {
+			t.Errorf("share %v: %d of 100 are streams", share, n)
+		}
+	}
+}

@@ -36,6 +36,7 @@ const MaxConnsPerWorker = 19000
 // Defaults. Each names the field it fills when that field is zero.
 const (
 	DefaultPath             = "/"              // Options.Path
+	DefaultSSEPath          = "/events"        // Options.SSEPath
 	DefaultConns            = 1000             // Options.Conns
 	DefaultConnsPerWorker   = 10000            // Options.ConnsPerWorker
 	DefaultSourceIPs        = 4                // Options.SourceIPs, per worker
@@ -94,6 +95,14 @@ type Options struct {
 
 	// Path is the WebSocket path. Zero means DefaultPath.
 	Path string
+
+	// SSE is the share of the held (connect, idle) or subscribed (fanout)
+	// connections that are Server-Sent Events streams rather than
+	// WebSockets, from 0 (none) to 1 (all); the rest are WebSockets, in the
+	// same run. Publishers are WebSockets. Zero means none.
+	SSE float64
+	// SSEPath is the path streams are opened on. Zero means DefaultSSEPath.
+	SSEPath string
 
 	// ServerPID is the pid of the Targets server, whose memory (idle) and
 	// CPU time (every scenario) are read from /proc. Zero means: find the
@@ -295,6 +304,9 @@ func (o Options) withDefaults() Options {
 	if o.BaselineLabel == "" {
 		o.BaselineLabel = DefaultBaselineLabel
 	}
+	if o.SSEPath == "" {
+		o.SSEPath = DefaultSSEPath
+	}
 	if o.Path == "" {
 		o.Path = DefaultPath
 	}
@@ -397,6 +409,10 @@ func (o Options) Validate() error {
 		return bad("too many source addresses")
 	case o.Duration < 0 || o.Timeout < 0:
 		return bad("negative duration")
+	case o.SSE < 0 || o.SSE > 1:
+		return bad("SSE share %v outside 0..1", o.SSE)
+	case o.SSE > 0 && o.Scenario != ScenarioConnect && o.Scenario != ScenarioIdle && o.Scenario != ScenarioFanout:
+		return bad("scenario %s has no streams (SSE is for connect, idle and fanout)", o.Scenario)
 	case o.Connect.TCPProbe != ProbeServer && o.Connect.TCPProbe != ProbeListener && o.Connect.TCPProbe != ProbeOff:
 		return bad("TCPProbe %q", o.Connect.TCPProbe)
 	case o.Connect.Rounds < 0 || o.Connect.Rounds > maxConnectRounds:

@@ -110,7 +110,7 @@ func (o Options) plans(targets []string, r role) []plan {
 	for i := range ps {
 		p := plan{Index: i, Role: r, Targets: targets, Path: o.Path, Dialers: o.Dialers,
 			DialConcurrency: o.DialConcurrency, ClientLoops: o.ClientLoops, Progress: progress,
-			Payload: o.Fanout.Payload, Channel: o.Fanout.Channel, Depth: 1}
+			Payload: o.Fanout.Payload, Channel: o.Fanout.Channel, Depth: 1, SSE: o.SSE, SSEPath: o.SSEPath}
 		for k := range o.SourceIPs {
 			p.SourceIPs = append(p.SourceIPs, sourceIP(i*o.SourceIPs+k))
 		}
@@ -407,6 +407,9 @@ func runIdle(ctx context.Context, o Options, label string, targets []string, pid
 	}
 	first, last, end := r.Memory[1], r.Memory[len(r.Memory)-2], r.Memory[len(r.Memory)-1]
 	r.add("connections", float64(held[cReady]-held[cClosed]), "")
+	if held[cSSEReady] > 0 {
+		r.add("of them SSE streams", float64(held[cSSEReady]), "")
+	}
 	r.add("failed", float64(c[cHandshakeErrors]+c[cDialErrors]), "")
 	r.add("closed while held", float64(c[cClosed]-held[cClosed]), "")
 	r.add("rss at first sample", float64(first.RSS)/(1<<20), "MiB")
@@ -511,10 +514,17 @@ func runFanout(ctx context.Context, o Options, label string, targets []string, p
 		return nil, err
 	}
 	r.add("subscribers", float64(subs), "")
+	sseSubs := sumCounts(open, cSSEReady)
+	if sseSubs > 0 {
+		r.add("of them SSE streams", float64(sseSubs), "")
+	}
 	r.add("publishers", float64(o.Fanout.Publishers), "")
 	r.add("published", float64(published), "")
 	r.add("publishes/s", perSecond(published, span(evs)), "1/s")
 	deliveryStats(r, c, subs*published, firstStart(evs), drain)
+	if sseSubs > 0 {
+		sseStats(r, c, sseSubs, published, firstStart(evs), drain)
+	}
 	r.add("closed", float64(c[cClosed]), "")
 	r.add("slow consumer closes", float64(c[cSlowCloses]), "")
 	if statsBefore && statsAfter && w1 > w0 {

@@ -53,6 +53,8 @@ type plan struct {
 	Depth           int           `json:"depth,omitempty"`
 	Payload         int           `json:"payload,omitempty"`
 	Channel         string        `json:"channel,omitempty"`
+	SSE             float64       `json:"sse,omitempty"` // share of held or subscribed connections that are streams
+	SSEPath         string        `json:"sse_path,omitempty"`
 	Progress        time.Duration `json:"progress"`
 }
 
@@ -160,6 +162,7 @@ type worker struct {
 	counts       liveCounts
 	hist         [numHists]*perf.Tracker
 	upgrades     [][]byte // upgrade request per target
+	sseGets      [][]byte // SSE stream request per target (sse.go)
 	accept       string
 	key          uint32
 	subFrame     []byte
@@ -198,6 +201,7 @@ func newWorker(p *plan, out *eventWriter) (*worker, error) {
 	w.accept = acceptKey(key)
 	for _, t := range p.Targets {
 		w.upgrades = append(w.upgrades, upgradeRequest(t, p.Path, key))
+		w.sseGets = append(w.sseGets, sseRequest(t, p.SSEPath, p.Role, p.Channel))
 	}
 	sub := protocol.AppendMessage(nil, 1, true, protocol.CmdSubscribeChannel,
 		[]byte(`{"channel":"`+p.Channel+`"}`))
@@ -364,6 +368,8 @@ func (w *worker) dialOne(i int) {
 		cc.req = w.newRequester(reqPublish, w.plan.Pubs[i], w.plan.PubBudgets[i])
 	case cc.role == roleRPC:
 		cc.req = w.newRequester(reqEcho, 0, w.plan.ReqBudget)
+	case (cc.role == roleHold || cc.role == roleSub) && isStream(i-len(w.plan.Pubs), w.plan.SSE):
+		cc.sse = &sseReader{}
 	}
 	cc.start = time.Now().UnixNano()
 	w.counts.inc(cDials)
@@ -384,6 +390,9 @@ func (w *worker) dialOne(i int) {
 	// races; if the connect has not completed yet, the loop sends the rest
 	// on the socket's first EPOLLOUT edge.
 	req := w.upgrades[cc.target]
+	if cc.sse != nil {
+		req = w.sseGets[cc.target]
+	}
 	n, err := rawWrite(fd, req)
 	if err != nil {
 		if !errors.Is(err, unix.EAGAIN) {

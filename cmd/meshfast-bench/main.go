@@ -108,6 +108,10 @@ var (
 		fs.IntVar(&o.DialConcurrency, "dial-concurrency", bench.DefaultDialConcurrency, "handshakes in flight per worker")
 		fs.IntVar(&o.ClientLoops, "client-loops", bench.DefaultClientLoops, "client event loops per worker")
 	}}
+	sseFlags = group{"Server-Sent Events", func(fs *flag.FlagSet, c *cli) {
+		fs.Float64Var(&c.o.SSE, "sse", 0, "`share` of held or subscribed connections that are SSE streams, 0 to 1 (the rest WebSockets)")
+		fs.StringVar(&c.o.SSEPath, "sse-path", bench.DefaultSSEPath, "path streams are opened on")
+	}}
 	runFlags = group{"every scenario", func(fs *flag.FlagSet, c *cli) {
 		o := &c.o
 		fs.DurationVar(&o.Duration, "duration", bench.DefaultDuration, "length of the measured phase")
@@ -177,13 +181,13 @@ type scenario struct {
 
 var scenarios = []scenario{
 	{bench.ScenarioConnect, "handshakes/s, as a share of plain TCP connects/s in the same run",
-		[]group{connectFlags}, []group{serverFlags, clientFlags, svgFlag, runFlags}},
+		[]group{connectFlags}, []group{serverFlags, clientFlags, sseFlags, svgFlag, runFlags}},
 	{bench.ScenarioIdle, "server memory per held connection: the RSS slope between -sample-at counts",
-		[]group{idleFlags}, []group{serverFlags, clientFlags, runFlags}},
+		[]group{idleFlags}, []group{serverFlags, clientFlags, sseFlags, runFlags}},
 	{bench.ScenarioRPC, "echo command round trips",
 		[]group{rpcFlags}, []group{serverFlags, clientFlags, svgFlag, runFlags}},
 	{bench.ScenarioFanout, "one channel, many subscribers: deliveries/s, publish-to-receive latency, loss",
-		[]group{fanoutFlags}, []group{payloadFlag, drainFlag, ceilingFlags, serverFlags, clientFlags, svgFlag, runFlags}},
+		[]group{fanoutFlags}, []group{payloadFlag, drainFlag, ceilingFlags, serverFlags, clientFlags, sseFlags, svgFlag, runFlags}},
 	{bench.ScenarioCeiling, "a bare write(2) of one frame to every socket: the kernel's limit for fanout",
 		[]group{ceilingFlags}, []group{payloadFlag, drainFlag, clientFlags, svgFlag, runFlags}},
 	{bench.ScenarioSim, "the engine's write path over simulated sockets: CPU ns per subscriber per broadcast",
