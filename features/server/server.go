@@ -74,6 +74,9 @@ func (c Config) Validate() error {
 	if err := c.Mesh.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	if err := (realtime.Options{Mesh: c.Mesh, SSE: c.SSE}).Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	return c.Expose.validate()
 }
 

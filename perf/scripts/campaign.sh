@@ -26,6 +26,21 @@ idle|idle1h)
 	run $MFB idle -addr $A -baseline-addr $B -conns 19000 -workers 2 -sample-at 10000,19000 -duration 12s -progress -1s -out "$OUT/$S-$R.json"
 	kill $poller 2>/dev/null
 	;;
+idlesse)
+	# the same as idle, every held connection a Server-Sent Events stream
+	start_mf $A; mfpid=$LASTPID
+	run $MFB idle -addr $A -conns 19000 -workers 2 -sample-at 10000,19000 -duration 12s -sse 1 -progress -1s -out "$OUT/$S-$R.json"
+	;;
+fanoutsse|fanoutssehi)
+	# 1000 subscribers, half of them SSE streams, half WebSockets, on one channel:
+	# each transport's deliveries/s in the same run; ...hi at 2,000 publishes/s
+	start_mf $A; mfpid=$LASTPID
+	if [ $S = fanoutsse ]; then
+		run $MFB fanout -addr $A -conns 1000 -rate 20 -sse 0.5 -duration 10s -drain 5s -progress -1s -out "$OUT/$S-$R.json"
+	else
+		run $MFB fanout -addr $A -conns 1000 -publishers 4 -rate 2000 -sse 0.5 -duration 5s -drain 15s -progress -1s -out "$OUT/$S-$R.json"
+	fi
+	;;
 rpc100|rpc1000)
 	n=${S#rpc}
 	start_mf $A; start_baseline $B
