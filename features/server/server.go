@@ -31,9 +31,9 @@ type Config struct {
 	// Expose lists the channels, records and presence rooms clients may
 	// use. Zero exposes none (but the bench channels when Bench is set).
 	Expose Exposures
-	// Logger, if set, receives the engine's and Mesh's log lines, for each
-	// whose Logf is nil (see logf for their level). Nil leaves them as the
-	// options say.
+	// Logger, if set, receives the node's log lines, and the engine's and
+	// Mesh's (each at its own level, with a "component" attribute) where
+	// their Options leave Logger nil. Nil leaves them as the options say.
 	Logger *slog.Logger
 }
 
@@ -89,11 +89,11 @@ func Start(cfg Config) (*Node, error) {
 		eo.PingInterval = -1
 	}
 	if cfg.Logger != nil {
-		if eo.Logf == nil {
-			eo.Logf = logf(cfg.Logger, "engine")
+		if eo.Logger == nil {
+			eo.Logger = cfg.Logger.With("component", "engine")
 		}
-		if cfg.Mesh.Logf == nil {
-			cfg.Mesh.Logf = logf(cfg.Logger, "mesh")
+		if cfg.Mesh.Logger == nil {
+			cfg.Mesh.Logger = cfg.Logger.With("component", "mesh")
 		}
 	}
 	e := engine.New(eo)
