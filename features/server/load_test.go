@@ -303,6 +303,9 @@ func equalSettings(a, b Settings) bool {
 		x.Records = append([]Exposure{}, x.Records...)
 		x.WritableRecords = append([]Exposure{}, x.WritableRecords...)
 		x.Presence = append([]PresenceExposure{}, x.Presence...)
+		x.Rooms = append([]Exposure{}, x.Rooms...)
+		s.Node.API.Keys = append([]string{}, s.Node.API.Keys...)
+		s.Node.Mesh.AllowedOrigins = append([]string{}, s.Node.Mesh.AllowedOrigins...)
 		fix := func(e *Exposure) {
 			if e.Pattern != nil {
 				e.Name, e.Pattern = "/"+e.Pattern.String(), nil
@@ -319,6 +322,9 @@ func equalSettings(a, b Settings) bool {
 		}
 		for i := range x.Presence {
 			fix(&x.Presence[i].Exposure)
+		}
+		for i := range x.Rooms {
+			fix(&x.Rooms[i])
 		}
 		return s
 	}
