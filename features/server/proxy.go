@@ -66,8 +66,10 @@ import (
 //	{"refuse": {"code": 4003, "reason": "banned"}}
 //
 // The connection is then closed with that code (4000 to 4999; 4003 if left
-// out) and reason. A backend that cannot answer closes it with 1013 (try
-// again later).
+// out) and reason. A backend that cannot answer, or not within Timeout,
+// closes it with 1013 (try again later); one still not answered when
+// mesh.Options.AuthTimeout (auth_timeout) ends, with 1008 as any
+// authentication not done in time.
 
 // Error codes of proxied commands the backend did not choose.
 const (
@@ -292,14 +294,19 @@ func (p *proxy) authenticate(r *engine.Request) (mesh.Identity, error) {
 // connect asks the backend about a connection. It runs in Verify, whose
 // context ends at mesh.Options.AuthTimeout; the proxy's own Timeout applies
 // too.
-func (p *proxy) connect(ctx context.Context, call connectCall) (mesh.Identity, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+func (p *proxy) connect(verify context.Context, call connectCall) (mesh.Identity, error) {
+	ctx, cancel := context.WithTimeout(verify, p.cfg.Timeout)
 	defer cancel()
 	var ans connectAnswer
 	if err := p.post(ctx, p.cfg.ConnectURL, call, &ans); err != nil {
 		o := outcome(ctx, err)
 		p.count("connect", o)
 		p.logFailure("proxy: connect call failed", "remote", call.RemoteAddr, "outcome", o, "err", err)
+		if verify.Err() != nil {
+			// auth_timeout, or the client gone: mesh closes with 1008 as
+			// for any authentication not done in time.
+			return mesh.Identity{}, verify.Err()
+		}
 		return mesh.Identity{}, fmt.Errorf("%w: %w", errConnectDown, err)
 	}
 	if ans.Refuse != nil {
