@@ -19,8 +19,8 @@ import (
 type Server struct {
 	opts Options
 	log  *slog.Logger // opts.Logger
-	e          *engine.Engine
-	co         coord.Coordinator
+	e    *engine.Engine
+	co   coord.Coordinator
 	// localRegistry: co's registry calls never wait (coord.LocalRegistry),
 	// so a registration needs no deadline.
 	localRegistry bool
