@@ -33,7 +33,8 @@ const joined = await client.joinRoom("chat:js");
 out("join", joined.success);
 let resolveLive;
 const live = new Promise((r) => (resolveLive = r));
-const sub = await client.subscribeChannel("chat:js", (m) => resolveLive(m), { historyLimit: 5 });
+// Mesh's client calls back with the history too: wait for the live one.
+const sub = await client.subscribeChannel("chat:js", (m) => { if (JSON.parse(m).text === "live") resolveLive(m); }, { historyLimit: 5 });
 out("subscribe", sub.success);
 out("history", sub.history.map((m) => JSON.parse(m).text));
 await client.command("chat/send", { room: "js", text: "live" });
