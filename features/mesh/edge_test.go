@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/meshfast/meshfast/coord"
 	"github.com/meshfast/meshfast/coord/memory"
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/internal/testutil"
@@ -171,7 +173,26 @@ func dialUser(t *testing.T, s *Server, user string) *wire {
 // connection there.
 func TestSendToUser(t *testing.T) {
 	t.Parallel()
-	a, b := userNodes(t)
+	for _, hooked := range []bool{false, true} {
+		t.Run(fmt.Sprint("workers=", hooked), func(t *testing.T) { testSendToUser(t, hooked) })
+	}
+}
+
+// testSendToUser runs TestSendToUser with registrations on the loop, or
+// on the workers with a coordinator slow to register (the connection's
+// queue held until its user's subscription is queued: its first command
+// must not run first).
+func testSendToUser(t *testing.T, workers bool) {
+	var a, b *Server
+	if workers {
+		mem := memory.New(memory.Options{})
+		t.Cleanup(func() { _ = mem.Close() })
+		co := delayedRegistry{mem}
+		auth := func(r *engine.Request) (Identity, error) { return Identity{User: r.QueryValue("user")}, nil }
+		a, b = startServer(t, Options{Coordinator: co, Authenticate: auth}), startServer(t, Options{Coordinator: co, Authenticate: auth})
+	} else {
+		a, b = userNodes(t)
+	}
 	alice1, alice2, bob := dialUser(t, a, "alice"), dialUser(t, b, "alice"), dialUser(t, b, "bob")
 	// The user's subscription is taken in the queue ahead of commands: a
 	// command's answer says it is in place.
@@ -235,4 +256,13 @@ func TestDisconnectAnyNode(t *testing.T) {
 	if err := a.Disconnect(bg(), local.id, 1005, ""); err == nil {
 		t.Fatal("a close code no server may send was accepted")
 	}
+}
+
+// delayedRegistry is a coordinator whose registrations take a while, and
+// that is no LocalRegistry: connections register on the workers.
+type delayedRegistry struct{ coord.Coordinator }
+
+func (s delayedRegistry) RegisterConnection(ctx context.Context, connID, nodeID string) error {
+	time.Sleep(30 * time.Millisecond)
+	return s.Coordinator.RegisterConnection(ctx, connID, nodeID)
 }

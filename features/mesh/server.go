@@ -226,8 +226,10 @@ func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
 		s.register(c, meta, nil)
 		return
 	}
-	if meta != nil {
-		s.hold(c) // no command may read the metadata before it is set
+	if meta != nil || c.User() != "" {
+		// No command may read the metadata before it is set, nor run
+		// before the user's subscription is queued (users.go).
+		s.hold(c)
 	}
 	s.work.push(s, job{c: c, kind: jobRegister, meta: meta})
 }
