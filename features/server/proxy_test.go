@@ -149,46 +149,46 @@ func TestCommandProxy(t *testing.T) {
 	})
 
 	t.Run("order kept", func(t *testing.T) {
+		// One connection sends k proxied commands without waiting; the
+		// backend takes a varying time over each, yet sees them, and the
+		// client gets their replies, in the order sent.
 		const k = 30
-		type res struct {
-			i   int
-			out string
-			err error
-		}
-		results := make(chan res, k)
-		var wg sync.WaitGroup
-		// One connection's commands sent without waiting, in order (the
-		// client writes them in call order: each is sent before the next
-		// starts).
-		for i := 0; i < k; i++ {
-			wg.Add(1)
-			started := make(chan struct{})
-			go func(i int) {
-				defer wg.Done()
-				close(started)
-				out, err := c.Command(ctx, "seq", i)
-				results <- res{i, string(out), err}
-			}(i)
-			<-started
-			time.Sleep(time.Millisecond)
-		}
-		wg.Wait()
-		close(results)
-		for r := range results {
-			if r.err != nil || r.out != fmt.Sprint(r.i) {
-				t.Fatalf("seq %d: %s %v", r.i, r.out, r.err)
+		ws, _ := rawConnect(t, n, "?token="+hsToken(t, map[string]any{"sub": "orderly"}))
+		b.mu.Lock()
+		b.calls = nil
+		b.mu.Unlock()
+		for i := 1; i <= k; i++ {
+			if err := ws.Write(ctx, websocket.MessageText, []byte(fmt.Sprintf(`{"id":%d,"command":"seq","payload":%d}`, i, i))); err != nil {
+				t.Fatal(err)
 			}
+		}
+		next := 1
+		for next <= k {
+			_, msg, err := ws.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m struct {
+				ID      int             `json:"id"`
+				Command string          `json:"command"`
+				Payload json.RawMessage `json:"payload"`
+			}
+			if json.Unmarshal(msg, &m) != nil || m.Command != "seq" {
+				continue // a push (latency, ping)
+			}
+			if m.ID != next || string(m.Payload) != fmt.Sprint(next) {
+				t.Fatalf("reply %s, want id %d with payload %d", msg, next, next)
+			}
+			next++
 		}
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		var seen []int
 		for _, call := range b.calls {
-			if call["command"] == "seq" {
-				seen = append(seen, int(call["payload"].(float64)))
-			}
+			seen = append(seen, int(call["payload"].(float64)))
 		}
-		for i := range seen {
-			if i > 0 && seen[i] < seen[i-1] {
+		for i, v := range seen {
+			if v != i+1 {
 				t.Fatalf("the backend saw one connection's commands out of order: %v", seen)
 			}
 		}
