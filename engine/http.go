@@ -367,6 +367,11 @@ type Response struct {
 	Headers []string
 
 	stream Handler // set by Stream
+
+	// for Defer: the request's connection and whether it is a HEAD
+	conn     *Conn
+	head     bool
+	deferred *Deferred
 }
 
 // Stream turns the response into a long-lived stream held by the event loop
