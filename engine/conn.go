@@ -24,6 +24,9 @@ type connKind uint8
 const (
 	kindWebSocket connKind = iota
 	kindStream             // a long-lived plain HTTP response (Server-Sent Events)
+	// kindDeferred: still in stateHandshake, a plain HTTP request whose
+	// handler answers later (Response.Defer); nothing more is read.
+	kindDeferred
 )
 
 // socket is the part of a gnet.Conn the engine uses; the in-process
@@ -358,6 +361,6 @@ func (c *Conn) readSocket(on bool) {
 		// Paused, reading goes on and the bound on paused input applies, as
 		// on upstream gnet; resumed, the connection is read no more until
 		// it closes: say so either way.
-		c.loop.e.opts.Logf("engine: connection %d: turning the socket's reading on=%v: %v", c.id, on, err)
+		c.loop.e.opts.Logger.Warn("engine: turning the socket's reading on or off failed", "conn", c.id, "on", on, "err", err)
 	}
 }

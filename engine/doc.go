@@ -24,6 +24,10 @@
 // [Engine.Broadcast]) post a task to the owning loop instead of touching the
 // connection.
 //
+// An HTTP handler that must wait on I/O answers later: [Response.Defer]
+// keeps the connection on its loop, reading nothing, and the returned
+// [Deferred]'s Respond, from any goroutine, posts the answer to the loop.
+//
 // A broadcast is encoded once into a [Frame]. Publishing it posts one task per
 // event loop that has subscribers (never one per connection); each loop queues
 // the same bytes for its own connections without locks and flushes every

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strconv"
@@ -15,6 +16,8 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/meshfast/meshfast/internal/ratelog"
 )
 
 // Handler serves one WebSocket (or stream) protocol. Every method runs on the
@@ -88,6 +91,10 @@ type Engine struct {
 	accepted      atomic.Uint64
 	refusedMax    atomic.Uint64 // closed at accept: Options.MaxConnections
 	refusedFiles  atomic.Uint64 // closed at accept: the file limit's share
+	refusedPerIP  atomic.Uint64 // closed at accept: Options.MaxConnectionsPerIP
+	perIP         perIP
+	refusalLog    ratelog.Limiter // per-IP refusals, which a client can cause at will
+	capLog        ratelog.Limiter // refusals at the connection cap
 	slowConsumers atomic.Uint64
 	dropped       atomic.Uint64 // frames discarded when a slow consumer was cut off
 	draining      atomic.Bool
@@ -202,7 +209,7 @@ func (e *Engine) checkRoute(path string, missing bool) error {
 	serving := e.serving
 	e.serveMu.Unlock()
 	if serving {
-		e.opts.Logf("%v (registered after Serve: ignored)", err)
+		e.opts.Logger.Warn("engine: route registered after Serve: ignored", "err", err)
 	} else if e.routeErr == nil {
 		e.routeErr = err
 	}
@@ -579,6 +586,9 @@ type Stats struct {
 	// RefusedFileLimit counts connections closed as soon as they were
 	// accepted because the file limit's share was in use.
 	RefusedFileLimit uint64
+	// RefusedPerIP counts connections closed as soon as they were accepted
+	// because Options.MaxConnectionsPerIP were open from their address.
+	RefusedPerIP uint64
 	// AcceptBackoffs counts the times accepting failed for want of
 	// descriptors or memory and backed off until it worked again, and
 	// AcceptErrors the failed accept calls in them. Only third_party/gnet
@@ -613,6 +623,7 @@ func (e *Engine) Stats() Stats {
 		Accepted:              e.accepted.Load(),
 		RefusedMaxConnections: e.refusedMax.Load(),
 		RefusedFileLimit:      e.refusedFiles.Load(),
+		RefusedPerIP:          e.refusedPerIP.Load(),
 		SlowConsumers:         e.slowConsumers.Load(),
 		Dropped:               e.dropped.Load(),
 		Closed:                make(map[string]uint64),
@@ -684,6 +695,11 @@ func (e *Engine) connClosed(c *Conn, err error) {
 	l.dropFrag(c)
 	l.dropOversize(c)
 	e.tcp.Add(-1)
+	if e.opts.MaxConnectionsPerIP > 0 {
+		if ip, ok := ipOf(c.remote); ok {
+			e.perIP.release(ip)
+		}
+	}
 	if !wasOpen {
 		_ = c.takeCloseInfo() // no handler to tell
 		return
@@ -700,20 +716,32 @@ func (e *Engine) connClosed(c *Conn, err error) {
 	}
 }
 
-// gnetLogger routes gnet's log lines to Options.Logf and keeps the last
-// error, for Serve to return if gnet stops on its own.
+// gnetLogger routes gnet's log lines to Options.Logger at their level and
+// keeps the last error, for Serve to return if gnet stops on its own.
+// gnet's info lines (its start, an accept that works again) are info; its
+// accept failures are logged by third_party/gnet once per back-off episode,
+// not once per failed accept.
 type gnetLogger struct{ e *Engine }
 
-func (g gnetLogger) Debugf(string, ...any)         {}
-func (g gnetLogger) Infof(format string, a ...any) { g.e.opts.Logf("gnet: "+format, a...) }
-func (g gnetLogger) Warnf(format string, a ...any) { g.e.opts.Logf("gnet: "+format, a...) }
+func (g gnetLogger) Debugf(string, ...any) {}
+func (g gnetLogger) Infof(format string, a ...any) {
+	g.log(slog.LevelInfo, format, a)
+}
+func (g gnetLogger) Warnf(format string, a ...any) { g.log(slog.LevelWarn, format, a) }
 func (g gnetLogger) Errorf(format string, a ...any) {
 	g.keep(format, a)
-	g.e.opts.Logf("gnet: "+format, a...)
+	g.log(slog.LevelError, format, a)
 }
 func (g gnetLogger) Fatalf(format string, a ...any) {
 	g.keep(format, a)
-	g.e.opts.Logf("gnet: fatal: "+format, a...)
+	g.log(slog.LevelError, "fatal: "+format, a)
+}
+
+func (g gnetLogger) log(level slog.Level, format string, a []any) {
+	l := g.e.opts.Logger
+	if ctx := context.Background(); l.Enabled(ctx, level) {
+		l.Log(ctx, level, "gnet: "+fmt.Sprintf(format, a...))
+	}
 }
 
 func (g gnetLogger) keep(format string, a []any) {

@@ -368,6 +368,11 @@ type Response struct {
 
 	stream Handler // set by Stream
 	sse    *SSE    // set by OpenSSE
+
+	// for Defer: the request's connection and whether it is a HEAD
+	conn     *Conn
+	head     bool
+	deferred *Deferred
 }
 
 // Stream turns the response into a long-lived stream held by the event loop

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -293,7 +294,7 @@ func fdChild(mode string) {
 		Loops:            2,
 		ReusePort:        mode == "reuseport",
 		HandshakeTimeout: time.Minute,
-		Logf:             func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) },
+		Logger:           slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	}
 	e := New(o)
 	e.Handle("/ws", Echo{})

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"runtime"
 	"time"
@@ -65,6 +66,13 @@ type Options struct {
 	// (Stats.RefusedMaxConnections). Zero means no limit of its own; the
 	// cap derived from the file limit (ReservedFiles) applies either way.
 	MaxConnections int
+
+	// MaxConnectionsPerIP caps the accepted TCP connections from one
+	// client address (the TCP peer's: behind a reverse proxy, the proxy's,
+	// so set the limit there). A connection past it is closed as soon as it
+	// is accepted, before anything is read from it, like one past
+	// MaxConnections (Stats.RefusedPerIP). Zero means no such limit.
+	MaxConnectionsPerIP int
 
 	// ReservedFiles is how many of the process's file descriptors
 	// (RLIMIT_NOFILE, read when Serve starts) the engine leaves for
@@ -152,8 +160,13 @@ type Options struct {
 	// frame per loop, not per subscriber. It must not block.
 	PublishLatency func(loop int, d time.Duration)
 
-	// Logf receives operational log lines. Nil means no logging.
-	Logf func(format string, args ...any)
+	// Logger receives operational log lines, each at its level: debug for
+	// what a client caused and the engine handled (a refused connection),
+	// info for what an operator may want to know (gnet's start), warn for
+	// a failure the engine survived, error for one that stops it. Lines a
+	// client can cause at will are rate-limited (internal/ratelog). Nil
+	// means no logging.
+	Logger *slog.Logger
 }
 
 // withDefaults fills zero fields with their defaults. Anything else is left
@@ -208,8 +221,8 @@ func (o Options) withDefaults() Options {
 	if o.MaxPausedBytes == 0 && o.MaxMessageSize > 0 && o.ReadBufferCap > 0 {
 		o.MaxPausedBytes = max(DefaultMaxPausedBytes, o.minPausedBytes())
 	}
-	if o.Logf == nil {
-		o.Logf = func(string, ...any) {}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
 }
@@ -233,7 +246,8 @@ func (o Options) Validate() error {
 		name string
 		v    int
 	}{
-		{"MaxConnections", o.MaxConnections}, {"MaxMessageSize", o.MaxMessageSize},
+		{"MaxConnections", o.MaxConnections}, {"MaxConnectionsPerIP", o.MaxConnectionsPerIP},
+		{"MaxMessageSize", o.MaxMessageSize},
 		{"MaxHeaderBytes", o.MaxHeaderBytes}, {"MaxPendingBytes", o.MaxPendingBytes},
 		{"MaxPausedBytes", o.MaxPausedBytes}, {"ReservedFiles", o.ReservedFiles},
 		{"ReadBufferCap", o.ReadBufferCap},

@@ -58,7 +58,24 @@ func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		} else {
 			e.refusedMax.Add(1)
 		}
+		if ok, more := e.capLog.Allow(); ok {
+			e.opts.Logger.Warn("engine: connection refused: the connection limit is reached",
+				"limit", e.connCap, "by_file_limit", e.capByFiles, "more_refused_since_last_line", more)
+		}
 		return nil, gnet.Close
+	}
+	if max := e.opts.MaxConnectionsPerIP; max > 0 {
+		// Counted before anything is read, as the cap above; released in
+		// connClosed, which every accepted connection reaches.
+		if ip, ok := ipOf(gc.RemoteAddr()); ok && !e.perIP.acquire(ip, max) {
+			e.tcp.Add(-1)
+			e.refusedPerIP.Add(1)
+			if ok, more := e.refusalLog.Allow(); ok {
+				e.opts.Logger.Info("engine: connection refused: too many from its address",
+					"remote", ip.String(), "max_connections_per_ip", max, "more_refused_since_last_line", more)
+			}
+			return nil, gnet.Close
+		}
 	}
 	l := e.loopFor(gc.EventLoop())
 	l.enter()
@@ -109,6 +126,10 @@ func (l *loop) traffic(c *Conn) bool {
 	c.lastRead = l.now
 	switch c.state {
 	case stateHandshake:
+		if c.kind == kindDeferred {
+			_, _ = c.sock.Discard(-1) // its answer is on its way; nothing more is read
+			break
+		}
 		l.readHandshake(c)
 	case stateOpen:
 		switch {
@@ -329,8 +350,16 @@ func (l *loop) serveHTTP(c *Conn, r *Request) {
 	}
 	head := string(r.Method) == "HEAD"
 	w := &l.resp
-	*w = Response{}
+	*w = Response{conn: c, head: head}
 	rt.fn(w, r)
+	if w.deferred != nil {
+		// Answered by Deferred.Respond, through a task that runs after
+		// this; until then c stays in its handshake with a new deadline.
+		c.kind = kindDeferred
+		c.deadline = l.now + int64(e.opts.HandshakeTimeout)
+		*w = Response{}
+		return
+	}
 	if w.sse != nil {
 		s := w.sse
 		*w = Response{}

@@ -118,8 +118,23 @@ func testConfig(t *testing.T, bin string) {
 		if status != 0 || !strings.Contains(first, "history: 50") {
 			t.Fatalf("the example: status %d\n%s%s", status, first, stderr)
 		}
+		// Secrets are printed <redacted>, so the printed file loads with
+		// them given again, as a deployment gives them: from the environment.
+		for _, secret := range []string{"dev-only-api-key-change-me", "dev-only-secret-change-me"} {
+			if strings.Contains(first, secret) {
+				t.Fatalf("-print-config shows a secret:\n%s", first)
+			}
+		}
+		if !strings.Contains(first, "hmac_secret: <redacted>") || !strings.Contains(first, "keys:\n    - <redacted>\n") {
+			t.Fatalf("the secrets are not shown redacted:\n%s", first)
+		}
 		printed := write("printed.yaml", first)
-		status, second, stderr := meshfast(t, nil, "-config", printed, "-print-config")
+		status, _, stderr = meshfast(t, nil, "-config", printed, "-print-config")
+		if status != 1 || !strings.Contains(stderr, "API key of 10 characters") {
+			t.Fatalf("the redacted key taken for a key: status %d\n%s", status, stderr)
+		}
+		secrets := []string{"MESHFAST_API_KEYS=[another-key-0123456789]", "MESHFAST_JWT_HMAC_SECRET=another-secret-of-at-least-32-bytes!!"}
+		status, second, stderr := meshfast(t, secrets, "-config", printed, "-print-config")
 		if status != 0 || second != first {
 			t.Fatalf("the printed configuration loads as another: status %d\n%s\n---\n%s\n%s", status, first, second, stderr)
 		}

@@ -54,7 +54,7 @@ func run(args, env []string, stdout, stderr io.Writer) int {
 	logger := s.Log.NewLogger(stderr)
 	warnUnknown(logger, vars)
 	if c.printConfig {
-		b, err := s.Marshal()
+		b, err := s.Redacted().Marshal() // secrets shown as <redacted>
 		if err != nil {
 			fmt.Fprintf(stderr, "meshfast: -print-config: %v\n", err)
 			return 1
@@ -79,6 +79,9 @@ func run(args, env []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	attrs := []any{"addr", node.Addr().String(), "path", s.Node.Mesh.Path, "node", node.Mesh.NodeID()}
+	if node.Admin != nil {
+		attrs = append(attrs, "api_addr", node.Admin.Addr().String())
+	}
 	if c.file != "" {
 		attrs = append(attrs, "config", c.file)
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"log"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -36,7 +37,7 @@ func (h *chat) OnMessage(_ *engine.Conn, op engine.OpCode, p []byte) {
 func main() {
 	addr := flag.String("addr", ":8080", "listen address")
 	flag.Parse()
-	e := engine.New(engine.Options{Addr: *addr, Logf: log.Printf})
+	e := engine.New(engine.Options{Addr: *addr, Logger: slog.Default()})
 	e.Handle("/chat", &chat{e: e})
 	e.HandleHTTP("/health", e.HealthHandler(nil))
 

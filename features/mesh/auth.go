@@ -155,7 +155,7 @@ func (h *handler) CheckHandshake(r *engine.Request) error {
 	if s.origins != nil {
 		if o := r.Header("Origin"); o != nil && !s.origins.allows(o) {
 			s.m.refused()
-			s.opts.Logf("mesh: handshake from %s refused: origin %q not allowed", remote(r), o)
+			s.logRefusal("mesh: handshake refused: origin not allowed", "remote", remote(r), "origin", string(o))
 			return errOrigin
 		}
 	}
@@ -178,7 +178,7 @@ func (h *handler) CheckHandshake(r *engine.Request) error {
 func (s *Server) authenticate(r *engine.Request) (p *pendingAuth, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			s.opts.Logf("mesh: handshake from %s: Authenticate panicked: %v", remote(r), v)
+			s.log.Error("mesh: Authenticate panicked; answered 500", "remote", remote(r), "panic", v)
 			p, err = nil, errAuthInternal
 		}
 	}()
@@ -187,18 +187,18 @@ func (s *Server) authenticate(r *engine.Request) (p *pendingAuth, err error) {
 		var he *engine.HTTPError
 		switch {
 		case !errors.As(err, &he):
-			s.opts.Logf("mesh: handshake from %s refused (401): %v", remote(r), err)
+			s.logRefusal("mesh: handshake refused", "remote", remote(r), "status", 401, "err", err)
 			return nil, errUnauthorized
 		case he.Status < 300 || he.Status > 599:
-			s.opts.Logf("mesh: handshake from %s: Authenticate refused with status %d, answered 500", remote(r), he.Status)
+			s.log.Error("mesh: Authenticate refused with a status that is no refusal; answered 500", "remote", remote(r), "status", he.Status)
 			return nil, errAuthInternal
 		}
-		s.opts.Logf("mesh: handshake from %s refused (%d): %s", remote(r), he.Status, he.Message)
+		s.logRefusal("mesh: handshake refused", "remote", remote(r), "status", he.Status, "reason", he.Message)
 		return nil, he
 	}
 	p, err = newPending(id, true)
 	if err != nil {
-		s.opts.Logf("mesh: handshake from %s: %v", remote(r), err)
+		s.log.Error("mesh: handshake: answered 500", "remote", remote(r), "err", err)
 		return nil, errAuthInternal
 	}
 	return p, nil
@@ -252,7 +252,7 @@ func (s *Server) verify(c *Connection, a *connActive, fn func(context.Context) (
 		if errors.As(err, &ce) && !closeCodeValid(ce.Code) {
 			ce = errAuthFailed
 		}
-		s.opts.Logf("mesh: %s from %s: authentication failed (close %d): %v", c.id, c.RemoteAddr(), ce.Code, err)
+		s.logRefusal("mesh: authentication failed; connection closed", "conn", c.id, "remote", addrString(c.RemoteAddr()), "close", int(ce.Code), "err", err)
 		c.closed.Store(true) // what waits in its queue is dropped, unrun
 		c.c.CloseAsync(ce.Code, truncateReason(ce.Reason))
 		// Never registered: nothing to clean up. If OnClose came first, it

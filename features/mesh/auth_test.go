@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -64,7 +65,7 @@ func whoami(c *Context) (any, error) {
 func TestAuthenticateRefuses(t *testing.T) {
 	t.Parallel()
 	var logs logLines
-	s := startServer(t, Options{Authenticate: tokenAuth, Logf: logs.add})
+	s := startServer(t, Options{Authenticate: tokenAuth, Logger: logs.logger()})
 	// no token: the application's 401 with its challenge
 	_, resp, err := dialWireWith(t, s, "/", nil)
 	if err == nil || resp == nil || resp.StatusCode != 401 {
@@ -84,7 +85,7 @@ func TestAuthenticateRefuses(t *testing.T) {
 	if body, _ := io.ReadAll(resp.Body); strings.Contains(string(body), "mallory") {
 		t.Fatalf("the error's text reached the client: %q", body)
 	}
-	logs.expect(t, "refused (401): unknown token mallory")
+	logs.expect(t, "status=401 err=unknown token mallory")
 }
 
 // A panicking Authenticate answers 500 and the loops go on serving: every
@@ -92,14 +93,15 @@ func TestAuthenticateRefuses(t *testing.T) {
 func TestAuthenticatePanics(t *testing.T) {
 	t.Parallel()
 	var logs logLines
-	s := startServer(t, Options{Authenticate: tokenAuth, Logf: logs.add})
+	s := startServer(t, Options{Authenticate: tokenAuth, Logger: logs.logger()})
 	for i := 0; i < 2*fastEngine.Loops; i++ {
 		_, resp, err := dialWireWith(t, s, "/?token=boom", nil)
 		if err == nil || resp == nil || resp.StatusCode != 500 {
 			t.Fatalf("panicking Authenticate: %v %v", resp, err)
 		}
 	}
-	logs.expect(t, "Authenticate panicked: authenticator bug")
+	logs.expect(t, "Authenticate panicked; answered 500 remote=")
+	logs.expect(t, "panic=authenticator bug")
 	for i := 0; i < 2*fastEngine.Loops; i++ {
 		w, _, err := dialWireWith(t, s, "/?token=alice", nil)
 		if err != nil {
@@ -190,7 +192,7 @@ func TestAuthenticateVerify(t *testing.T) {
 		}
 		return verdicts[tok]
 	}
-	s := startServer(t, Options{AuthTimeout: 200 * time.Millisecond, Logf: logs.add,
+	s := startServer(t, Options{AuthTimeout: 200 * time.Millisecond, Logger: logs.logger(),
 		Authenticate: func(r *engine.Request) (Identity, error) {
 			tok := r.QueryValue("session") // copied: r is gone when Verify runs
 			return Identity{Verify: func(ctx context.Context) (Identity, error) {
@@ -241,9 +243,9 @@ func TestAuthenticateVerify(t *testing.T) {
 		reason string
 		log    string
 	}{
-		{"bad", errors.New("backend says no"), 1008, "authentication failed", "(close 1008): backend says no"},
-		{"banned", &CloseError{Code: 4003, Reason: "banned"}, 4003, "banned", "(close 4003)"},
-		{"bad-code", &CloseError{Code: 1005, Reason: "x"}, 1008, "authentication failed", "(close 1008)"},
+		{"bad", errors.New("backend says no"), 1008, "authentication failed", "close=1008 err=backend says no"},
+		{"banned", &CloseError{Code: 4003, Reason: "banned"}, 4003, "banned", "close=4003"},
+		{"bad-code", &CloseError{Code: 1005, Reason: "x"}, 1008, "authentication failed", "close=1008"},
 		{"panic", nil, 1011, "internal error", "Verify panicked: verify bug"},
 		{"slow", nil, 1008, "authentication failed", "context deadline exceeded"}, // AuthTimeout
 	} {
@@ -364,16 +366,29 @@ func TestParseOrigin(t *testing.T) {
 	}
 }
 
-// logLines collects Logf lines for tests that check what was logged.
+// logLines collects log lines, "msg key=value ...", for tests that check
+// what was logged. It is the slog.Handler of logger().
 type logLines struct {
 	mu    sync.Mutex
 	lines []string
 }
 
-func (l *logLines) add(format string, args ...any) {
+func (l *logLines) logger() *slog.Logger { return slog.New(l) }
+
+func (l *logLines) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logLines) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logLines) WithGroup(string) slog.Handler            { return l }
+
+func (l *logLines) Handle(_ context.Context, r slog.Record) error {
+	line := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		line += fmt.Sprintf(" %s=%v", a.Key, a.Value.Any())
+		return true
+	})
 	l.mu.Lock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+	l.lines = append(l.lines, line)
 	l.mu.Unlock()
+	return nil
 }
 
 // expect waits until a line containing want was logged.

@@ -43,6 +43,9 @@ func (s *Server) registerBuiltins() {
 		if c.Bind(&req) != nil || req.Channel == "" {
 			return protocol.SubscribeChannelReply{Success: false, History: []string{}}, nil
 		}
+		if !s.maySubscribeMore(c.Conn, channelSource, req.Channel) {
+			return nil, errTooManySubs
+		}
 		ok, history := s.subscribeChannel(c, c.Conn, req.Channel, req.HistoryLimit)
 		return protocol.SubscribeChannelReply{Success: ok, History: history}, nil
 	})
@@ -60,6 +63,9 @@ func (s *Server) registerBuiltins() {
 		}
 		if !s.mayJoin(c.Conn, room) {
 			return nil, errJoinForbidden
+		}
+		if !s.mayJoinMore(c.Conn, room) {
+			return nil, errTooManyRooms
 		}
 		if err := s.AddToRoom(c, room, c.Conn.id); err != nil {
 			return nil, s.coordFailed(c.Command, err)

@@ -53,7 +53,7 @@ func (s *Server) subscribeChannel(ctx context.Context, c *Connection, channel st
 		return false, []string{}
 	}
 	if err := s.subs.take(ctx, c, channelRoute, channel); err != nil {
-		s.opts.Logf("mesh: subscribe %s to %q: %v", c.id, channel, err)
+		s.log.Warn("mesh: subscribe to a channel failed", "conn", c.id, "channel", channel, "err", err)
 		return false, []string{}
 	}
 	s.channelJoined(c, channel)
@@ -61,7 +61,7 @@ func (s *Server) subscribeChannel(ctx context.Context, c *Connection, channel st
 	if historyLimit > 0 {
 		h, err := s.ChannelHistory(ctx, channel, historyLimit)
 		if err != nil {
-			s.opts.Logf("mesh: history of %q: %v", channel, err)
+			s.log.Warn("mesh: reading a channel's history failed", "channel", channel, "err", err)
 			return false, []string{}
 		}
 		history = h

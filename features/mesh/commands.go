@@ -122,6 +122,25 @@ func (s *Server) expose(name string, h HandlerFunc, concurrent bool, mws []Middl
 	}
 }
 
+// ExposeFallback registers h for every command no handler is registered
+// for (a command proxy), with mws after the global middleware; nil removes
+// it. h sees the command's name in Context.Command and runs as any command
+// does: in the connection's queue, in arrival order. Names starting with
+// "mesh/" are Mesh's own and never reach it: an unknown one is answered
+// ENOTFOUND.
+func (s *Server) ExposeFallback(h HandlerFunc, mws ...Middleware) {
+	s.cmdMu.Lock()
+	defer s.cmdMu.Unlock()
+	if h == nil {
+		s.fallback = nil
+		return
+	}
+	s.fallback = &command{h: h, mws: mws}
+}
+
+// isReserved reports whether a command name is in Mesh's own namespace.
+func isReserved(name []byte) bool { return len(name) >= 5 && string(name[:5]) == "mesh/" }
+
 // Use adds global middleware, run for every command in registration order.
 func (s *Server) Use(mws ...Middleware) {
 	s.cmdMu.Lock()
@@ -168,9 +187,12 @@ var errBusy = protocol.NewCodeError("server busy", "EBUSY", "LimitError")
 func (s *Server) dispatch(c *Connection, m *protocol.Message) {
 	s.cmdMu.RLock()
 	cmd := s.commands[string(m.Command)]
+	if (cmd == nil || cmd.h == nil) && s.fallback != nil && !isReserved(m.Command) {
+		cmd = s.fallback
+	}
 	s.cmdMu.RUnlock()
 	q := queued{cmd: cmd, id: m.ID, start: time.Now()}
-	if cmd != nil {
+	if cmd != nil && cmd != s.fallback {
 		q.name = cmd.name // the registered string: no copy
 	} else {
 		q.name = string(m.Command)
@@ -187,6 +209,10 @@ func (s *Server) dispatch(c *Connection, m *protocol.Message) {
 		// turn, so the replies keep their order. The answer still counts
 		// against the connection's bounds, so it cannot be flooded past them.
 		q.cmd, q.payload, q.err = nil, nil, errBusy
+	} else if !s.admitRate(a, q.start.UnixNano()) {
+		// The connection is past its rate (limits.go): answered the same way.
+		s.m.limited(limitRate)
+		q.cmd, q.payload, q.err = nil, nil, errRateLimited
 	}
 	if cmd == nil || !cmd.concurrent || q.err != nil {
 		s.enqueue(c, a, q)
@@ -227,7 +253,7 @@ func (s *Server) execute(c *Connection, a *connActive, q *queued) (result any, e
 	mc := &Context{Context: ctx, Server: s, Command: q.name, Conn: c, Payload: q.payload}
 	defer func() {
 		if r := recover(); r != nil {
-			s.opts.Logf("mesh: %s: command %q panicked: %v", c.id, q.name, r)
+			s.log.Error(fmt.Sprintf("mesh: command %q panicked: %v", q.name, r), "conn", c.id)
 			if _, isErr := r.(error); isErr {
 				// A runtime error (nil dereference, index out of range) or
 				// an error value: a bug, whose text names internals.
@@ -364,7 +390,7 @@ func (x *exposures) allowed(c *Connection, name string) bool {
 func runGuard(g Guard, c *Connection, name string) (ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.server().opts.Logf("mesh: guard for %q panicked: %v", name, r)
+			c.server().log.Error("mesh: a guard panicked; refused", "name", name, "panic", r)
 			ok = false
 		}
 	}()

@@ -73,6 +73,11 @@ type connActive struct {
 	peak         int32 // highest pending seen (tests check the bound with it)
 	pendingBytes int   // their payloads' bytes
 
+	// The command rate's token bucket (limits.go). Loop only: dispatch
+	// reads and writes them, nothing else does.
+	rateTokens float64
+	rateAt     int64 // unix ns of the last refill, 0: never
+
 	// mu guards subs, subsDone and present. It is held only around map
 	// work, never across a wait; the loop takes it too (subscriptions.sync,
 	// presence.onPong).

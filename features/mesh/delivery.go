@@ -94,6 +94,7 @@ const (
 	nodeMsgFrame = 'F' // an envelope: target connection ids, then a frame
 	nodeMsgJoin  = 'J' // a connection of this node was added to a room elsewhere
 	nodeMsgLeave = 'L' // a connection of this node was removed from a room elsewhere
+	nodeMsgClose = 'C' // close a connection of this node (Disconnect elsewhere)
 )
 
 func (s *Server) onNodeMessage(p []byte) {
@@ -103,6 +104,8 @@ func (s *Server) onNodeMessage(p []byte) {
 	switch p[0] {
 	case nodeMsgFrame:
 		s.deliverTargeted(p[1:])
+	case nodeMsgClose:
+		s.onNodeClose(p[1:])
 	case nodeMsgJoin, nodeMsgLeave:
 		var room, id string
 		if _, ok := parseEnvelope(p[1:], func(b []byte) {
@@ -128,7 +131,7 @@ func (s *Server) onNodeMessage(p []byte) {
 			defer cancel()
 			if join {
 				if err := s.joinLocal(ctx, c, room); err != nil {
-					s.opts.Logf("mesh: join %s to %q for another node: %v", c.id, room, err)
+					s.log.Warn("mesh: joining a room for another node failed", "conn", c.id, "room", room, "err", err)
 				}
 			} else {
 				s.leaveLocal(ctx, c, room)

@@ -81,6 +81,23 @@
 // a TTL that pongs refresh in batches; joins, leaves, expiries and presence
 // states are pushed to every presence subscriber on every node.
 //
+// Per-connection limits (limits.go): Options.MaxRoomsPerConnection and
+// MaxSubscriptionsPerConnection are checked by the join and subscribe
+// commands on the command's goroutine; Options.CommandRate's token bucket
+// lives in connActive and is touched only by the loop, in dispatch. Each
+// refusal is an error reply with code ELIMIT, counted.
+//
+// ExposeFallback's handler runs for commands no handler is registered for,
+// as any command runs: on the connection's command goroutine, in order.
+// SendToUser reaches a user's connections through a per-user coordinator
+// topic each node subscribes to while it has one of them (users.go);
+// Disconnect closes a connection on whichever node has it.
+//
+// Options.Logger gets each line at its level: debug for what a client
+// caused, info for refused connections, warn for failures the server
+// survived, error for bugs; lines a lasting fault repeats are rate-limited
+// (internal/ratelog).
+//
 // Broadcasts are encoded once per node: a channel message, room broadcast or
 // broadcast to all travels through the coordinator's pub/sub as the encoded
 // frame, and each node hands it to the engine, which posts one task per

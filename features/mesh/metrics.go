@@ -14,6 +14,7 @@ type metrics struct {
 	errors      *perf.Counter
 	coordErrors *perf.Counter
 	refusals    *perf.Counter
+	limits      map[string]*perf.Counter // by limit (limits.go)
 	cmdTime     *perf.Tracker
 	rtt         *perf.Tracker
 }
@@ -27,6 +28,11 @@ func (m *metrics) init(reg *perf.Metrics) {
 	m.errors = reg.Counter("mesh_command_errors_total", "Commands answered with an error payload.")
 	m.coordErrors = reg.Counter("mesh_coord_errors_total", "Commands failed by a coordinator error (logged, answered as an error).")
 	m.refusals = reg.Counter("mesh_connections_refused_total", "Connections refused by the Origin allow-list or authentication, before or after the upgrade.")
+	m.limits = make(map[string]*perf.Counter)
+	for _, l := range []string{limitRate, limitRooms, limitSubscriptions} {
+		m.limits[l] = reg.Counter("mesh_limit_refusals_total", "Commands refused by a per-connection limit (code ELIMIT).",
+			perf.Label{Name: "limit", Value: l})
+	}
 	m.cmdTime = reg.Tracker("mesh_command_seconds", "Time from a command's arrival on the loop to its reply.", perf.Options{})
 	m.rtt = reg.Tracker("mesh_latency_rtt_seconds", "Round trip of latency:request to latency:response per connection.", perf.Options{})
 }
@@ -51,6 +57,12 @@ func (m *metrics) latency(loop int, ns int64) {
 func (m *metrics) coordError() {
 	if m.on {
 		m.coordErrors.Inc()
+	}
+}
+
+func (m *metrics) limited(limit string) {
+	if m.on {
+		m.limits[limit].Inc()
 	}
 }
 

@@ -3,6 +3,8 @@ package mesh
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"strings"
 	"time"
 
@@ -80,6 +82,29 @@ type Options struct {
 	// whole server is that far behind. Zero means DefaultMaxInFlight.
 	MaxInFlight int
 
+	// MaxRoomsPerConnection caps the rooms one connection may join with
+	// mesh/join-room; past it a join is answered with code ELIMIT. Rooms a
+	// server adds it to (AddToRoom) count but are not refused. Zero means
+	// no limit.
+	MaxRoomsPerConnection int
+
+	// MaxSubscriptionsPerConnection caps the channel, record and presence
+	// subscriptions one connection may hold; past it a subscribe command is
+	// answered with code ELIMIT. Zero means no limit.
+	MaxSubscriptionsPerConnection int
+
+	// CommandRate is how many commands per second one connection may send
+	// on average (a token bucket of CommandBurst tokens, full at connect);
+	// a command past it is answered at once, in turn, with code ELIMIT
+	// (limits.go says why an error and not a slow-down). Pongs and latency
+	// answers are not commands. Zero means no limit.
+	CommandRate float64
+
+	// CommandBurst is the command rate's bucket: how many commands a
+	// connection may send at once after a quiet spell. Zero means
+	// CommandRate rounded up (one second's worth), at least 1.
+	CommandBurst int
+
 	// Workers caps the goroutines that register new connections with the
 	// coordinator, clean up after closed ones and run the OnConnection and
 	// OnDisconnection hooks. They start when work queues up and exit when
@@ -147,8 +172,11 @@ type Options struct {
 	// need an exposure either way.
 	Private bool
 
-	// Logf receives operational log lines. Nil means none.
-	Logf func(format string, args ...any)
+	// Logger receives operational log lines, each at its level: debug for
+	// what a client caused (a malformed payload's detail), info for
+	// connection refusals (one line each), warn for failures the server survived (a coordinator error), error
+	// for bugs (a panicking handler or guard). Nil means none.
+	Logger *slog.Logger
 }
 
 // ErrInvalidOptions is wrapped by every error Options.Validate returns.
@@ -180,10 +208,16 @@ func (o Options) Validate() error {
 		{"Workers", int64(o.Workers)},
 		{"CoordTimeout", int64(o.CoordTimeout)},
 		{"AuthTimeout", int64(o.AuthTimeout)},
+		{"MaxRoomsPerConnection", int64(o.MaxRoomsPerConnection)},
+		{"MaxSubscriptionsPerConnection", int64(o.MaxSubscriptionsPerConnection)},
+		{"CommandBurst", int64(o.CommandBurst)},
 	} {
 		if f.v < 0 {
 			return fmt.Errorf("%w: %s is negative (zero means the default)", ErrInvalidOptions, f.name)
 		}
+	}
+	if o.CommandRate < 0 || math.IsNaN(o.CommandRate) || math.IsInf(o.CommandRate, 0) {
+		return fmt.Errorf("%w: CommandRate %v: a finite number, 0 or more", ErrInvalidOptions, o.CommandRate)
 	}
 	for _, origin := range o.AllowedOrigins {
 		if _, err := parseOrigin(origin); err != nil {
@@ -226,8 +260,11 @@ func (o Options) withDefaults() Options {
 	if o.AuthTimeout <= 0 {
 		o.AuthTimeout = DefaultAuthTimeout
 	}
-	if o.Logf == nil {
-		o.Logf = func(string, ...any) {}
+	if o.CommandRate > 0 && o.CommandBurst <= 0 {
+		o.CommandBurst = int(math.Max(1, math.Ceil(o.CommandRate)))
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meshfast/meshfast/coord"
+	"github.com/meshfast/meshfast/internal/ratelog"
 	"github.com/meshfast/meshfast/protocol"
 )
 
@@ -42,6 +43,9 @@ type presence struct {
 	kick      chan struct{}
 	expiries  chan coord.Expiry
 	stopExp   func()
+
+	fullLog    ratelog.Limiter // expiries dropped on a full queue
+	publishLog ratelog.Limiter // presence events the coordinator refused
 }
 
 // TrackPresence tracks presence in the room name. Tracking it again
@@ -108,7 +112,10 @@ func (p *presence) start(s *Server) {
 		select {
 		case p.expiries <- e:
 		default: // a burst past the buffer: the entry is gone, its event is lost
-			s.opts.Logf("mesh: presence expiry queue full, dropped %s/%s", e.Room, e.ConnID)
+			if ok, more := p.fullLog.Allow(); ok {
+				s.log.Warn("mesh: presence expiry queue full; expiry events dropped", "room", e.Room, "conn", e.ConnID,
+					"more_dropped_since_last_line", more)
+			}
 		}
 	})
 	s.pongHook = p.onPong
@@ -122,7 +129,10 @@ func (p *presence) start(s *Server) {
 func (p *presence) publishEvent(ctx context.Context, typ, connID, room string, state []byte) {
 	frame := protocol.AppendPresenceUpdate(nil, typ, connID, room, time.Now().UnixMilli(), state)
 	if err := p.s.co.Publish(ctx, coord.PresenceTopic(room), frame); err != nil {
-		p.s.opts.Logf("mesh: presence %s in %q: %v", typ, room, err)
+		if ok, more := p.publishLog.Allow(); ok {
+			p.s.log.Warn("mesh: publishing a presence event failed", "type", typ, "room", room, "err", err,
+				"more_failed_since_last_line", more)
+		}
 	}
 }
 
@@ -208,7 +218,7 @@ func (p *presence) flushLoop() {
 		}
 		ctx, cancel := p.s.ctx()
 		if err := p.s.co.RefreshPresence(ctx, batch); err != nil {
-			p.s.opts.Logf("mesh: presence refresh of %d: %v", len(batch), err)
+			p.s.log.Warn("mesh: presence refresh failed", "entries", len(batch), "err", err)
 		}
 		cancel()
 		clear(batch)
@@ -276,6 +286,9 @@ func (s *Server) registerPresenceBuiltins() {
 		}
 		if _, ok := p.allowed(c.Conn, req.RoomName); !ok {
 			return fail, nil
+		}
+		if !s.maySubscribeMore(c.Conn, presenceSource, req.RoomName) {
+			return nil, errTooManySubs
 		}
 		fresh := s.subs.holds(c.Conn, presenceSource, req.RoomName) == nil
 		if err := s.subs.take(c, c.Conn, presenceRoute, req.RoomName); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"time"
 	"unicode/utf8"
 
@@ -219,7 +220,7 @@ func (s *Server) run(c *Connection, a *connActive, q *queued) {
 	} else {
 		p, encErr := encodePayload(nil, result)
 		if encErr != nil {
-			s.opts.Logf("mesh: %s: %s: encode reply: %v", c.id, q.name, encErr)
+			s.log.Error("mesh: encoding a reply failed", "conn", c.id, "command", q.name, "err", encErr)
 			b = protocol.AppendErrorReply(f.PayloadBuf(), q.id, q.name, errInternal)
 		} else {
 			if result == nil {
@@ -261,7 +262,16 @@ func (s *Server) logHidden(c *Connection, command string, err error) {
 		}
 		detail = detail[:n] + "…"
 	}
-	s.opts.Logf("mesh: %s: %s: %s", c.id, command, detail)
+	// What the client caused (a payload it got wrong, a door it may not
+	// open) is debug: it can cause one per command. The rest is the
+	// server's (a coordinator's failure): warn.
+	level := slog.LevelWarn
+	if ce.Code == protocol.CodeInvalid || ce.Code == protocol.CodeForbidden || ce.Code == CodeLimit {
+		level = slog.LevelDebug
+	}
+	if ctx := context.Background(); s.log.Enabled(ctx, level) {
+		s.log.Log(ctx, level, "mesh: command answered with an error", "conn", c.id, "command", command, "code", ce.Code, "detail", detail)
+	}
 }
 
 // maxLoggedDetail bounds the bytes of one logged error detail.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshfast/meshfast/coord"
 	"github.com/meshfast/meshfast/engine"
+	"github.com/meshfast/meshfast/internal/ratelog"
 	"github.com/meshfast/meshfast/protocol"
 	"github.com/meshfast/meshfast/protocol/jsonx"
 )
@@ -39,6 +40,8 @@ type recordState struct {
 	// order. It is held across coordinator calls on purpose; no delivery
 	// path takes it.
 	order [recordOrderStripes]sync.Mutex
+
+	malformedLog ratelog.Limiter // undecodable updates from the coordinator
 }
 
 const recordOrderStripes = 64
@@ -86,7 +89,7 @@ func (s *Server) recordWritable(c *Connection, id string) bool {
 func (s *Server) guardAllows(x *exposures, c *Connection, name string) (ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.opts.Logf("mesh: guard for %q panicked: %v", name, r)
+			s.log.Error("mesh: a guard panicked; refused", "name", name, "panic", r)
 			ok = false
 		}
 	}()
@@ -350,7 +353,10 @@ func (s *Server) recordUpdateHandler(recordID string) coord.Handler {
 func (s *Server) deliverRecordUpdate(recordID, fullTopic, patchTopic string, payload []byte) {
 	id, version, full, patch, ok := parseRecordMessage(payload)
 	if !ok || string(id) != recordID {
-		s.opts.Logf("mesh: malformed record update on %q", recordID)
+		if ok, more := s.rec.malformedLog.Allow(); ok {
+			s.log.Warn("mesh: malformed record update from the coordinator; dropped", "record", recordID,
+				"more_dropped_since_last_line", more)
+		}
 		return
 	}
 	f := engine.AcquireFrame()
@@ -416,9 +422,12 @@ func (s *Server) registerRecordBuiltins() {
 		if !s.recordReadable(c.Conn, req.RecordID) {
 			return protocol.SubscribeRecordReply{}, nil
 		}
+		if !s.maySubscribeMore(c.Conn, recordSource, req.RecordID) {
+			return nil, errTooManySubs
+		}
 		rec, err := s.subscribeRecord(c, c.Conn, req.RecordID, patch)
 		if err != nil {
-			s.opts.Logf("mesh: subscribe %s to record %q: %v", c.Conn.id, req.RecordID, err)
+			s.log.Warn("mesh: subscribe to a record failed", "conn", c.Conn.id, "record", req.RecordID, "err", err)
 			return protocol.SubscribeRecordReply{}, nil
 		}
 		return protocol.SubscribeRecordReply{Success: true, Record: rec.Value, Version: rec.Version}, nil

@@ -14,7 +14,7 @@ import (
 func TestErrorRepliesLeakNothing(t *testing.T) {
 	t.Parallel()
 	var logs logLines
-	s := startServer(t, Options{Logf: logs.add})
+	s := startServer(t, Options{Logger: logs.logger()})
 	s.TrackPresence("tracked", PresenceOptions{})
 	s.Expose("bind", func(c *Context) (any, error) {
 		var v struct{ N int }
@@ -84,12 +84,12 @@ func TestErrorRepliesLeakNothing(t *testing.T) {
 	expect("no-such-command", `{}`, `{"error":"Command \"no-such-command\" not found","code":"ENOTFOUND","name":"CommandError"}`)
 
 	// the detail is in the log, once per error, bounded
-	logs.expect(t, "bind: Invalid payload: ")
+	logs.expect(t, "command=bind code=EINVALID detail=Invalid payload: ")
 	logs.expect(t, `command "nil-map" panicked: assignment to entry in nil map`)
-	if n := logs.count("mesh/join-room: Invalid payload: expected"); n != 5 {
+	if n := logs.count("command=mesh/join-room code=EINVALID detail=Invalid payload: expected"); n != 5 {
 		t.Fatalf("%d log lines for 5 bad join payloads", n)
 	}
-	if n := logs.count(`mesh/join-room: Invalid payload: "roomName" is empty`); n != 0 {
+	if n := logs.count(`detail=Invalid payload: "roomName" is empty`); n != 0 {
 		t.Fatalf("an error the client sees whole was logged %d times", n)
 	}
 	logs.mu.Lock()
@@ -107,7 +107,7 @@ func TestCoordinatorErrorReply(t *testing.T) {
 	t.Parallel()
 	var logs logLines
 	co := memory.New(memory.Options{})
-	s := startServer(t, Options{Coordinator: co, Logf: logs.add})
+	s := startServer(t, Options{Coordinator: co, Logger: logs.logger()})
 	s.ExposeWritableRecord("doc", nil)
 	w := dialWire(t, s)
 	_ = co.Close() // every call fails from now on
@@ -121,7 +121,7 @@ func TestCoordinatorErrorReply(t *testing.T) {
 	// Mesh's text, with a cause for the client
 	w.expect(`{"id":4,"command":"mesh/publish-record-update","payload":{"recordId":"doc","newValue":1}}`,
 		`{"id":4,"command":"mesh/publish-record-update","payload":{"error":"Failed to publish update for record \"doc\": the server could not complete the command","code":"ESERVER","name":"Error"}}`)
-	logs.expect(t, "mesh/join-room: the server could not complete the command (mesh/join-room: coordinator: coord: closed")
+	logs.expect(t, "command=mesh/join-room code=ESERVER detail=the server could not complete the command (mesh/join-room: coordinator: coord: closed")
 	if n := logs.count("coordinator: coord: closed"); n != 4 {
 		t.Fatalf("%d log lines for 4 failed commands: %q", n, logs.lines)
 	}

@@ -3,6 +3,8 @@ package mesh
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +18,7 @@ import (
 // Server is a Mesh protocol server on an engine.
 type Server struct {
 	opts Options
+	log  *slog.Logger // opts.Logger
 	e    *engine.Engine
 	co   coord.Coordinator
 	// localRegistry: co's registry calls never wait (coord.LocalRegistry),
@@ -29,6 +32,7 @@ type Server struct {
 	cmdMu    sync.RWMutex
 	commands map[string]*command
 	global   []Middleware
+	fallback *command // ExposeFallback's, nil: none
 
 	channels exposures // exposed channels
 	access   access    // who may join rooms and read metadata (access.go)
@@ -68,6 +72,7 @@ func New(e *engine.Engine, o Options) (*Server, error) {
 	s := &Server{
 		origins:  allowed,
 		opts:     o,
+		log:      o.Logger,
 		e:        e,
 		co:       o.Coordinator,
 		nodeID:   o.NodeID,
@@ -117,7 +122,7 @@ func (s *Server) heartbeat() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.CoordTimeout)
 		if err := s.co.RegisterNode(ctx, s.nodeID, nodeTTL); err != nil {
-			s.opts.Logf("mesh: node heartbeat: %v", err)
+			s.log.Warn("mesh: node heartbeat failed", "err", err)
 		}
 		cancel()
 	}
@@ -222,8 +227,10 @@ func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
 		s.register(c, meta, nil)
 		return
 	}
-	if meta != nil {
-		s.hold(c) // no command may read the metadata before it is set
+	if meta != nil || c.User() != "" {
+		// No command may read the metadata before it is set, nor run
+		// before the user's subscription is queued (users.go).
+		s.hold(c)
 	}
 	s.work.push(s, job{c: c, kind: jobRegister, meta: meta})
 }
@@ -253,7 +260,7 @@ func (s *Server) register(c *Connection, meta []byte, hooks []func(*Connection))
 	}
 	cancel()
 	if err != nil {
-		s.opts.Logf("mesh: register %s: %v", c.id, err)
+		s.log.Warn("mesh: registering a connection failed; closed", "conn", c.id, "err", err)
 		c.closed.Store(true) // its commands would fail: drop them
 		c.c.CloseAsync(engine.CloseInternalError, "registration failed")
 	}
@@ -261,6 +268,11 @@ func (s *Server) register(c *Connection, meta []byte, hooks []func(*Connection))
 		s.release(c)
 		s.cleanupNow(c) // it closed while we registered
 		return
+	}
+	if err == nil {
+		if u := c.User(); u != "" {
+			s.subscribeUser(c, u) // queued ahead of what release lets run
+		}
 	}
 	s.release(c)
 	if err != nil {
@@ -297,7 +309,7 @@ func (s *Server) cleanupNow(c *Connection) {
 	defer cancel()
 	removed, err := s.co.RemoveConnection(ctx, c.id)
 	if err != nil {
-		s.opts.Logf("mesh: cleanup %s: %v", c.id, err)
+		s.log.Warn("mesh: cleaning up a connection failed", "conn", c.id, "err", err)
 	}
 	s.afterRemove(ctx, removed)
 	s.subs.dropAll(ctx, c)
@@ -345,6 +357,18 @@ func (h *handler) OnTimer(ec *engine.Conn, now int64) {
 	if c, _ := ec.Value().(*Connection); c != nil {
 		c.onTimer(now)
 	}
+}
+
+// logRefusal logs a refused connection at info: one line per refusal. (The
+// engine's refusals at accept, the cheap defence against a flood, are the
+// ones it rate-limits.)
+func (s *Server) logRefusal(msg string, args ...any) { s.log.Info(msg, args...) }
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "?"
+	}
+	return a.String()
 }
 
 func randomID() string {

@@ -126,7 +126,7 @@ func (s *Server) AuthenticateRequest(r *engine.Request) (Identity, error) {
 	if s.origins != nil {
 		if o := r.Header("Origin"); o != nil && !s.origins.allows(o) {
 			s.m.refused()
-			s.opts.Logf("mesh: request from %s refused: origin %q not allowed", remote(r), o)
+			s.logRefusal("mesh: request refused: origin not allowed", "remote", remote(r), "origin", string(o))
 			return Identity{}, errOrigin
 		}
 	}
@@ -199,7 +199,7 @@ func (s *Server) ChannelAllowed(c *Connection, channel string) (ok bool) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			s.opts.Logf("mesh: guard for %q panicked: %v", channel, r)
+			s.log.Error("mesh: a guard panicked; refused", "name", channel, "panic", r)
 			ok = false
 		}
 	}()

@@ -119,7 +119,7 @@ func (x *subscriptions) release(ctx context.Context, key subKey) {
 	<-ns.ready
 	if ns.err == nil {
 		if err := x.s.co.Unsubscribe(ctx, ns.sub); err != nil {
-			x.s.opts.Logf("mesh: unsubscribe %s %q: %v", key.src.kind, key.name, err)
+			x.s.log.Warn("mesh: unsubscribing the node failed", "kind", key.src.kind, "name", key.name, "err", err)
 		}
 	}
 }

@@ -110,12 +110,8 @@ func TestPresenceCoordinatorErrors(t *testing.T) {
 	t.Cleanup(func() { _ = mem.Close() })
 	co := &flakyCoord{Coordinator: mem}
 	reg := perf.NewMetrics()
-	var logged atomic.Int32
-	s := startServer(t, Options{Coordinator: co, Metrics: reg, Logf: func(f string, a ...any) {
-		if strings.Contains(fmt.Sprintf(f, a...), errFlaky.Error()) {
-			logged.Add(1)
-		}
-	}})
+	var logs logLines
+	s := startServer(t, Options{Coordinator: co, Metrics: reg, Logger: logs.logger()})
 	s.TrackPresence("lobby", PresenceOptions{})
 	w := dialWire(t, s)
 	w.expect(`{"id":1,"command":"mesh/join-room","payload":{"roomName":"lobby"}}`,
@@ -135,7 +131,7 @@ func TestPresenceCoordinatorErrors(t *testing.T) {
 	if n := reg.Counter("mesh_coord_errors_total", "").Load(); n != 3 {
 		t.Fatalf("mesh_coord_errors_total %d, want 3", n)
 	}
-	if n := logged.Load(); n != 3 {
+	if n := logs.count(errFlaky.Error()); n != 3 {
 		t.Fatalf("%d errors logged with their detail, want 3", n)
 	}
 	co.fail.Store(false)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/meshfast/meshfast/coord"
@@ -19,7 +20,7 @@ type Realtime struct {
 	e    *engine.Engine
 	ms   *mesh.Server
 	sse  *engine.SSE
-	logf func(format string, args ...any)
+	log  *slog.Logger // Options.Mesh.Logger's, or none
 
 	chanMu sync.RWMutex
 	chans  map[string]*chanState // channels with streams on this node (channels.go)
@@ -58,13 +59,13 @@ func New(e *engine.Engine, o Options) (*Realtime, error) {
 		opts:  o,
 		e:     e,
 		ms:    ms,
-		logf:  o.Mesh.Logf,
+		log:   o.Mesh.Logger,
 		chans: make(map[string]*chanState),
 		users: make(map[string]map[*Stream]struct{}),
 		hooks: make(map[string]ChannelOptions),
 	}
-	if rt.logf == nil {
-		rt.logf = func(string, ...any) {}
+	if rt.log == nil {
+		rt.log = slog.New(slog.DiscardHandler)
 	}
 	fail := func(err error) (*Realtime, error) {
 		_ = rt.Close()

@@ -204,7 +204,7 @@ func (rt *Realtime) join(st *Stream) {
 	if st.verify {
 		id, err := rt.ms.VerifyIdentity(ctx, st.identity)
 		if err != nil {
-			rt.logf("realtime: stream %s from %s: authentication failed: %v", st.ID(), st.RemoteAddr(), err)
+			rt.log.Info("realtime: stream refused: authentication failed", "stream", st.ID(), "remote", st.RemoteAddr(), "err", err)
 			rt.refuseStream(st, "authentication failed")
 			return
 		}
@@ -231,7 +231,7 @@ func (rt *Realtime) join(st *Stream) {
 		topic, err := rt.ms.RetainChannel(ctx, ch)
 		if err != nil {
 			rt.disinterest(ch)
-			rt.logf("realtime: stream %s: channel %q: %v", st.ID(), ch, err)
+			rt.log.Warn("realtime: a stream could not join a channel; closed", "stream", st.ID(), "channel", ch, "err", err)
 			rt.leave(st.ec, held)
 			rt.refuseStream(st, fmt.Sprintf("channel %q is unavailable", ch))
 			return
@@ -293,7 +293,7 @@ func (rt *Realtime) joinResuming(ctx context.Context, st *Stream, topics []strin
 	var replay []entry
 	found := false
 	if err != nil {
-		rt.logf("realtime: stream %s: history of %q: %v", st.ID(), ch, err)
+		rt.log.Warn("realtime: reading a channel's history to resume a stream failed; nothing replayed", "stream", st.ID(), "channel", ch, "err", err)
 	} else if !p.over {
 		replay, found = planReplay(hist, p.seen, want)
 	}

@@ -28,4 +28,12 @@
 // other's half-written copy. The channel histories Start records are
 // read-only once the node serves, so the subscribe middleware and
 // PublishToChannel read them without a lock.
+//
+// The edge tier: the API's HTTP handler (api.go) runs on an event loop and
+// only checks the key and copies the body there; the request's work runs
+// on a goroutine of its own and answers through engine.Response.Defer. A
+// token is verified on the loop, in mesh.Options.Authenticate (CPU only).
+// A proxied command runs on its connection's command goroutine, a connect
+// call in mesh.Identity.Verify's goroutine; the proxy's slots are a
+// buffered channel, its HTTP client is safe for concurrent use.
 package server

@@ -2,45 +2,66 @@ package server
 
 import (
 	"context"
+	"regexp"
 
 	"github.com/meshfast/meshfast/features/mesh"
 	"github.com/meshfast/meshfast/protocol"
 )
 
 // expose makes x's exposures on the node's Mesh server and records each
-// channel's history. Called by Start only, before the node serves.
+// channel's history. Each exposure's guard is the connection's permissions
+// (perms.go): without a token or a connect proxy's answer that carries
+// some, it allows every connection. Called by Start only, before the node
+// serves.
 func (n *Node) expose(x Exposures) {
 	ms := n.Mesh
 	for _, c := range x.Channels {
 		if c.Pattern != nil {
-			ms.ExposeChannelPattern(c.Pattern, nil)
+			ms.ExposeChannelPattern(c.Pattern, guard(permChannel))
 		} else {
-			ms.ExposeChannel(c.Name, nil)
+			ms.ExposeChannel(c.Name, guard(permChannel))
 		}
 		n.history.add(c)
 	}
 	for _, r := range x.Records {
 		if r.Pattern != nil {
-			ms.ExposeRecordPattern(r.Pattern, nil)
+			ms.ExposeRecordPattern(r.Pattern, guard(permRecord))
 		} else {
-			ms.ExposeRecord(r.Name, nil)
+			ms.ExposeRecord(r.Name, guard(permRecord))
 		}
 	}
 	for _, r := range x.WritableRecords {
 		if r.Pattern != nil {
-			ms.ExposeWritableRecordPattern(r.Pattern, nil)
+			ms.ExposeWritableRecordPattern(r.Pattern, guard(permWriteRecord))
 		} else {
-			ms.ExposeWritableRecord(r.Name, nil)
+			ms.ExposeWritableRecord(r.Name, guard(permWriteRecord))
+		}
+	}
+	for _, r := range x.Rooms {
+		if r.Pattern != nil {
+			ms.ExposeRoomPattern(r.Pattern, guard(permRoom))
+		} else {
+			ms.ExposeRoom(r.Name, guard(permRoom))
 		}
 	}
 	for _, p := range x.Presence {
-		o := mesh.PresenceOptions{TTL: p.TTL}
+		o := mesh.PresenceOptions{TTL: p.TTL, Guard: guard(permPresence)}
 		if p.Pattern != nil {
 			ms.TrackPresencePattern(p.Pattern, o)
 		} else {
 			ms.TrackPresence(p.Name, o)
 		}
 	}
+}
+
+// guardAllRooms puts the permissions' room check on every room a client
+// may join: without Options.Private every room is open, and an exposure
+// only adds a guard, so a pattern that matches every name, after the
+// configured ones (an exact name and the first matching pattern win), gives
+// the rooms no exposure names the same guard. With Private it is not
+// added: only the exposed rooms may be joined.
+func (n *Node) guardAllRooms() {
+	n.Mesh.ExposeRoomPattern(regexp.MustCompile(``), guard(permRoom))
 }
 
 // PublishToChannel sends message to every subscriber of channel on every

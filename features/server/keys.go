@@ -27,6 +27,10 @@ type key struct {
 	path  string
 	usage string // -h; a `word` in it names the flag's argument, as in package flag
 	flag  bool   // also settable by a flag (the common ones)
+	// secret: -print-config shows <redacted> instead of the value
+	// (Settings.Redacted), and the README says to keep it out of files
+	// others read.
+	secret bool
 	// value is how the key reads and writes its field of a Settings. Set
 	// parses what an environment variable or flag gives (and a scalar in
 	// the file); String gives it back in a form Set takes, which
@@ -47,6 +51,8 @@ var table = []key{
 		value: func(s *Settings) flag.Value { return (*boolean)(&s.Node.Engine.ReusePort) }},
 	{path: "max_connections", flag: true, usage: "close TCP connections past `n` at once (handshakes and HTTP included), 0 = no limit of its own (the file limit still caps them)",
 		value: func(s *Settings) flag.Value { return (*count)(&s.Node.Engine.MaxConnections) }},
+	{path: "max_connections_per_ip", flag: true, usage: "close TCP connections from one client address past `n` at once (the TCP peer's: behind a proxy, the proxy's), 0 = no limit",
+		value: func(s *Settings) flag.Value { return (*count)(&s.Node.Engine.MaxConnectionsPerIP) }},
 	{path: "max_message_size", flag: true, usage: "largest client message in `bytes` (or with KiB, MiB, GiB); larger ones close with 1009",
 		value: func(s *Settings) flag.Value { return (*size)(&s.Node.Engine.MaxMessageSize) }},
 	{path: "max_pending_bytes", flag: true, usage: "outbound `bytes` a connection may owe before it is closed as a slow consumer",
@@ -69,6 +75,20 @@ var table = []key{
 		value: func(s *Settings) flag.Value { return (*size)(&s.Node.Mesh.MaxQueuedBytes) }},
 	{path: "max_inflight_commands", usage: "commands queued or running on the whole node; past it a command is answered EBUSY",
 		value: func(s *Settings) flag.Value { return (*positiveCount)(&s.Node.Mesh.MaxInFlight) }},
+	{path: "max_rooms_per_connection", usage: "rooms one connection may join; past it mesh/join-room answers ELIMIT; 0 = no limit",
+		value: func(s *Settings) flag.Value { return (*count)(&s.Node.Mesh.MaxRoomsPerConnection) }},
+	{path: "max_subscriptions_per_connection", usage: "channel, record and presence subscriptions one connection may hold; past it a subscription answers ELIMIT; 0 = no limit",
+		value: func(s *Settings) flag.Value { return (*count)(&s.Node.Mesh.MaxSubscriptionsPerConnection) }},
+	{path: "command_rate", flag: true, usage: "commands per second one connection may send on average (a token bucket of command_burst); past it a command answers ELIMIT; 0 = no limit",
+		value: func(s *Settings) flag.Value { return (*rate)(&s.Node.Mesh.CommandRate) }},
+	{path: "command_burst", usage: "commands a connection may send at once after a quiet spell; 0 = command_rate rounded up",
+		value: func(s *Settings) flag.Value { return (*count)(&s.Node.Mesh.CommandBurst) }},
+	{path: "auth_timeout", usage: "`duration` a connection may take to be authenticated after the upgrade (the connect proxy's answer); past it it is closed with 1008",
+		value: func(s *Settings) flag.Value { return (*positiveDuration)(&s.Node.Mesh.AuthTimeout) }},
+	{path: "private", usage: "clients may join only the rooms in expose.rooms and read only their own connection's metadata and their rooms' (Mesh leaves both open)",
+		value: func(s *Settings) flag.Value { return (*boolean)(&s.Node.Mesh.Private) }},
+	{path: "allowed_origins", usage: "browser origins allowed to connect (https://app.example.com, https://*.example.com); a handshake with another Origin is refused 403; [] allows all",
+		value: func(s *Settings) flag.Value { return stringList{&s.Node.Mesh.AllowedOrigins} }},
 	{path: "shutdown_timeout", flag: true, usage: "on SIGINT or SIGTERM, wait at most this `duration` for clients after sending them 1001",
 		value: func(s *Settings) flag.Value { return (*positiveDuration)(&s.ShutdownTimeout) }},
 	{path: "bench", flag: true, usage: "expose the bench/publish command and the bench channels for meshfast-bench",
@@ -98,6 +118,37 @@ var table = []key{
 		value: func(s *Settings) flag.Value { return recordList(&s.Node.Expose.WritableRecords) }},
 	{path: "expose.presence", usage: "rooms whose presence is tracked: a list of {name or pattern, ttl}",
 		value: func(s *Settings) flag.Value { return presenceList(&s.Node.Expose.Presence) }},
+	{path: "expose.rooms", usage: "rooms clients may join when private is set: a list of {name or pattern}",
+		value: func(s *Settings) flag.Value { return recordList(&s.Node.Expose.Rooms) }},
+
+	{path: "api.keys", secret: true, usage: "API keys of the server HTTP API (Authorization: Bearer KEY or X-API-Key: KEY), 16 characters or more each; [] turns the API off",
+		value: func(s *Settings) flag.Value { return stringList{&s.Node.API.Keys} }},
+	{path: "api.addr", flag: true, usage: "serve the API on this `address` of its own (host:port) instead of the clients' port",
+		value: func(s *Settings) flag.Value { return (*text)(&s.Node.API.Addr) }},
+	{path: "api.prefix", usage: "path `prefix` of the API's endpoints",
+		value: func(s *Settings) flag.Value { return (*text)(&s.Node.API.Prefix) }},
+	{path: "api.max_body_size", usage: "largest API request body in `bytes`; past it 413 (on the clients' port, max_message_size too)",
+		value: func(s *Settings) flag.Value { return (*size)(&s.Node.API.MaxBodySize) }},
+
+	{path: "jwt.hmac_secret", secret: true, usage: "secret that verifies HS256 tokens at connect (32 bytes or more); empty: no HS256",
+		value: func(s *Settings) flag.Value { return (*text)(&s.Node.JWT.HMACSecret) }},
+	{path: "jwt.rsa_public_key_file", usage: "PEM `file` of the RSA public key that verifies RS256 tokens at connect; empty: no RS256",
+		value: func(s *Settings) flag.Value { return (*text)(&s.Node.JWT.RSAPublicKeyFile) }},
+	{path: "jwt.audience", usage: "the aud a token must name; empty: not checked",
+		value: func(s *Settings) flag.Value { return (*text)(&s.Node.JWT.Audience) }},
+	{path: "jwt.issuer", usage: "the iss a token must have; empty: not checked",
+		value: func(s *Settings) flag.Value { return (*text)(&s.Node.JWT.Issuer) }},
+	{path: "jwt.query_param", usage: "query parameter that carries the token when the Authorization header does not",
+		value: func(s *Settings) flag.Value { return (*nonEmpty)(&s.Node.JWT.QueryParam) }},
+
+	{path: "proxy.command_url", usage: "backend `URL` that answers commands no handler is registered for (HTTP POST, JSON); empty: ENOTFOUND",
+		value: func(s *Settings) flag.Value { return (*text)(&s.Node.Proxy.CommandURL) }},
+	{path: "proxy.connect_url", usage: "backend `URL` that accepts or refuses each new connection and names its user (not with jwt)",
+		value: func(s *Settings) flag.Value { return (*text)(&s.Node.Proxy.ConnectURL) }},
+	{path: "proxy.timeout", usage: "`duration` one backend call may take, waiting for a slot included",
+		value: func(s *Settings) flag.Value { return (*positiveDuration)(&s.Node.Proxy.Timeout) }},
+	{path: "proxy.max_concurrency", usage: "backend calls this node makes at once; more wait for a slot",
+		value: func(s *Settings) flag.Value { return (*positiveCount)(&s.Node.Proxy.MaxConcurrency) }},
 }
 
 // EnvName is the environment variable of a key: "max_message_size" is
@@ -120,6 +171,7 @@ type KeyInfo struct {
 	Flag    string // the flag without its dash, "" if the key has none
 	Default string // as -print-config writes it (a list in YAML's flow form)
 	Usage   string
+	Secret  bool // -print-config shows <redacted>
 }
 
 // Keys lists every configuration key in the order -print-config writes them.
@@ -127,7 +179,7 @@ func Keys() []KeyInfo {
 	def := DefaultSettings()
 	out := make([]KeyInfo, len(table))
 	for i, k := range table {
-		out[i] = KeyInfo{Path: k.path, Env: EnvName(k.path), Default: k.value(&def).String(), Usage: k.usage}
+		out[i] = KeyInfo{Path: k.path, Env: EnvName(k.path), Default: k.value(&def).String(), Usage: k.usage, Secret: k.secret}
 		if k.flag {
 			out[i].Flag = FlagName(k.path)
 		}
@@ -343,3 +395,38 @@ func (v *logLevel) Set(s string) error {
 	}
 	return fmt.Errorf("%q is not debug, info, warn or error", s)
 }
+
+// rate is a rate per second, 0 or more: a decimal number.
+type rate float64
+
+func (v *rate) String() string { return strconv.FormatFloat(float64(*v), 'g', -1, 64) }
+
+func (v *rate) Set(s string) error {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return errors.New("not a number (like 20 or 0.5)")
+	}
+	if f < 0 {
+		return errors.New("negative; use 0 or more")
+	}
+	*v = rate(f)
+	return nil
+}
+
+// Redacted is s with every secret (a key marked secret: the API keys, the
+// JWT HMAC secret) that is set replaced by "<redacted>": what -print-config
+// prints, so that the configuration can be shown without giving them away.
+func (s Settings) Redacted() Settings {
+	if n := len(s.Node.API.Keys); n > 0 {
+		s.Node.API.Keys = make([]string, n)
+		for i := range s.Node.API.Keys {
+			s.Node.API.Keys[i] = redacted
+		}
+	}
+	if s.Node.JWT.HMACSecret != "" {
+		s.Node.JWT.HMACSecret = redacted
+	}
+	return s
+}
+
+const redacted = "<redacted>"

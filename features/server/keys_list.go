@@ -252,3 +252,57 @@ func scalarNode(s string) *yaml.Node {
 	}
 	return n
 }
+
+// stringList is a list of strings: a YAML sequence of scalars, each not
+// empty; an environment variable holds it in YAML's flow form, [a, b].
+type stringList struct{ p *[]string }
+
+func (l stringList) decode(n *yaml.Node) error {
+	n = resolve(n)
+	if n.Kind != yaml.SequenceNode {
+		return &keyError{n.Line, "", errors.New("not a list (an entry per line, each starting with -, or [] for none)")}
+	}
+	out := make([]string, 0, len(n.Content))
+	for i, item := range n.Content {
+		var v nonEmpty
+		if err := setScalar(&v, resolve(item)); err != nil {
+			return &keyError{item.Line, fmt.Sprintf("[%d]", i), err}
+		}
+		out = append(out, string(v))
+	}
+	*l.p = out
+	return nil
+}
+
+func (l stringList) encode() *yaml.Node {
+	seq := &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{}}
+	for _, s := range *l.p {
+		seq.Content = append(seq.Content, scalarNode(s))
+	}
+	return seq
+}
+
+func (l stringList) String() string {
+	if l.p == nil {
+		return "[]"
+	}
+	n := l.encode()
+	n.Style = yaml.FlowStyle
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return fmt.Sprintf("<%v>", err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (l stringList) Set(s string) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(s), &doc); err != nil {
+		return err
+	}
+	if len(doc.Content) == 0 {
+		*l.p = nil
+		return nil
+	}
+	return l.decode(doc.Content[0])
+}

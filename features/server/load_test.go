@@ -150,7 +150,7 @@ func TestLoadFileErrors(t *testing.T) {
 		{"expose:\n  records:\n    - name: a\n      history: 3\n", `c.yaml:4: expose.records[0]: unknown key "history" (an entry has name, pattern)`},
 		{"expose:\n  presence:\n    - name: a\n      ttl: 0s\n", `c.yaml:4: expose.presence[0].ttl: "0s": must be more than 0`},
 		{"expose:\n  presence:\n    - name: a\n      name: b\n", `c.yaml:4: expose.presence[0].name: given twice (first on line 3)`},
-		{"expose:\n  rooms: []\n", `c.yaml:2: unknown key "expose.rooms"`},
+		{"expose:\n  roomz: []\n", `c.yaml:2: unknown key "expose.roomz" (did you mean "expose.rooms"?)`},
 		{"log.level: warn\n", `c.yaml:1: key "log.level" has a dot: write level: indented under log:`},
 		// Validate's refusals, found on the key that causes them.
 		{"addr: :1\nloops: 100\n", `c.yaml:2: loops: server: invalid configuration: engine: invalid options: Loops 100: 1 to 64`},
@@ -303,6 +303,9 @@ func equalSettings(a, b Settings) bool {
 		x.Records = append([]Exposure{}, x.Records...)
 		x.WritableRecords = append([]Exposure{}, x.WritableRecords...)
 		x.Presence = append([]PresenceExposure{}, x.Presence...)
+		x.Rooms = append([]Exposure{}, x.Rooms...)
+		s.Node.API.Keys = append([]string{}, s.Node.API.Keys...)
+		s.Node.Mesh.AllowedOrigins = append([]string{}, s.Node.Mesh.AllowedOrigins...)
 		fix := func(e *Exposure) {
 			if e.Pattern != nil {
 				e.Name, e.Pattern = "/"+e.Pattern.String(), nil
@@ -319,6 +322,9 @@ func equalSettings(a, b Settings) bool {
 		}
 		for i := range x.Presence {
 			fix(&x.Presence[i].Exposure)
+		}
+		for i := range x.Rooms {
+			fix(&x.Rooms[i])
 		}
 		return s
 	}

@@ -33,13 +33,22 @@ func (s *syncBuffer) String() string {
 }
 
 // TestLogs checks that the engine's and Mesh's lines reach the node's
-// slog logger, as JSON at warn with their component, that a level above
-// warn hides them, and that commands log nothing per message.
+// slog logger as JSON, each at its own level with its component: gnet's
+// start at info, a client's malformed payload (EINVALID) at debug, a
+// handler's panic at error; that a level hides what is below it; and that
+// commands log nothing per message.
 func TestLogs(t *testing.T) {
-	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelError} {
-		t.Run(level.String(), func(t *testing.T) {
+	for _, tc := range []struct {
+		level      slog.Level
+		start, bad bool // gnet's start line, the bad payload's detail
+	}{
+		{slog.LevelDebug, true, true},
+		{slog.LevelInfo, true, false},
+		{slog.LevelError, false, false},
+	} {
+		t.Run(tc.level.String(), func(t *testing.T) {
 			var out syncBuffer
-			cfg := Config{Logger: LogSettings{Format: LogJSON, Level: level}.NewLogger(&out)}
+			cfg := Config{Logger: LogSettings{Format: LogJSON, Level: tc.level}.NewLogger(&out)}
 			n := startNode(t, cfg)
 			n.Mesh.Expose("boom", func(*mesh.Context) (any, error) { panic("kaboom") })
 			c := connect(t, n)
@@ -53,7 +62,10 @@ func TestLogs(t *testing.T) {
 			if _, err := c.Command(ctx, "boom", nil); err == nil {
 				t.Fatal("a panicking command answered without an error")
 			}
-			var panicked map[string]any
+			if _, err := c.Command(ctx, "mesh/join-room", "not an object"); err == nil {
+				t.Fatal("a bad join payload answered without an error")
+			}
+			var panicked, start, bad map[string]any
 			for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 				if line == "" {
 					continue
@@ -62,21 +74,26 @@ func TestLogs(t *testing.T) {
 				if err := json.Unmarshal([]byte(line), &rec); err != nil {
 					t.Fatalf("not a JSON line: %q", line)
 				}
-				if strings.Contains(fmt.Sprint(rec["msg"]), "echo") {
+				msg := fmt.Sprint(rec["msg"])
+				switch {
+				case strings.Contains(msg, "echo") || rec["command"] == "echo":
 					t.Fatalf("a line per message: %s", line)
-				}
-				if strings.Contains(fmt.Sprint(rec["msg"]), `command "boom" panicked: kaboom`) {
+				case strings.Contains(msg, `command "boom" panicked: kaboom`):
 					panicked = rec
+				case strings.Contains(msg, "gnet: Launching gnet"):
+					start = rec
+				case rec["command"] == "mesh/join-room" && rec["code"] == "EINVALID":
+					bad = rec
 				}
 			}
-			if level == slog.LevelError {
-				if out.String() != "" {
-					t.Fatalf("at level error, engine and Mesh lines (warn) are hidden; got\n%s", out.String())
-				}
-				return
-			}
-			if panicked == nil || panicked["level"] != "WARN" || panicked["component"] != "mesh" {
+			if panicked == nil || panicked["level"] != "ERROR" || panicked["component"] != "mesh" {
 				t.Fatalf("the panic's line: %v; log:\n%s", panicked, out.String())
+			}
+			if (start != nil) != tc.start || start != nil && (start["level"] != "INFO" || start["component"] != "engine") {
+				t.Fatalf("gnet's start line: %v, want it %v at INFO; log:\n%s", start, tc.start, out.String())
+			}
+			if (bad != nil) != tc.bad || bad != nil && bad["level"] != "DEBUG" {
+				t.Fatalf("the bad payload's line: %v, want it %v at DEBUG; log:\n%s", bad, tc.bad, out.String())
 			}
 		})
 	}

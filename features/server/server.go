@@ -32,6 +32,13 @@ type Config struct {
 	// Expose lists the channels, records and presence rooms clients may
 	// use. Zero exposes none (but the bench channels when Bench is set).
 	Expose Exposures
+	// API configures the server HTTP API (none without keys).
+	API APIConfig
+	// JWT turns on authentication with a token at connect.
+	JWT JWTConfig
+	// Proxy forwards unregistered commands, and connections to
+	// authenticate, to a backend.
+	Proxy ProxyConfig
 	// SSE configures the Server-Sent Events endpoint (features/realtime):
 	// its path (zero: /events), heartbeat, retry hint and cap. Unlike
 	// realtime's own default, a zero MaxConnections caps the streams at
@@ -41,9 +48,9 @@ type Config struct {
 	// channel "demo:feed", presence in the room "demo", and the command
 	// "demo/post" (demo.go).
 	Demo bool
-	// Logger, if set, receives the engine's and Mesh's log lines, for each
-	// whose Logf is nil (see logf for their level). Nil leaves them as the
-	// options say.
+	// Logger, if set, receives the node's log lines, and the engine's and
+	// Mesh's (each at its own level, with a "component" attribute) where
+	// their Options leave Logger nil. Nil leaves them as the options say.
 	Logger *slog.Logger
 }
 
@@ -55,8 +62,11 @@ type Node struct {
 	// Realtime is the helper API (broadcast, send to a user, channels) over
 	// the node's two drivers: Mesh, and Server-Sent Events.
 	Realtime *realtime.Realtime
+	// Admin is the API's own listener when APIConfig.Addr is set, else nil.
+	Admin *engine.Engine
 
-	history histories // written by Start, read-only after
+	history      histories // written by Start, read-only after
+	coordTimeout time.Duration
 }
 
 // ErrInvalidConfig is wrapped by every error Config.Validate returns.
@@ -76,6 +86,21 @@ func (c Config) Validate() error {
 	}
 	if err := (realtime.Options{Mesh: c.Mesh, SSE: c.SSE}).Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if err := c.API.validate(); err != nil {
+		return err
+	}
+	if err := c.JWT.validate(); err != nil {
+		return err
+	}
+	if err := c.Proxy.validate(); err != nil {
+		return err
+	}
+	if c.JWT.Enabled() && c.Proxy.ConnectURL != "" {
+		return fmt.Errorf("%w: JWT and a connect proxy both authenticate connections: choose one", ErrInvalidConfig)
+	}
+	if (c.JWT.Enabled() || c.Proxy.ConnectURL != "") && c.Mesh.Authenticate != nil {
+		return fmt.Errorf("%w: JWT or a connect proxy and Mesh.Authenticate both authenticate connections: choose one", ErrInvalidConfig)
 	}
 	return c.Expose.validate()
 }
@@ -104,16 +129,36 @@ func Start(cfg Config) (*Node, error) {
 	if eo.PingInterval == 0 {
 		eo.PingInterval = -1
 	}
-	if cfg.Logger != nil {
-		if eo.Logf == nil {
-			eo.Logf = logf(cfg.Logger, "engine")
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	} else {
+		if eo.Logger == nil {
+			eo.Logger = cfg.Logger.With("component", "engine")
 		}
-		if cfg.Mesh.Logf == nil {
-			cfg.Mesh.Logf = logf(cfg.Logger, "mesh")
+		if cfg.Mesh.Logger == nil {
+			cfg.Mesh.Logger = cfg.Logger.With("component", "mesh")
 		}
 	}
+	n := &Node{Metrics: reg, coordTimeout: cfg.Mesh.CoordTimeout}
+	if n.coordTimeout <= 0 {
+		n.coordTimeout = mesh.DefaultCoordTimeout
+	}
+	jwtCfg := cfg.JWT.withDefaults()
+	if err := jwtCfg.loadRSAKey(); err != nil {
+		return nil, fmt.Errorf("%w: JWT RSA public key: %w", ErrInvalidConfig, err)
+	}
+	var px *proxy
+	if cfg.Proxy.CommandURL != "" || cfg.Proxy.ConnectURL != "" {
+		px = newProxy(n, cfg.Proxy, reg, log.With("component", "proxy"))
+	}
+	switch {
+	case jwtCfg.Enabled():
+		cfg.Mesh.Authenticate = newJWTAuth(jwtCfg).authenticate
+	case cfg.Proxy.ConnectURL != "":
+		cfg.Mesh.Authenticate = px.authenticate
+	}
 	e := engine.New(eo)
-	n := &Node{Engine: e, Metrics: reg}
 	so := cfg.SSE
 	if so.MaxConnections == 0 {
 		so.MaxConnections = -1 // no cap of the streams' own: the node's limits apply
@@ -129,8 +174,11 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	ms := rt.Mesh()
-	n.Mesh, n.Realtime = ms, rt
+	n.Engine, n.Mesh, n.Realtime = e, ms, rt
 	n.registerMetrics()
+	if cfg.Proxy.CommandURL != "" {
+		ms.ExposeFallback(px.command)
+	}
 	ms.Expose("echo", func(c *mesh.Context) (any, error) { return c.Payload, nil })
 	if cfg.Bench {
 		n.exposeBench()
@@ -139,7 +187,21 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Demo {
 		n.serveDemo(rt.Options().Mesh.Path, rt.Options().SSE.Path)
 	}
+	if (jwtCfg.Enabled() || cfg.Proxy.ConnectURL != "") && !cfg.Mesh.Private {
+		n.guardAllRooms() // after the configured rooms: they match first
+	}
 	ms.UseFor(protocol.CmdSubscribeChannel, n.boundHistory)
+	if len(cfg.API.Keys) > 0 {
+		a := newAPI(n, cfg.API, reg, log.With("component", "api"))
+		if cfg.API.Addr == "" {
+			a.cfg.MaxBodySize = min(a.cfg.MaxBodySize, e.Options().MaxMessageSize)
+			a.register(e)
+		} else {
+			n.Admin = engine.New(engine.Options{Addr: cfg.API.Addr, Loops: 1, MaxMessageSize: a.cfg.MaxBodySize,
+				IdleTimeout: -1, PingInterval: -1, Logger: eo.Logger})
+			a.register(n.Admin)
+		}
+	}
 	e.HandleHTTP("/health", e.HealthHandler(func(dst []byte) []byte {
 		dst = append(dst, `"node":`...)
 		dst = strconv.AppendQuote(dst, ms.NodeID())
@@ -154,6 +216,15 @@ func Start(cfg Config) (*Node, error) {
 		_ = rt.Close()
 		return nil, err
 	}
+	if n.Admin != nil {
+		if err := n.Admin.Start(); err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = e.Shutdown(ctx)
+			_ = rt.Close()
+			return nil, fmt.Errorf("API address: %w", err)
+		}
+	}
 	return n, nil
 }
 
@@ -163,11 +234,17 @@ func (n *Node) Addr() net.Addr { return n.Engine.Addr() }
 // Shutdown closes every connection (1001), waits for them until ctx ends,
 // then releases the coordinator.
 func (n *Node) Shutdown(ctx context.Context) error {
+	var aerr error
+	if n.Admin != nil {
+		if aerr = n.Admin.Shutdown(ctx); errors.Is(aerr, engine.ErrServerClosed) {
+			aerr = nil
+		}
+	}
 	err := n.Engine.Shutdown(ctx)
 	if errors.Is(err, engine.ErrServerClosed) {
 		err = nil
 	}
-	return errors.Join(err, n.Realtime.Close())
+	return errors.Join(aerr, err, n.Realtime.Close())
 }
 
 func (n *Node) registerMetrics() {
@@ -203,6 +280,17 @@ func registerMetrics(m *perf.Metrics, e *engine.Engine, stats func() engine.Stat
 	m.CounterFunc("meshfast_frames_out_total", "Frames written.", func() uint64 { return s.stats.FramesWritten })
 	m.CounterFunc("meshfast_bytes_out_total", "Bytes written.", func() uint64 { return s.stats.BytesWritten })
 	m.CounterFunc("meshfast_writes_total", "write/writev system calls by the write path.", func() uint64 { return s.stats.Writes })
+	for _, l := range []struct {
+		limit string
+		n     func() uint64
+	}{
+		{"max_connections", func() uint64 { return s.stats.RefusedMaxConnections }},
+		{"file_limit", func() uint64 { return s.stats.RefusedFileLimit }},
+		{"per_ip", func() uint64 { return s.stats.RefusedPerIP }},
+	} {
+		m.CounterFunc("meshfast_connections_refused_total", "TCP connections closed as soon as accepted, by the limit they were past.",
+			l.n, perf.Label{Name: "limit", Value: l.limit})
+	}
 	m.CounterFunc("meshfast_slow_consumers_total", "Connections closed as slow consumers.", func() uint64 { return s.stats.SlowConsumers })
 	m.CounterFunc("meshfast_dropped_frames_total", "Frames discarded when slow consumers were cut off.", func() uint64 { return s.stats.Dropped })
 	for _, r := range engine.CloseReasons() {

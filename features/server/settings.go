@@ -63,7 +63,11 @@ func DefaultSettings() Settings {
 				MaxQueuedCommands: mesh.DefaultMaxQueuedCommands,
 				MaxQueuedBytes:    mesh.DefaultMaxQueuedBytes,
 				MaxInFlight:       mesh.DefaultMaxInFlight,
+				AuthTimeout:       mesh.DefaultAuthTimeout,
 			},
+			API:   APIConfig{Prefix: DefaultAPIPrefix, MaxBodySize: DefaultAPIMaxBodySize},
+			JWT:   JWTConfig{QueryParam: DefaultJWTQueryParam},
+			Proxy: ProxyConfig{Timeout: DefaultProxyTimeout, MaxConcurrency: DefaultProxyMaxConcurrency},
 			SSE: realtime.SSEOptions{
 				Path:      realtime.DefaultSSEPath,
 				Heartbeat: realtime.DefaultHeartbeat,
@@ -132,6 +136,11 @@ type Exposures struct {
 	WritableRecords []Exposure
 	// Presence lists the rooms whose presence is tracked, each with its TTL.
 	Presence []PresenceExposure
+	// Rooms lists the rooms clients may join (mesh/join-room) when
+	// mesh.Options.Private is set; without it every room may be joined, as
+	// in Mesh, and the list only carries the permissions' check, which
+	// every room gets anyway.
+	Rooms []Exposure
 }
 
 // Exposure names a channel, record or room, or a pattern of them: exactly
@@ -188,10 +197,13 @@ func (e Exposures) validate() error {
 			return fmt.Errorf("%w: channel %s: negative history", ErrInvalidConfig, c.Exposure)
 		}
 	}
-	for _, list := range [][]Exposure{e.Records, e.WritableRecords} {
-		for _, r := range list {
+	for _, list := range []struct {
+		kind string
+		l    []Exposure
+	}{{"record", e.Records}, {"record", e.WritableRecords}, {"room", e.Rooms}} {
+		for _, r := range list.l {
 			if err := r.validate(); err != nil {
-				return fmt.Errorf("%w: a record exposure %w", ErrInvalidConfig, err)
+				return fmt.Errorf("%w: a %s exposure %w", ErrInvalidConfig, list.kind, err)
 			}
 		}
 	}
