@@ -98,6 +98,9 @@ type route struct {
 	path string
 	// heartbeat is a stream route's heartbeat period (ns), 0 for none (sse.go).
 	heartbeat int64
+	// alias, if set, is another handler whose PublishAll reaches this
+	// route's connections too (SSEOptions.PublishAllOf).
+	alias Handler
 	// max caps the route's open connections (0: none); open counts them
 	// while it is set (Engine.reserve).
 	max  int64

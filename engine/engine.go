@@ -475,7 +475,8 @@ func (e *Engine) Publish(topic string, f *Frame, exclude []uint64) {
 }
 
 // PublishAll queues f for every open connection served by h (every
-// connection if h is nil), except the ids in exclude: one task per loop.
+// connection if h is nil), and the streams of SSE endpoints that name h in
+// SSEOptions.PublishAllOf, except the ids in exclude: one task per loop.
 // The caller keeps its own reference to f. Safe from any goroutine.
 func (e *Engine) PublishAll(f *Frame, exclude []uint64, h Handler) {
 	if e.opts.PublishLatency != nil && f.at == 0 {

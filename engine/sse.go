@@ -58,6 +58,11 @@ type SSEOptions struct {
 	// answered 503 Service Unavailable with a Retry-After. Zero means no
 	// cap.
 	MaxStreams int
+	// PublishAllOf, if set, makes Engine.PublishAll(f, exclude, h) with h
+	// this handler reach the endpoint's streams too (with f's stream
+	// variant), as if they were h's: a protocol whose broadcasts to every
+	// connection should reach streams as well names its own handler here.
+	PublishAllOf Handler
 }
 
 // ErrInvalidSSE wraps the error of an SSE field that cannot be sent
@@ -103,7 +108,7 @@ func (e *Engine) NewSSE(path string, h Handler, o SSEOptions) (*SSE, error) {
 		return nil, errors.Join(ErrInvalidSSE, errors.New("NewSSE: nil handler"))
 	}
 	o = o.withDefaults()
-	s := &SSE{route: route{h: h, path: path, max: int64(o.MaxStreams)}}
+	s := &SSE{route: route{h: h, path: path, max: int64(o.MaxStreams), alias: o.PublishAllOf}}
 	if o.Heartbeat > 0 {
 		s.heartbeat = int64(o.Heartbeat)
 	}

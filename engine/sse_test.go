@@ -574,3 +574,39 @@ func normalizeLineEnds(s string) string {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	return strings.ReplaceAll(s, "\r", "\n")
 }
+
+// A stream endpoint that names a handler in PublishAllOf is reached by
+// that handler's PublishAll, with the frame's stream variant; other
+// handlers' are not.
+func TestSSEPublishAllOf(t *testing.T) {
+	t.Parallel()
+	e := New(Options{Addr: "127.0.0.1:0", Loops: 2})
+	ws := Echo{}
+	e.Handle("/ws", ws)
+	h := &sseHandler{}
+	s, err := e.NewSSE("/events", h, SSEOptions{Retry: -1, PublishAllOf: ws})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.HandleHTTP("/events", func(w *Response, r *Request) { w.OpenSSE(s) })
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Shutdown(ctxT(t)) })
+	c := sseDial(t, e, "")
+	if st, err := c.ReadHead(5 * time.Second); err != nil || st != 200 {
+		t.Fatalf("head: %d %v", st, err)
+	}
+	waitStreams(t, h, 1)
+	f := NewTextFrame([]byte("x"))
+	f.SetStream([]byte("data: not for you\n\n"))
+	e.PublishAll(f, nil, topicOpener{}) // another handler: not reached
+	f.Release()
+	f = NewTextFrame([]byte("x"))
+	f.SetStream([]byte("data: to every Echo connection\n\n"))
+	e.PublishAll(f, nil, ws)
+	f.Release()
+	if ev, err := c.Next(5 * time.Second); err != nil || ev.Data != "to every Echo connection" {
+		t.Fatalf("got %+v %v", ev, err)
+	}
+}

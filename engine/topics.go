@@ -221,7 +221,7 @@ func (l *loop) publishAll(f *Frame, exclude []uint64, h Handler) {
 			continue
 		}
 		c := l.conns[i]
-		if c.state != stateOpen || (h != nil && c.route.h != h) || (exclude != nil && excluded(exclude, c.id)) {
+		if c.state != stateOpen || (h != nil && c.route.h != h && c.route.alias != h) || (exclude != nil && excluded(exclude, c.id)) {
 			continue
 		}
 		if b := f.bytesFor(c.kind); b != nil {

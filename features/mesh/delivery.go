@@ -81,6 +81,7 @@ func (s *Server) deliverEnvelope(engineTopic string, p []byte) {
 	}
 	f := engine.AcquireFrame()
 	f.SetPayload(engine.OpText, append(f.PayloadBuf(), frame...))
+	s.streamPush(engineTopic, frame, f)
 	if engineTopic == "" { // everyone on this node speaking Mesh
 		s.e.PublishAll(f, exclude, (*handler)(s))
 	} else {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -81,6 +82,22 @@ func (s *Server) enqueueTask(c *Connection, fn func()) {
 	a := c.activate()
 	a.qmu.Lock()
 	a.queue = append(a.queue, queued{fn: fn})
+	start := !a.running
+	a.running = true
+	a.qmu.Unlock()
+	if start {
+		go s.drain(c, a)
+	}
+}
+
+// enqueueTaskFirst is enqueueTask for a task that must run before what c
+// has queued so far: commands that arrived while c was held (a user's
+// subscription, taken once registration is done, goes ahead of the
+// commands sent meanwhile). Any goroutine.
+func (s *Server) enqueueTaskFirst(c *Connection, fn func()) {
+	a := c.activate()
+	a.qmu.Lock()
+	a.queue = slices.Insert(a.queue, a.qhead, queued{fn: fn})
 	start := !a.running
 	a.running = true
 	a.qmu.Unlock()

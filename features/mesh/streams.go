@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 
 	"github.com/meshfast/meshfast/engine"
@@ -31,6 +32,13 @@ import (
 //     member that arrives by plain HTTP.
 //   - OnChannelJoin tells the owner when a Mesh connection joined a
 //     channel, for hooks that treat members of both kinds alike.
+//   - RetainUser and ReleaseUser do for a user's messages (SendToUser)
+//     what RetainChannel and ReleaseChannel do for a channel, and
+//     SetPushTap gives the pushes delivered to a user's topic, and the
+//     broadcasts to every connection, their stream variant. Handler is the
+//     engine handler whose PublishAll a broadcast to every connection
+//     uses: an SSE endpoint that names it (engine.SSEOptions.PublishAllOf)
+//     is reached by those broadcasts too.
 
 // ChannelTap sees every channel message this node delivers to its local
 // subscribers (SetChannelTap). DeliverChannel runs on the coordinator's
@@ -43,13 +51,76 @@ type ChannelTap interface {
 	DeliverChannel(channel, topic string, message []byte, f *engine.Frame)
 }
 
+// PushTap gives the Mesh pushes this node delivers to a topic (a user's,
+// SendToUser; a room's) or to every connection (Broadcast) a stream
+// variant (SetPushTap). StreamPush runs on the coordinator's delivery
+// goroutine, once per push and node, and must not block: it appends the
+// stream variant of push, a {"command","payload"} message delivered to
+// topic ("" for every connection), to dst, or returns dst as it is for
+// none (a topic without streams).
+type PushTap interface {
+	StreamPush(dst []byte, topic string, push []byte) []byte
+}
+
 // tapHolder boxes a ChannelTap for an atomic pointer.
 type tapHolder struct{ t ChannelTap }
 
-// streamHooks is what SetChannelTap and OnChannelJoin installed.
+// pushTapHolder boxes a PushTap.
+type pushTapHolder struct{ t PushTap }
+
+// streamHooks is what SetChannelTap, SetPushTap and OnChannelJoin
+// installed.
 type streamHooks struct {
 	tap  atomic.Pointer[tapHolder]
+	push atomic.Pointer[pushTapHolder]
 	join atomic.Pointer[func(c *Connection, channel string)]
+}
+
+// SetPushTap installs t (nil removes it). Set it before clients connect.
+func (s *Server) SetPushTap(t PushTap) {
+	if t == nil {
+		s.streams.push.Store(nil)
+		return
+	}
+	s.streams.push.Store(&pushTapHolder{t})
+}
+
+// streamPush gives a push delivered to engineTopic its stream variant, if
+// the push tap wants one.
+func (s *Server) streamPush(engineTopic string, push []byte, f *engine.Frame) {
+	h := s.streams.push.Load()
+	if h == nil {
+		return
+	}
+	if b := h.t.StreamPush(f.StreamBuf(), engineTopic, push); len(b) > 0 {
+		f.SetStreamBytes(b)
+	}
+}
+
+// Handler is the engine handler of this server's Mesh connections: the one
+// its broadcasts to every connection are published to (PublishAll).
+func (s *Server) Handler() engine.Handler { return (*handler)(s) }
+
+// RetainUser takes a node reference on user's coordinator subscription
+// (the topic SendToUser publishes on) for a member that is not a Mesh
+// connection, as RetainChannel does for a channel, and returns the engine
+// topic the user's messages are published to on every loop. Every
+// successful call must be matched by one ReleaseUser. Any goroutine but a
+// loop's.
+func (s *Server) RetainUser(ctx context.Context, user string) (topic string, err error) {
+	if user == "" {
+		return "", errors.New("mesh: RetainUser: empty user")
+	}
+	if err := s.subs.retain(ctx, subKey{userSource, user}); err != nil {
+		return "", err
+	}
+	return userRoute.engineTopic(user), nil
+}
+
+// ReleaseUser drops a reference RetainUser took. Any goroutine but a
+// loop's.
+func (s *Server) ReleaseUser(ctx context.Context, user string) {
+	s.subs.release(ctx, subKey{userSource, user})
 }
 
 // SetChannelTap installs t (nil removes it). Set it before clients

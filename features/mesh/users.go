@@ -64,9 +64,10 @@ func (s *Server) SendToUser(ctx context.Context, user, command string, payload a
 }
 
 // subscribeUser gives a just registered connection of a user its share of
-// the user's topic, in its queue, ahead of its commands.
+// the user's topic, in its queue, ahead of its commands, those that came
+// while it registered included.
 func (s *Server) subscribeUser(c *Connection, user string) {
-	s.enqueueTask(c, func() {
+	s.enqueueTaskFirst(c, func() {
 		ctx, cancel := s.ctx()
 		defer cancel()
 		if err := s.subs.take(ctx, c, userRoute, user); err != nil && !errors.Is(err, errConnectionGone) {

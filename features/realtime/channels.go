@@ -130,16 +130,16 @@ func (rt *Realtime) disinterest(channel string) {
 	}
 }
 
-// leave gives back a stream's hold on channels: a pending resume, its
-// interest and the node's coordinator reference. The stream has left the
-// channels' engine topics (it closed) or never joined them.
-func (rt *Realtime) leave(ec *engine.Conn, channels []string) {
-	if len(channels) == 0 {
+// leave gives back a stream's holds: on each channel a pending resume, the
+// interest and the node's coordinator reference, and on its user the
+// same. The stream has left the topics (it closed) or never joined them.
+func (rt *Realtime) leave(ec *engine.Conn, h holds) {
+	if len(h.channels) == 0 && h.user == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
 	defer cancel()
-	for _, ch := range channels {
+	for _, ch := range h.channels {
 		rt.chanMu.RLock()
 		cs := rt.chans[ch]
 		rt.chanMu.RUnlock()
@@ -155,6 +155,10 @@ func (rt *Realtime) leave(ec *engine.Conn, channels []string) {
 		}
 		rt.ms.ReleaseChannel(ctx, ch)
 		rt.disinterest(ch)
+	}
+	if h.user != "" {
+		rt.ms.ReleaseUser(ctx, h.user)
+		rt.userInterest(h.userTopic, -1)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,10 +15,12 @@ import (
 
 // Event is what the helpers send: a name and JSON data.
 //
-// A stream receives it as one Server-Sent Event ("id:" if ID is set,
-// "event:" if Event is set, the data as "data:" lines); a WebSocket (Mesh)
-// connection as a Mesh push {"command": Event, "payload": Data}, "message"
-// standing for an empty Event. Published to a channel, it travels as the
+// A stream receives it as one Server-Sent Event ("event:" and the data as
+// "data:" lines); a WebSocket (Mesh) connection as a Mesh push
+// {"command": Event, "payload": Data}, "message" standing for an empty
+// Event. Broadcast and SendTo travel as that Mesh push, which each node
+// turns into the stream event once; a stream receives any Mesh push to
+// every connection or to its user that way. Published to a channel, it travels as the
 // channel message {"event","data","id"} (see ToChannel), which Mesh
 // subscribers receive as it is and streams receive unwrapped.
 type Event struct {
@@ -31,10 +32,10 @@ type Event struct {
 	// must then be JSON for WebSocket clients).
 	Data any
 	// ID is the stream event's id (EventSource's lastEventId, sent back in
-	// Last-Event-ID when it reconnects) for Send, SendTo and Broadcast; it
-	// may not hold NUL, CR or LF. Channel messages get ids of their own,
-	// which resume a stream exactly (see the package doc), so ToChannel
-	// ignores it.
+	// Last-Event-ID when it reconnects) for Stream.Send; it may not hold
+	// NUL, CR or LF. Broadcast and SendTo travel as Mesh pushes, which have
+	// no id, and channel messages get ids of their own, which resume a
+	// stream exactly (see the package doc): they ignore it.
 	ID string
 }
 
@@ -59,57 +60,56 @@ func appendData(dst []byte, v any) ([]byte, error) {
 	return out, nil
 }
 
-// encoded is an Event in both wire forms, built once per publish.
-type encoded struct {
-	push []byte // the Mesh push frame's payload (a JSON text message)
-	sse  []byte // the stream event
-}
-
-func encode(ev Event) (encoded, error) {
+// pushParts is ev as a Mesh push: its command and payload.
+func pushParts(ev Event) (string, json.RawMessage, error) {
+	if err := engine.CheckSSEEvent(ev.Event); err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
+	}
 	data, err := appendData(nil, ev.Data)
 	if err != nil {
-		return encoded{}, err
-	}
-	sse, err := engine.AppendSSEEvent(nil, ev.ID, ev.Event, data)
-	if err != nil {
-		return encoded{}, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
+		return "", nil, err
 	}
 	name := ev.Event
 	if name == "" {
 		name = "message"
 	}
-	return encoded{push: protocol.AppendPush(nil, name, data), sse: sse}, nil
+	return name, json.RawMessage(data), nil
 }
 
-// frame returns a frame holding both forms, with one reference.
-func (x encoded) frame() *engine.Frame {
-	f := engine.AcquireFrame()
-	f.SetPayload(engine.OpText, append(f.PayloadBuf(), x.push...))
-	f.SetStreamBytes(append(f.StreamBuf(), x.sse...))
-	return f
-}
-
-// streamFrame returns a frame holding the stream form alone.
-func streamFrame(sse []byte) *engine.Frame {
-	f := engine.AcquireFrame()
-	f.SetStreamBytes(append(f.StreamBuf(), sse...))
-	return f
-}
-
-// appendWire appends x as one coordinator message: the push's length,
-// the push, the stream event.
-func (x encoded) appendWire(dst []byte) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(x.push)))
-	dst = append(dst, x.push...)
-	return append(dst, x.sse...)
-}
-
-func parseWire(p []byte) (encoded, bool) {
-	n, k := binary.Uvarint(p)
-	if k <= 0 || n > uint64(len(p)-k) {
-		return encoded{}, false
+// streamFrame returns a frame holding ev as a stream event alone, with one
+// reference.
+func streamFrame(ev Event) (*engine.Frame, error) {
+	data, err := appendData(nil, ev.Data)
+	if err != nil {
+		return nil, err
 	}
-	return encoded{push: p[k : k+int(n)], sse: p[k+int(n):]}, true
+	f := engine.AcquireFrame()
+	b, err := engine.AppendSSEEvent(f.StreamBuf(), ev.ID, ev.Event, data)
+	if err != nil {
+		f.Release()
+		return nil, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
+	}
+	f.SetStreamBytes(b)
+	return f, nil
+}
+
+// appendPushEvent appends the stream event of a Mesh push
+// {"command","payload"}: "event: <command>", the payload as data ("null"
+// without one). A push whose command cannot be an event name gets none.
+func appendPushEvent(dst, push []byte) []byte {
+	var m protocol.Message
+	if protocol.Decode(push, &m) != nil || engine.CheckSSEEvent(string(m.Command)) != nil {
+		return dst
+	}
+	data := m.Payload
+	if data == nil {
+		data = []byte("null")
+	}
+	out, err := engine.AppendSSEEvent(dst, "", string(m.Command), data)
+	if err != nil {
+		return dst
+	}
+	return out
 }
 
 // Channel messages.

@@ -2,12 +2,11 @@ package realtime
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
-	"github.com/meshfast/meshfast/coord"
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/features/mesh"
 )
@@ -22,30 +21,21 @@ type Realtime struct {
 	sse  *engine.SSE
 	log  *slog.Logger // Options.Mesh.Logger's, or none
 
+	streams atomic.Int64 // open streams on this node
+
 	chanMu sync.RWMutex
 	chans  map[string]*chanState // channels with streams on this node (channels.go)
 
-	usersMu sync.Mutex
-	users   map[string]map[*Stream]struct{} // streams by user, for SendTo
+	usersMu sync.RWMutex
+	users   map[string]int // user topics with streams on this node, and how many
 
 	hooksMu sync.RWMutex
 	hooks   map[string]ChannelOptions // Channel's, by name
-
-	nodeSubs  []coord.Subscription
-	closeOnce sync.Once
 }
 
-// Coordinator topics of the helpers: every node subscribes to both for its
-// life. A message on either is an Event encoded once, in both wire forms
-// (encoded.appendWire); a message to a user starts with the user's name.
-const (
-	topicBroadcast = "mesh:realtime:broadcast"
-	topicUser      = "mesh:realtime:user"
-)
-
 // New creates a Realtime on e: the Mesh server (Options.Mesh, on its
-// Path), the SSE endpoint on Options.SSE.Path, and the helpers' own
-// coordinator subscriptions. Call it before e.Serve, instead of mesh.New.
+// Path) and the SSE endpoint on Options.SSE.Path. Call it before e.Serve,
+// instead of mesh.New.
 func New(e *engine.Engine, o Options) (*Realtime, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -61,20 +51,22 @@ func New(e *engine.Engine, o Options) (*Realtime, error) {
 		ms:    ms,
 		log:   o.Mesh.Logger,
 		chans: make(map[string]*chanState),
-		users: make(map[string]map[*Stream]struct{}),
+		users: make(map[string]int),
 		hooks: make(map[string]ChannelOptions),
 	}
 	if rt.log == nil {
 		rt.log = slog.New(slog.DiscardHandler)
 	}
 	fail := func(err error) (*Realtime, error) {
-		_ = rt.Close()
+		_ = ms.Close()
 		return nil, err
 	}
 	rt.sse, err = e.NewSSE(o.SSE.Path, (*sseHandler)(rt), engine.SSEOptions{
 		Heartbeat:  o.SSE.Heartbeat,
 		Retry:      o.SSE.Retry,
 		MaxStreams: max(o.SSE.MaxConnections, 0),
+		// Mesh's broadcasts to every connection reach the streams too.
+		PublishAllOf: ms.Handler(),
 	})
 	if err != nil {
 		return fail(err)
@@ -85,27 +77,13 @@ func New(e *engine.Engine, o Options) (*Realtime, error) {
 		}
 	}
 	ms.SetChannelTap(rt)
+	ms.SetPushTap(rt)
 	ms.OnChannelJoin(rt.meshJoined)
 	if o.WebSocket.OnMessage != nil {
 		ms.Expose(o.WebSocket.MessageCommand, rt.onMessage)
 	}
 	if fn := o.WebSocket.OnClose; fn != nil {
 		ms.OnDisconnection(func(c *mesh.Connection) { fn(&Socket{c: c}) })
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
-	defer cancel()
-	for _, t := range []struct {
-		topic string
-		h     coord.Handler
-	}{
-		{topicBroadcast, rt.deliverBroadcast},
-		{topicUser, rt.deliverUser},
-	} {
-		sub, err := ms.Coordinator().Subscribe(ctx, t.topic, t.h)
-		if err != nil {
-			return fail(fmt.Errorf("realtime: subscribe %q: %w", t.topic, err))
-		}
-		rt.nodeSubs = append(rt.nodeSubs, sub)
 	}
 	e.HandleHTTP(o.SSE.Path, rt.serveSSE)
 	return rt, nil
@@ -118,82 +96,55 @@ func (rt *Realtime) Mesh() *mesh.Server { return rt.ms }
 // Options returns the options in force, defaults filled in.
 func (rt *Realtime) Options() Options { return rt.opts }
 
-// Close drops the helpers' coordinator subscriptions and closes the Mesh
-// server (mesh.Server.Close). Shut the engine down first.
-func (rt *Realtime) Close() error {
-	var err error
-	rt.closeOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
-		defer cancel()
-		for _, sub := range rt.nodeSubs {
-			_ = rt.ms.Coordinator().Unsubscribe(ctx, sub)
-		}
-		err = rt.ms.Close()
-	})
-	return err
-}
+// Close closes the Mesh server (mesh.Server.Close). Shut the engine down
+// first.
+func (rt *Realtime) Close() error { return rt.ms.Close() }
 
 // Broadcast sends ev to every stream and every WebSocket connection on
-// every node: one coordinator publish, encoded once, and on each node one
-// frame for both drivers.
+// every node: Mesh's broadcast (mesh.Server.Broadcast, the HTTP API's
+// broadcast), one coordinator publish, and on each node one frame for both
+// drivers. ev.ID is not sent (see Event).
 func (rt *Realtime) Broadcast(ctx context.Context, ev Event) error {
-	x, err := encode(ev)
+	name, data, err := pushParts(ev)
 	if err != nil {
 		return err
 	}
-	return rt.ms.Coordinator().Publish(ctx, topicBroadcast, x.appendWire(nil))
+	return rt.ms.Broadcast(ctx, name, data)
 }
 
-// deliverBroadcast publishes a Broadcast to every connection of the node.
-func (rt *Realtime) deliverBroadcast(_ string, p []byte) {
-	x, ok := parseWire(p)
-	if !ok {
-		return
-	}
-	f := x.frame()
-	rt.e.PublishAll(f, nil, nil)
-	f.Release()
-}
-
-// SendTo sends ev to every stream of user, on every node: those whose
-// Options.Mesh.Authenticate named that user.
+// SendTo sends ev to every connection of user, streams and WebSocket
+// connections alike, on every node: Mesh's message to a user
+// (mesh.Server.SendToUser, the HTTP API's send_user), whose per-user
+// topic a node subscribes to while it has a connection or a stream of
+// that user. ev.ID is not sent (see Event).
 func (rt *Realtime) SendTo(ctx context.Context, user string, ev Event) error {
 	if user == "" {
 		return fmt.Errorf("%w: SendTo: empty user", ErrInvalidEvent)
 	}
-	x, err := encode(ev)
+	name, data, err := pushParts(ev)
 	if err != nil {
 		return err
 	}
-	msg := binary.AppendUvarint(nil, uint64(len(user)))
-	msg = append(msg, user...)
-	return rt.ms.Coordinator().Publish(ctx, topicUser, x.appendWire(msg))
+	return rt.ms.SendToUser(ctx, user, name, data)
 }
 
-// deliverUser sends a SendTo to the node's streams of its user.
-func (rt *Realtime) deliverUser(_ string, p []byte) {
-	n, k := binary.Uvarint(p)
-	if k <= 0 || n > uint64(len(p)-k) {
-		return
+// StreamPush implements mesh.PushTap: a broadcast to every connection, or
+// a message to a user with streams on this node, is given its stream
+// variant, encoded once per node.
+func (rt *Realtime) StreamPush(dst []byte, topic string, push []byte) []byte {
+	if topic == "" {
+		if rt.streams.Load() == 0 {
+			return dst
+		}
+	} else {
+		rt.usersMu.RLock()
+		n := rt.users[topic]
+		rt.usersMu.RUnlock()
+		if n == 0 {
+			return dst
+		}
 	}
-	user := p[k : k+int(n)]
-	x, ok := parseWire(p[k+int(n):])
-	if !ok {
-		return
-	}
-	rt.usersMu.Lock()
-	set := rt.users[string(user)]
-	conns := make([]*engine.Conn, 0, len(set))
-	for st := range set {
-		conns = append(conns, st.ec)
-	}
-	rt.usersMu.Unlock()
-	if len(conns) == 0 {
-		return
-	}
-	f := x.frame()
-	rt.e.Broadcast(f, conns, nil)
-	f.Release()
+	return appendPushEvent(dst, push)
 }
 
 // ChannelOptions configures a channel (Channel).

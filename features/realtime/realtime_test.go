@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/meshfast/meshfast/coord/memory"
+	"github.com/meshfast/meshfast/coord/redis"
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/features/mesh"
 	"github.com/meshfast/meshfast/internal/ssetest"
+	"github.com/meshfast/meshfast/internal/testutil"
 )
 
 func e(d string, msg string) entry { return entry{d: d, msg: []byte(msg)} }
@@ -275,21 +277,27 @@ func TestBroadcastAndSendTo(t *testing.T) {
 	}
 	pushes := make(chan string, 4)
 	mc := n.meshClient(t, "?user=ann")
-	mc.On("update", func(p json.RawMessage) { pushes <- string(p) })
-	must(t, n.rt.Broadcast(ctxT(t), Event{Event: "update", Data: map[string]int{"v": 1}, ID: "b1"}))
+	mc.On("update", func(p json.RawMessage) { pushes <- "update " + string(p) })
+	mc.On("dm", func(p json.RawMessage) { pushes <- "dm " + string(p) })
+	must(t, n.rt.Broadcast(ctxT(t), Event{Event: "update", Data: map[string]int{"v": 1}}))
 	for _, s := range []*ssetest.Client{ann1, ann2, bob} {
-		if ev := next(t, s); ev.Type != "update" || ev.Data != `{"v":1}` || ev.LastEventID != "b1" {
+		if ev := next(t, s); ev.Type != "update" || ev.Data != `{"v":1}` {
 			t.Fatalf("broadcast: %+v", ev)
 		}
 	}
-	select {
-	case p := <-pushes:
-		if p != `{"v":1}` {
-			t.Fatalf("Mesh push %q", p)
+	wantPush := func(want string) {
+		t.Helper()
+		select {
+		case p := <-pushes:
+			if p != want {
+				t.Fatalf("Mesh push %q, want %q", p, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the Mesh client got no %q", want)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the Mesh client got no broadcast")
 	}
+	wantPush(`update {"v":1}`)
+	// A user's messages reach its streams and its WebSocket connections alike.
 	must(t, n.rt.SendTo(ctxT(t), "ann", Event{Event: "dm", Data: "for ann"}))
 	must(t, n.rt.Broadcast(ctxT(t), Event{Event: "after"}))
 	for _, s := range []*ssetest.Client{ann1, ann2} {
@@ -297,11 +305,46 @@ func TestBroadcastAndSendTo(t *testing.T) {
 			t.Fatalf("SendTo: %+v", ev)
 		}
 	}
-	if ev := next(t, bob); ev.Type != "after" {
+	wantPush(`dm "for ann"`)
+	if ev := next(t, bob); ev.Type != "after" || ev.Data != "null" {
 		t.Fatalf("bob got %+v before the broadcast after SendTo", ev)
+	}
+	// Mesh's own API reaches streams the same way.
+	must(t, n.rt.Mesh().SendToUser(ctxT(t), "bob", "note", map[string]string{"to": "bob"}))
+	if ev := next(t, bob); ev.Type != "note" || ev.Data != `{"to":"bob"}` {
+		t.Fatalf("SendToUser: %+v", ev)
 	}
 	if err := n.rt.Broadcast(ctxT(t), Event{Event: "bad\nname"}); err == nil {
 		t.Fatal("an event name with a newline was sent")
+	}
+}
+
+// Stream.Send sends one stream an event with an id.
+func TestStreamSend(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, Options{})
+	got := make(chan *Stream, 1)
+	n.e.HandleHTTP("/mine", func(w *engine.Response, r *engine.Request) {
+		st, err := n.rt.SSE(w, r)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if err := st.Send(Event{Event: "notification", Data: map[string]string{"message": "You have a new message"}, ID: "n-1"}); err != nil {
+			t.Error(err)
+		}
+		got <- st
+	})
+	s := n.stream(t, "/mine")
+	if r := ready(t, s); r.ID != (<-got).ID() { // the ready event comes first
+		t.Fatalf("ready %+v", r)
+	}
+	ev := next(t, s)
+	if ev.Type != "notification" || ev.Data != `{"message":"You have a new message"}` || ev.LastEventID != "n-1" {
+		t.Fatalf("sent from the handler, before the stream opened: %+v", ev)
+	}
+	if err := (&Stream{}).Send(Event{ID: "a\nb"}); err == nil {
+		t.Fatal("an id with a newline was sent")
 	}
 }
 
@@ -466,5 +509,71 @@ func TestTwoNodes(t *testing.T) {
 	}
 	if ev := next(t, sb); ev.Data != "2" {
 		t.Fatalf("replayed on b: %+v", ev)
+	}
+}
+
+// The same across two nodes sharing a real Redis: a user's messages reach
+// its streams and WebSocket connections on every node, a broadcast every
+// stream, a channel both transports, and a stream resumes on the other
+// node from the history Redis keeps.
+func TestTwoNodesRedis(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	node := func() *node {
+		co, err := redis.New(ctxT(t), redis.Options{Addrs: []string{r.Addr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = co.Close() })
+		n := startNode(t, Options{Mesh: mesh.Options{Coordinator: co, Authenticate: userAuth}})
+		n.rt.Channel("news", ChannelOptions{History: 10})
+		return n
+	}
+	a, b := node(), node()
+	sa := a.stream(t, "/events?channel=news&user=ann")
+	sb := b.stream(t, "/events?user=ann")
+	ready(t, sa)
+	ready(t, sb)
+	dms := make(chan string, 2)
+	mb := b.meshClient(t, "?user=ann")
+	mb.On("dm", func(p json.RawMessage) { dms <- string(p) })
+	got := make(collect, 4)
+	if _, err := mb.SubscribeChannel(ctxT(t), "news", got.fn); err != nil {
+		t.Fatal(err)
+	}
+	must(t, a.rt.SendTo(ctxT(t), "ann", Event{Event: "dm", Data: 1}))
+	for _, s := range []*ssetest.Client{sa, sb} {
+		if ev := next(t, s); ev.Type != "dm" || ev.Data != "1" {
+			t.Fatalf("SendTo across nodes: %+v", ev)
+		}
+	}
+	select {
+	case p := <-dms:
+		if p != "1" {
+			t.Fatalf("Mesh client: %q", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("SendTo did not reach the Mesh client on the other node")
+	}
+	must(t, b.rt.Broadcast(ctxT(t), Event{Event: "all"}))
+	for _, s := range []*ssetest.Client{sa, sb} {
+		if ev := next(t, s); ev.Type != "all" {
+			t.Fatalf("Broadcast across nodes: %+v", ev)
+		}
+	}
+	must(t, b.rt.ToChannel("news").Broadcast(ctxT(t), Event{Event: "n", Data: 1}))
+	first := next(t, sa)
+	if first.Type != "n" || first.Data != "1" {
+		t.Fatalf("channel across nodes: %+v", first)
+	}
+	got.next(t)
+	sa.Close()
+	must(t, b.rt.ToChannel("news").Broadcast(ctxT(t), Event{Event: "n", Data: 2}))
+	sr := b.stream(t, "/events?channel=news", "Last-Event-ID: "+first.LastEventID)
+	if r := ready(t, sr); r.Replayed != 1 || r.Missed {
+		t.Fatalf("resumed on the other node: %+v", r)
+	}
+	if ev := next(t, sr); ev.Data != "2" {
+		t.Fatalf("replayed from Redis: %+v", ev)
 	}
 }

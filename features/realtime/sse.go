@@ -27,11 +27,18 @@ type Stream struct {
 	lastEventID string
 
 	mu     sync.Mutex
-	verify bool     // identity.Verify is still to run: not yet indexed by user
-	joined []string // channels whose hold (interest, node reference) it has
-	closed bool     // OnClose ran: join gives back what it took
+	verify bool  // identity.Verify is still to run
+	joined holds // what join took and leave gives back
+	closed bool  // OnClose ran: join gives back what it took
+}
 
-	indexed string // the user it is recorded under in Realtime.users (Realtime.usersMu)
+// holds is what a joined stream holds on the node: for each of its
+// channels and for its user, an interest (which gives their messages a
+// stream variant) and a node reference on their coordinator subscription.
+type holds struct {
+	channels  []string
+	user      string
+	userTopic string
 }
 
 // ID is the stream's id, unique in the cluster like a Mesh connection's.
@@ -57,11 +64,10 @@ func (s *Stream) RemoteAddr() net.Addr { return s.ec.RemoteAddr() }
 // Send sends ev to this stream alone. It returns once ev is queued; a
 // closed stream drops it.
 func (s *Stream) Send(ev Event) error {
-	x, err := encode(ev)
+	f, err := streamFrame(ev)
 	if err != nil {
 		return err
 	}
-	f := streamFrame(x.sse)
 	s.ec.Send(f)
 	f.Release()
 	return nil
@@ -160,10 +166,8 @@ func (h *sseHandler) OnOpen(ec *engine.Conn, _ *engine.Request) {
 		ec.Close(engine.CloseInternalError, "")
 		return
 	}
-	if !st.verify {
-		rt.index(st)
-	}
-	if len(st.channels) == 0 && !st.verify {
+	rt.streams.Add(1)
+	if len(st.channels) == 0 && !st.verify && st.User() == "" {
 		_ = ec.WriteRaw(appendReady(nil, st, "", 0, st.lastEventID != ""))
 		return
 	}
@@ -180,13 +184,13 @@ func (h *sseHandler) OnClose(ec *engine.Conn, _ engine.CloseInfo) {
 	if st == nil {
 		return
 	}
-	rt.unindex(st)
+	rt.streams.Add(-1)
 	st.mu.Lock()
 	st.closed = true
 	joined := st.joined
-	st.joined = nil
+	st.joined = holds{}
 	st.mu.Unlock()
-	if len(joined) > 0 {
+	if len(joined.channels) > 0 || joined.user != "" {
 		go rt.leave(ec, joined) // it may wait on the coordinator
 	}
 }
@@ -195,9 +199,10 @@ func (h *sseHandler) OnClose(ec *engine.Conn, _ engine.CloseInfo) {
 const joinTimeout = 10 * time.Second
 
 // join verifies the stream's identity if it has to, takes a hold on each
-// of its channels, and then, on the stream's loop in one step, sends the
-// "ready" event and whatever the stream resumes, and subscribes it to its
-// channels' topics. It runs on a goroutine of its own.
+// of its channels and on its user's messages, and then, on the stream's
+// loop in one step, sends the "ready" event and whatever the stream
+// resumes, and subscribes it to their topics. It runs on a goroutine of
+// its own.
 func (rt *Realtime) join(st *Stream) {
 	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
 	defer cancel()
@@ -219,13 +224,9 @@ func (rt *Realtime) join(st *Stream) {
 		st.mu.Lock()
 		st.verify = false
 		st.mu.Unlock()
-		rt.index(st)
-		if st.ec.Closed() {
-			rt.unindex(st) // OnClose may have run before index: undo it here
-			return
-		}
 	}
-	var held, topics []string
+	var held holds
+	var topics []string
 	for _, ch := range st.channels {
 		rt.interest(ch)
 		topic, err := rt.ms.RetainChannel(ctx, ch)
@@ -236,8 +237,20 @@ func (rt *Realtime) join(st *Stream) {
 			rt.refuseStream(st, fmt.Sprintf("channel %q is unavailable", ch))
 			return
 		}
-		held = append(held, ch)
+		held.channels = append(held.channels, ch)
 		topics = append(topics, topic)
+	}
+	if u := st.User(); u != "" {
+		topic, err := rt.ms.RetainUser(ctx, u)
+		if err != nil {
+			rt.log.Warn("realtime: a stream could not subscribe to its user's messages; closed", "stream", st.ID(), "user", u, "err", err)
+			rt.leave(st.ec, held)
+			rt.refuseStream(st, "its user's messages are unavailable")
+			return
+		}
+		rt.userInterest(topic, 1)
+		held.user, held.userTopic = u, topic
+		topics = append(topics, topic) // after the channels': joinResuming indexes them alike
 	}
 	resumeCh, want, resuming := parseEventID(st.lastEventID)
 	resuming = resuming && slices.Contains(st.channels, resumeCh)
@@ -378,39 +391,15 @@ func appendReady(dst []byte, st *Stream, resumed string, replayed int, missed bo
 	return out
 }
 
-// index records a stream under its user, for SendTo.
-func (rt *Realtime) index(st *Stream) {
-	u := st.User()
-	if u == "" {
-		return
-	}
+// userInterest counts the streams subscribed, or subscribing, to a user
+// topic on this node (d is 1 or -1): while there are some, the user's
+// messages are given their stream variant (StreamPush).
+func (rt *Realtime) userInterest(topic string, d int) {
 	rt.usersMu.Lock()
 	defer rt.usersMu.Unlock()
-	if st.indexed != "" {
-		return
+	if n := rt.users[topic] + d; n > 0 {
+		rt.users[topic] = n
+	} else {
+		delete(rt.users, topic)
 	}
-	set := rt.users[u]
-	if set == nil {
-		set = make(map[*Stream]struct{})
-		rt.users[u] = set
-	}
-	set[st] = struct{}{}
-	st.indexed = u
-}
-
-// unindex undoes index.
-func (rt *Realtime) unindex(st *Stream) {
-	rt.usersMu.Lock()
-	defer rt.usersMu.Unlock()
-	u := st.indexed
-	if u == "" {
-		return
-	}
-	if set := rt.users[u]; set != nil {
-		delete(set, st)
-		if len(set) == 0 {
-			delete(rt.users, u)
-		}
-	}
-	st.indexed = ""
 }

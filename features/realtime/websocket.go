@@ -1,7 +1,6 @@
 package realtime
 
 import (
-	"encoding/json"
 	"net"
 
 	"github.com/meshfast/meshfast/features/mesh"
@@ -23,15 +22,11 @@ func (s *Socket) RemoteAddr() net.Addr { return s.c.RemoteAddr() }
 // Send sends ev to this connection alone, as a Mesh push {"command":
 // ev.Event, "payload": ev.Data} ("message" for an empty Event).
 func (s *Socket) Send(ev Event) error {
-	data, err := appendData(nil, ev.Data)
+	name, data, err := pushParts(ev)
 	if err != nil {
 		return err
 	}
-	name := ev.Event
-	if name == "" {
-		name = "message"
-	}
-	return s.c.Send(name, json.RawMessage(data))
+	return s.c.Send(name, data)
 }
 
 // Close closes the connection normally.
