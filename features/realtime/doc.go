@@ -33,8 +33,12 @@
 // its stream variant there (DeliverChannel, the mesh.ChannelTap), once, and
 // one engine publish then reaches both kinds of members with one task per
 // loop: the Mesh frame for WebSocket connections, the SSE event for
-// streams. Broadcast and SendTo are encoded once, in both forms, by the
-// caller, and cross the coordinator as one message.
+// streams. Broadcast and SendTo are Mesh's (mesh.Server.Broadcast and
+// SendToUser, which the HTTP API uses too): streams join their user's
+// topic beside the user's Mesh connections and are reached by Mesh's
+// broadcasts to every connection (engine.SSEOptions.PublishAllOf), and
+// each node turns such a push into its stream event once (StreamPush, the
+// mesh.PushTap): "event: <command>", the payload as data.
 //
 // # A stream's events
 //

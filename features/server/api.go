@@ -15,6 +15,7 @@ import (
 	"github.com/meshfast/meshfast/coord"
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/features/mesh"
+	"github.com/meshfast/meshfast/features/realtime"
 	"github.com/meshfast/meshfast/perf"
 )
 
@@ -30,6 +31,7 @@ import (
 //
 //	POST publish          {"channel", "message"}                   → {"ok": true}
 //	POST publish_batch    {"messages": [{"channel", "message"}, …]} → {"published": n}
+//	POST publish_event    {"channel", "event", "data"}             → {"ok": true}
 //	POST broadcast        {"command", "payload", "exclude": [ids]}  → {"ok": true}
 //	POST broadcast_room   {"room", "command", "payload", "exclude"} → {"ok": true}
 //	POST send             {"connection_id", "command", "payload"}   → {"ok": true}
@@ -48,7 +50,12 @@ import (
 //
 // A channel message is a string: "message" as a JSON string is sent as
 // that string, any other JSON value as its JSON text. "payload" is any
-// JSON, left out for a push without one.
+// JSON, left out for a push without one. publish_event publishes an event
+// of the realtime helpers (features/realtime: Realtime.ToChannel) to a
+// channel: Mesh subscribers receive {"event","data","id"}, Server-Sent
+// Events streams the event "event" with "data" (any JSON, null if left
+// out). Pushes (broadcast, send, send_user) reach a node's streams too, as
+// the event named by the command, with the payload as data.
 //
 // The HTTP handler runs on an event loop, so it only checks the key,
 // copies the body and hands the request to a goroutine, which calls the
@@ -95,6 +102,7 @@ type endpoint struct {
 var endpoints = []endpoint{
 	{"publish", "POST", (*api).publish},
 	{"publish_batch", "POST", (*api).publishBatch},
+	{"publish_event", "POST", (*api).publishEvent},
 	{"broadcast", "POST", (*api).broadcast},
 	{"broadcast_room", "POST", (*api).broadcastRoom},
 	{"send", "POST", (*api).send},
@@ -349,6 +357,27 @@ func (a *api) publishBatch(ctx context.Context, r *apiRequest) (any, error) {
 		}
 	}
 	return map[string]int{"published": len(req.Messages)}, nil
+}
+
+func (a *api) publishEvent(ctx context.Context, r *apiRequest) (any, error) {
+	var req struct {
+		Channel string          `json:"channel"`
+		Event   string          `json:"event"`
+		Data    json.RawMessage `json:"data"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if err := required("channel", req.Channel); err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(req.Channel, "mesh:") {
+		return nil, badRequest(`"channel": the mesh: prefix is reserved`)
+	}
+	if engine.CheckSSEEvent(req.Event) != nil {
+		return nil, badRequest(`"event": a name without CR or LF`)
+	}
+	return nil, a.n.Realtime.ToChannel(req.Channel).Broadcast(ctx, realtime.Event{Event: req.Event, Data: req.Data})
 }
 
 type pushReq struct {

@@ -58,15 +58,16 @@ func (p demoPage) texts() []string {
 }
 
 // The demo page in a real browser: its EventSource receives what the Go
-// API publishes, its WebSocket lists presence and posts to the feed, and
-// after the server restarts both reconnect by themselves and the feed
-// goes on.
+// API and the server HTTP API publish, its WebSocket lists presence and
+// posts to the feed, and after the server restarts both reconnect by
+// themselves and the feed goes on.
 func TestDemoPageInBrowser(t *testing.T) {
 	bin := chromium(t)
 	cfg := Config{
 		Demo:   true,
 		SSE:    realtime.SSEOptions{Retry: 200 * time.Millisecond},
 		Engine: engine.Options{Addr: "127.0.0.1:0"},
+		API:    APIConfig{Keys: []string{testKey}},
 	}
 	n, err := Start(cfg)
 	if err != nil {
@@ -160,6 +161,13 @@ func TestDemoPageInBrowser(t *testing.T) {
 	}
 	waitPage("the Go API's events", feedHas("hello from the Go API", "a plain channel message"))
 
+	// Through the server HTTP API, as a backend in any language would.
+	base := "http://" + addr + "/api"
+	mustAPI(t, base, "POST", "/publish_event", `{"channel":"demo:feed","event":"post","data":{"name":"api","text":"hello from the HTTP API"}}`)
+	mustAPI(t, base, "POST", "/publish", `{"channel":"demo:feed","message":"a plain message from the HTTP API"}`)
+	mustAPI(t, base, "POST", "/broadcast", `{"command":"update","payload":"a broadcast from the HTTP API"}`)
+	waitPage("the HTTP API's events", feedHas("hello from the HTTP API", "a plain message from the HTTP API", "a broadcast from the HTTP API"))
+
 	// Through the page's own WebSocket: typed and posted, received by its EventSource.
 	if err := chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.ID("text"), "typed in the browser"),
@@ -192,5 +200,6 @@ func TestDemoPageInBrowser(t *testing.T) {
 		Data: map[string]string{"name": "go", "text": "after the restart"}}); err != nil {
 		t.Fatal(err)
 	}
-	waitPage("an event after the restart", feedHas("after the restart"))
+	mustAPI(t, base, "POST", "/publish_event", `{"channel":"demo:feed","event":"post","data":{"name":"api","text":"the HTTP API after the restart"}}`)
+	waitPage("events after the restart", feedHas("after the restart", "the HTTP API after the restart"))
 }
