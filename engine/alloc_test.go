@@ -84,10 +84,3 @@ func TestSSEBroadcastAllocatesNothing(t *testing.T) {
 		t.Fatal("the streams were not written")
 	}
 }
-
-// topicOpener subscribes each connection to its topic when it opens.
-type topicOpener struct{ topic string }
-
-func (h topicOpener) OnOpen(c *Conn, _ *Request)      { c.loop.subscribe(c, h.topic) }
-func (h topicOpener) OnMessage(*Conn, OpCode, []byte) {}
-func (h topicOpener) OnClose(*Conn, CloseInfo)        {}

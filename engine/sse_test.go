@@ -389,31 +389,42 @@ func TestSSESlowReaderClosedAndGoneCleanedUp(t *testing.T) {
 		}
 	}
 	waitStreams(t, h, 6)
+	// Readers that keep up: each counts the events it has read, and the
+	// publisher waits for all of them before the next, so none ever owes
+	// more than one event whatever the host's speed.
+	read := make([]atomic.Int64, len(readers))
 	done := make(chan struct{})
 	defer close(done)
-	for _, c := range readers { // readers that keep up
-		go func(c *ssetest.Client) {
+	for i, c := range readers {
+		go func() {
 			for {
 				select {
 				case <-done:
 					return
 				default:
 				}
-				if _, err := c.ReadBody(10 * time.Second); err != nil {
+				if _, err := c.Next(10 * time.Second); err != nil {
 					return
 				}
+				read[i].Add(1)
 			}
-		}(c)
+		}()
 	}
 	data := strings.Repeat("x", 16<<10)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for i := 0; e.Stats().SlowConsumers == 0; i++ {
 		if i > 20000 || time.Now().After(deadline) {
 			t.Fatalf("the stream that stopped reading was never closed (%d publishes)", i)
 		}
 		publishEvent(t, e, "", "", data)
-		time.Sleep(time.Millisecond) // 16 MB/s: the readers keep up
-
+		testutil.Eventually(t, 10*time.Second, func() error {
+			for k := range read {
+				if n := read[k].Load(); n <= int64(i) {
+					return fmt.Errorf("reader %d has read %d of %d", k, n, i+1)
+				}
+			}
+			return nil
+		})
 	}
 	if got := e.Stats().Closed; got[ReasonSlowConsumer.String()] != 1 || len(got) != 1 {
 		t.Fatalf("closed: %v, want the slow stream alone", got)
@@ -610,3 +621,10 @@ func TestSSEPublishAllOf(t *testing.T) {
 		t.Fatalf("got %+v %v", ev, err)
 	}
 }
+
+// topicOpener subscribes each connection to its topic when it opens.
+type topicOpener struct{ topic string }
+
+func (h topicOpener) OnOpen(c *Conn, _ *Request)      { c.loop.subscribe(c, h.topic) }
+func (h topicOpener) OnMessage(*Conn, OpCode, []byte) {}
+func (h topicOpener) OnClose(*Conn, CloseInfo)        {}
