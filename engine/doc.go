@@ -12,6 +12,11 @@
 //	go e.Serve()
 //	defer e.Shutdown(ctx)
 //
+// A plain HTTP handler can answer with a Server-Sent Events stream instead
+// (NewSSE, Response.OpenSSE: sse.go), held by the loop like a WebSocket and
+// reached by the same write path; a published Frame carries its stream
+// variant beside the WebSocket frame (Frame.SetStream).
+//
 // # Concurrency contract
 //
 // Every connection is owned by exactly one event loop. Handler callbacks
