@@ -12,6 +12,7 @@ import (
 	"runtime/metrics"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -484,19 +485,30 @@ func TestSlowConsumerIsClosed(t *testing.T) {
 	})
 	payload := bytes.Repeat([]byte("x"), 16<<10)
 	ctx := ctxT(t)
+	// The fast reader counts what it has read, and each publish waits for
+	// it to have read the one before: it never owes more than one frame,
+	// however slow the host (a fixed publish rate outran it under -race
+	// on a loaded box, and it was closed too).
+	var read atomic.Int64
 	go func() {
 		for {
 			if _, _, err := fast.Read(ctx); err != nil {
 				return
 			}
+			read.Add(1)
 		}
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for e.Stats().SlowConsumers == 0 && time.Now().Before(deadline) {
+	deadline := time.Now().Add(20 * time.Second)
+	for i := int64(0); e.Stats().SlowConsumers == 0 && time.Now().Before(deadline); i++ {
 		f := NewTextFrame(payload)
 		e.Publish("all", f, nil)
 		f.Release()
-		time.Sleep(time.Millisecond)
+		testutil.Eventually(t, 10*time.Second, func() error {
+			if n := read.Load(); n <= i {
+				return fmt.Errorf("the fast reader has read %d of %d", n, i+1)
+			}
+			return nil
+		})
 	}
 	select {
 	case info := <-closed:
