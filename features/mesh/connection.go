@@ -39,6 +39,7 @@ type Connection struct {
 	// liveness, loop only (packed beside the atomics: an idle connection's
 	// size class is what it costs)
 	alive       bool
+	wantsID     bool         // asked for mesh/assign-id (Options.AssignID); set in OnOpen
 	missedPongs uint16       // saturates: past 65,534 allowed, never closed for them
 	latencyMs   atomic.Int32 // last measured round trip (ms), read by Latency from any goroutine
 	latencyAt   int64        // when the last latency:request went out (unix ns)

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/meshfast/meshfast/coord"
+	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/perf"
+	"github.com/meshfast/meshfast/protocol"
 )
 
 // Defaults of Options fields.
@@ -119,10 +121,13 @@ type Options struct {
 	// Zero means DefaultCoordTimeout.
 	CoordTimeout time.Duration
 
-	// NoAssignID turns off the "mesh/assign-id" push that tells each
-	// connection its id right after it opens (Mesh's JS client ignores it;
-	// meshfast's Go client uses it).
-	NoAssignID bool
+	// AssignID says when a connection is told its id with a
+	// "mesh/assign-id" push right after it opens. The zero value,
+	// AssignIDOnRequest, sends it to clients that ask for it in the
+	// upgrade request (protocol.AssignIDParam), as meshfast's Go client
+	// does; Mesh's JavaScript client never asks, and would hand the push to
+	// its "message" listeners as if the application had sent it.
+	AssignID AssignIDMode
 
 	// Metrics, if set, receives the server's trackers and counters:
 	// mesh_command_seconds (time from a command's arrival to its reply),
@@ -267,4 +272,31 @@ func (o Options) withDefaults() Options {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
+}
+
+// AssignIDMode says when a connection gets the mesh/assign-id push
+// (Options.AssignID).
+type AssignIDMode uint8
+
+// AssignID modes.
+const (
+	// AssignIDOnRequest pushes the id when the upgrade request has the
+	// query parameter protocol.AssignIDParam.
+	AssignIDOnRequest AssignIDMode = iota
+	// AssignIDAlways pushes the id to every connection.
+	AssignIDAlways
+	// AssignIDNever never pushes it.
+	AssignIDNever
+)
+
+// wantsID reports whether a connection upgraded with r gets the push.
+// Loop only (r is valid during OnOpen).
+func (m AssignIDMode) wantsID(r *engine.Request) bool {
+	switch m {
+	case AssignIDAlways:
+		return true
+	case AssignIDOnRequest:
+		return r != nil && r.HasQuery(protocol.AssignIDParam)
+	}
+	return false
 }

@@ -182,20 +182,21 @@ func (s *Server) ctx() (context.Context, context.CancelFunc) {
 // handler is the Server seen by the engine; its methods run on the loop.
 type handler Server
 
-func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
+func (h *handler) OnOpen(ec *engine.Conn, r *engine.Request) {
 	s := (*Server)(h)
 	now := time.Now().UnixNano()
 	c := &Connection{
-		id:    s.newConnID(ec),
-		c:     ec,
-		alive: true,
+		id:      s.newConnID(ec),
+		c:       ec,
+		alive:   true,
+		wantsID: s.opts.AssignID.wantsID(r),
 	}
 	p, _ := ec.Value().(*pendingAuth) // left by CheckHandshake
 	if p != nil && p.auth != nil {
 		c.auth.Store(p.auth)
 	}
 	ec.SetValue(c)
-	if !s.opts.NoAssignID && (p == nil || p.verify == nil) {
+	if c.wantsID && (p == nil || p.verify == nil) {
 		// (A connection still to be verified is told its id once it is.)
 		var buf [128]byte
 		_ = ec.WriteText(protocol.AppendAssignID(buf[:0], c.id))

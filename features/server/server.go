@@ -113,6 +113,7 @@ func Start(cfg Config) (*Node, error) {
 	if eo.PingInterval == 0 {
 		eo.PingInterval = -1
 	}
+	eo.SweepPeriod, eo.TickInterval = sweepFor(eo, cfg.Mesh)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -301,3 +302,33 @@ func (n *Node) exposeBench() {
 		return json.RawMessage("true"), nil
 	})
 }
+
+// sweepFor returns the engine's sweep period and tick for Mesh's timers.
+// A connection's ping and latency probe fire on the engine's sweep, which
+// looks at each connection once per SweepPeriod (1 s by default): an
+// interval shorter than that would silently stretch to it (a 10 ms
+// -ping-interval gave pings 250–750 ms apart). The sweep follows the
+// finest Mesh interval, at half of it, unless the engine's are set.
+func sweepFor(eo engine.Options, mo mesh.Options) (sweep, tick time.Duration) {
+	sweep, tick = eo.SweepPeriod, eo.TickInterval
+	if sweep != 0 {
+		return sweep, tick
+	}
+	finest := time.Duration(0)
+	for _, d := range []time.Duration{mo.PingInterval, mo.LatencyInterval} {
+		if d > 0 && (finest == 0 || d < finest) {
+			finest = d
+		}
+	}
+	if finest == 0 || finest >= 2*engine.DefaultSweepPeriod {
+		return sweep, tick
+	}
+	sweep = max(finest/2, minSweep)
+	if tick == 0 || tick > sweep {
+		tick = sweep
+	}
+	return sweep, tick
+}
+
+// minSweep bounds how often a loop looks at every connection's timers.
+const minSweep = 5 * time.Millisecond
