@@ -55,6 +55,15 @@ const (
 	// re-read to follow slot migrations and failovers (it is also re-read
 	// on a MOVED reply or a server-side SUNSUBSCRIBE).
 	DefaultTopologyRefreshInterval = 5 * time.Second
+	// DefaultJoinBatches is how many JoinRoom batches may be in flight at
+	// once: with one, every join that arrives during a round trip waits for
+	// it; a second lets the next batch leave while the first is answered
+	// (see join.go and BenchmarkJoinStorm).
+	DefaultJoinBatches = 2
+	// DefaultJoinBatch is the most joins one script of a batch carries; a
+	// larger batch is split into several scripts of one round trip, so
+	// that no script holds Redis for long.
+	DefaultJoinBatch = 256
 	// DefaultCASAttempts bounds the compare-and-set retries of
 	// UpdateRoomMetadata and of SetRecord on a value meshfast did not write
 	// (ErrConflict after that many lost races).
@@ -101,6 +110,11 @@ type Options struct {
 	TopologyRefreshInterval time.Duration
 	CASAttempts             int
 
+	// JoinBatches is the number of JoinRoom batches in flight at once, and
+	// JoinBatch the most joins per script (see DefaultJoinBatches).
+	JoinBatches int
+	JoinBatch   int
+
 	// Logf reports background failures (a pub/sub connection lost, a sweep
 	// that failed). Nil means log.Printf.
 	Logf func(format string, args ...any)
@@ -143,6 +157,8 @@ func (o Options) withDefaults() Options {
 	def(&o.MaxReconnectDelay, DefaultMaxReconnectDelay)
 	def(&o.TopologyRefreshInterval, DefaultTopologyRefreshInterval)
 	defInt(&o.CASAttempts, DefaultCASAttempts)
+	defInt(&o.JoinBatches, DefaultJoinBatches)
+	defInt(&o.JoinBatch, DefaultJoinBatch)
 	if o.Logf == nil {
 		o.Logf = log.Printf
 	}

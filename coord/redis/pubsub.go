@@ -59,6 +59,8 @@ type pubsub struct {
 	movedMu sync.Mutex
 	moved   map[string]bool // topics a server-side SUNSUBSCRIBE dropped
 
+	started atomic.Bool // start has returned: later cells are new masters
+
 	done chan struct{}
 	wg   sync.WaitGroup
 }
@@ -132,6 +134,7 @@ func (ps *pubsub) start(ctx context.Context) error {
 		cells = append(cells, cl)
 	}
 	ps.cellsMu.Unlock()
+	defer ps.started.Store(true)
 	for _, cl := range cells {
 		select {
 		case <-cl.ready:
@@ -411,13 +414,17 @@ type cell struct {
 
 	ready     chan struct{} // closed once the first connection is published
 	readyOnce sync.Once
+	// recovers: a connection established by this cell is a reconnect
+	// (OnReconnect), true after its first one, or from the start for a
+	// master that appeared after New. Runner only.
+	recovers bool
 	stop      chan struct{} // closed when the cell is removed
 	stopOnce  sync.Once
 }
 
 func (ps *pubsub) newCell(addr string, client rueidis.Client) *cell {
 	return &cell{ps: ps, addr: addr, client: client, ready: make(chan struct{}),
-		stop: make(chan struct{})}
+		stop: make(chan struct{}), recovers: ps.started.Load()}
 }
 
 func (cl *cell) name() string {
@@ -515,6 +522,11 @@ func (cl *cell) session() (established bool, err error) {
 	}()
 	ps.c.st.psConnects.Add(1)
 	cl.readyOnce.Do(func() { close(cl.ready) })
+	if cl.recovers {
+		ps.c.st.reconnects.Add(1)
+		ps.c.reconnects.fire()
+	}
+	cl.recovers = true
 	select {
 	case err := <-wait:
 		if err == nil {

@@ -25,6 +25,9 @@ type Coordinator struct {
 
 	ps    *pubsub
 	sweep sweeper
+	joins joiner
+
+	reconnects handlers
 
 	// bg is the context of the background work (sweeps, resubscriptions,
 	// slot map reads), canceled by Close so that it never waits them out.
@@ -85,6 +88,7 @@ func New(ctx context.Context, o Options) (*Coordinator, error) {
 	c.sweep.init(c)
 	c.wg.Add(1)
 	go c.sweep.run()
+	c.joins.init(c)
 	return c, nil
 }
 
@@ -151,6 +155,7 @@ func (c *Coordinator) Close() error {
 		c.closed.Store(true)
 		c.stopBG()
 		close(c.done)
+		c.joins.close()
 		c.ps.stop()
 		c.wg.Wait()
 		c.client.Close()

@@ -60,6 +60,8 @@ var (
 	scriptConnUnregister     = loadScript("conn_unregister")
 	scriptConnRemove         = loadScript("conn_remove")
 	scriptRoomAdd            = loadScript("room_add")
+	scriptRoomAddMany        = loadScript("room_add_many")
+	scriptPresenceJoinMany   = loadScript("presence_join_many")
 	scriptRoomRemove         = loadScript("room_remove")
 	scriptRoomLeaveAll       = loadScript("room_leave_all")
 	scriptRoomClear          = loadScript("room_clear")

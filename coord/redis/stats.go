@@ -30,6 +30,9 @@ type Stats struct {
 	// on a new connection.
 	PubSubConnects uint64
 	Resubscribed   uint64
+	// Reconnects counts the connections that came back after a loss, each
+	// reported to the OnReconnect handlers.
+	Reconnects uint64
 	// Subscribed is the number of topics this node is subscribed to now.
 	Subscribed uint64
 	// TopologyRefreshes counts re-reads of a cluster's slot map.
@@ -48,6 +51,7 @@ type Stats struct {
 type stats struct {
 	roundTrips, commands, maxBatch, writes, reads, errors atomic.Uint64
 	psReceived, psDropped, psConnects, resubscribed       atomic.Uint64
+	reconnects                                            atomic.Uint64
 	topology, sweeps, expiries, scriptLoads               atomic.Uint64
 }
 
@@ -76,6 +80,7 @@ func (c *Coordinator) Stats() Stats {
 		PubSubDropped:     s.psDropped.Load(),
 		PubSubConnects:    s.psConnects.Load(),
 		Resubscribed:      s.resubscribed.Load(),
+		Reconnects:        s.reconnects.Load(),
 		Subscribed:        uint64(c.ps.count()),
 		TopologyRefreshes: s.topology.Load(),
 		ScriptLoads:       s.scriptLoads.Load(),
