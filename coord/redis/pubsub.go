@@ -418,8 +418,8 @@ type cell struct {
 	// (OnReconnect), true after its first one, or from the start for a
 	// master that appeared after New. Runner only.
 	recovers bool
-	stop      chan struct{} // closed when the cell is removed
-	stopOnce  sync.Once
+	stop     chan struct{} // closed when the cell is removed
+	stopOnce sync.Once
 }
 
 func (ps *pubsub) newCell(addr string, client rueidis.Client) *cell {
