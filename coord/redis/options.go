@@ -55,6 +55,10 @@ const (
 	// re-read to follow slot migrations and failovers (it is also re-read
 	// on a MOVED reply or a server-side SUNSUBSCRIBE).
 	DefaultTopologyRefreshInterval = 5 * time.Second
+	// DefaultUnsubscribeDelay is how long the node stays subscribed in
+	// Redis to a topic after its last handler left (centrifuge's 1 s), so
+	// that a topic left and taken again costs no round trip.
+	DefaultUnsubscribeDelay = time.Second
 	// DefaultJoinBatches is how many JoinRoom batches may be in flight at
 	// once: with one, every join that arrives during a round trip waits for
 	// it; a second lets the next batch leave while the first is answered
@@ -103,8 +107,11 @@ type Options struct {
 	// PubSubQueue is the capacity of each worker's queue. A message that
 	// finds it full is dropped and counted (Stats.PubSubDropped): the
 	// connection's reader must never block (rueidis issue 596).
-	PubSubQueue             int
-	ResubscribeBatch        int
+	PubSubQueue      int
+	ResubscribeBatch int
+	// UnsubscribeDelay: see DefaultUnsubscribeDelay. Negative drops a
+	// topic's Redis subscription with its last handler.
+	UnsubscribeDelay        time.Duration
 	ReconnectDelay          time.Duration
 	MaxReconnectDelay       time.Duration
 	TopologyRefreshInterval time.Duration
@@ -153,6 +160,9 @@ func (o Options) withDefaults() Options {
 	defInt(&o.SweepBatch, DefaultSweepBatch)
 	defInt(&o.PubSubQueue, DefaultPubSubQueue)
 	defInt(&o.ResubscribeBatch, DefaultResubscribeBatch)
+	if o.UnsubscribeDelay == 0 {
+		o.UnsubscribeDelay = DefaultUnsubscribeDelay
+	}
 	def(&o.ReconnectDelay, DefaultReconnectDelay)
 	def(&o.MaxReconnectDelay, DefaultMaxReconnectDelay)
 	def(&o.TopologyRefreshInterval, DefaultTopologyRefreshInterval)

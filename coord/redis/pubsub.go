@@ -47,7 +47,14 @@ type pubsub struct {
 	locks [256]sync.Mutex // per-topic stripes, held across a (un)subscribe round trip
 
 	mu     sync.RWMutex
-	topics map[string][]handlerEntry // never modified in place: replaced
+	topics map[string]topicEntry // an entry's handlers are never modified in place: replaced
+
+	// The dissolver (see unsubscribe): topics whose last handler left, in
+	// the order they did, each dropped in Redis UnsubscribeDelay later if
+	// no handler came back. dissolveMu is a leaf.
+	dissolveMu sync.Mutex
+	dissolving []idleTopic
+	dissolveC  chan struct{} // capacity 1: the queue was empty
 
 	nextID  atomic.Uint64
 	workers []chan delivery
@@ -70,6 +77,20 @@ type handlerEntry struct {
 	h  coord.Handler
 }
 
+// topicEntry is a topic the node is subscribed to in Redis: its handlers,
+// or none while it lingers after the last one left (idleSince, unix ns,
+// then says since when; 0 while it has handlers).
+type topicEntry struct {
+	hs        []handlerEntry
+	idleSince int64
+}
+
+// idleTopic is one topic waiting in the dissolver's queue.
+type idleTopic struct {
+	topic string
+	since int64 // the topicEntry's idleSince when queued
+}
+
 type delivery struct{ topic, payload string }
 
 // topology maps each hash slot to the cell of its master (a single Redis:
@@ -90,11 +111,13 @@ func newPubSub(c *Coordinator) *pubsub {
 	ps := &pubsub{
 		c:       c,
 		sharded: c.cluster,
-		topics:  make(map[string][]handlerEntry),
+		topics:  make(map[string]topicEntry),
 		cells:   make(map[string]*cell),
 		refresh: make(chan struct{}, 1),
 		moved:   make(map[string]bool),
 		done:    make(chan struct{}),
+
+		dissolveC: make(chan struct{}, 1),
 	}
 	n := c.opts.PubSubWorkers
 	if n <= 0 {
@@ -113,6 +136,10 @@ func (ps *pubsub) start(ctx context.Context) error {
 	for _, w := range ps.workers {
 		ps.wg.Add(1)
 		go ps.worker(w)
+	}
+	if ps.c.opts.UnsubscribeDelay > 0 {
+		ps.wg.Add(1)
+		go ps.dissolver()
 	}
 	if !ps.sharded {
 		cl := ps.newCell("", ps.c.client)
@@ -227,10 +254,11 @@ func (ps *pubsub) subscribe(ctx context.Context, topic string, h coord.Handler) 
 		return sub, ps.notReady(cl)
 	}
 	ps.mu.Lock()
-	hs, ok := ps.topics[topic]
+	te, ok := ps.topics[topic]
 	// Added before the round trip, so that a resubscription that snapshots
-	// the topics meanwhile includes it.
-	ps.topics[topic] = append(slices.Clip(hs), e)
+	// the topics meanwhile includes it. A lingering topic is still
+	// subscribed in Redis: taking it back costs nothing.
+	ps.topics[topic] = topicEntry{hs: append(slices.Clip(te.hs), e)}
 	ps.mu.Unlock()
 	if ok {
 		return sub, nil
@@ -288,10 +316,13 @@ func (ps *pubsub) subscribeCmd(dc rueidis.DedicatedClient, topics ...string) rue
 	return dc.B().Subscribe().Channel(topics...).Build()
 }
 
-// Unsubscribe removes the subscription; the last handler of a topic
-// unsubscribes the node in Redis. A failed UNSUBSCRIBE is not an error:
-// the topic is no longer resubscribed, and a message that still arrives
-// finds no handler.
+// Unsubscribe removes the subscription at once. The node's Redis
+// subscription to the topic is dropped UnsubscribeDelay (to 1.5× it) after
+// its last handler left, unless a handler came back meanwhile (centrifuge's
+// dissolver): a room left and joined again, a client reconnecting, cost no
+// UNSUBSCRIBE and SUBSCRIBE, each a round trip the next joiner would wait
+// for. A failed UNSUBSCRIBE is not an error: the topic is no longer
+// resubscribed, and a message that still arrives finds no handler.
 func (c *Coordinator) Unsubscribe(ctx context.Context, sub coord.Subscription) error {
 	c.ps.unsubscribe(ctx, sub)
 	return nil
@@ -302,31 +333,178 @@ func (ps *pubsub) unsubscribe(ctx context.Context, sub coord.Subscription) {
 	lk.Lock()
 	defer lk.Unlock()
 	ps.mu.Lock()
-	hs, ok := ps.topics[sub.Topic]
-	i := slices.IndexFunc(hs, func(e handlerEntry) bool { return e.id == sub.ID })
+	te, ok := ps.topics[sub.Topic]
+	i := slices.IndexFunc(te.hs, func(e handlerEntry) bool { return e.id == sub.ID })
 	if !ok || i < 0 {
 		ps.mu.Unlock()
 		return
 	}
-	hs = slices.Delete(slices.Clone(hs), i, i+1)
+	hs := slices.Delete(slices.Clone(te.hs), i, i+1)
 	if len(hs) > 0 {
-		ps.topics[sub.Topic] = hs
+		ps.topics[sub.Topic] = topicEntry{hs: hs}
 		ps.mu.Unlock()
+		return
+	}
+	if ps.c.opts.UnsubscribeDelay > 0 {
+		since := time.Now().UnixNano()
+		ps.topics[sub.Topic] = topicEntry{idleSince: since}
+		ps.mu.Unlock()
+		ps.dissolveLater(idleTopic{topic: sub.Topic, since: since})
 		return
 	}
 	delete(ps.topics, sub.Topic)
 	ps.mu.Unlock()
-	if cl := ps.topo.Load().cellFor(sub.Topic); cl != nil {
-		if dc := cl.current(); dc != nil {
-			var cmd rueidis.Completed
-			if ps.sharded {
-				cmd = dc.B().Sunsubscribe().Channel(sub.Topic).Build()
-			} else {
-				cmd = dc.B().Unsubscribe().Channel(sub.Topic).Build()
+	ps.redisUnsubscribe(ctx, []string{sub.Topic})
+}
+
+// redisUnsubscribe drops topics in Redis: per cell, one (S)UNSUBSCRIBE per
+// batch (per slot on a cluster), in one pipeline. The caller holds their
+// stripe locks, so that no SUBSCRIBE of one of them passes the
+// UNSUBSCRIBE.
+func (ps *pubsub) redisUnsubscribe(ctx context.Context, topics []string) {
+	t := ps.topo.Load()
+	byCell := make(map[*cell]map[uint16][]string)
+	for _, topic := range topics {
+		cl := t.cellFor(topic)
+		if cl == nil {
+			continue
+		}
+		var s uint16
+		if ps.sharded {
+			s = slot(topic)
+		}
+		if byCell[cl] == nil {
+			byCell[cl] = make(map[uint16][]string)
+		}
+		byCell[cl][s] = append(byCell[cl][s], topic)
+	}
+	for cl, groups := range byCell {
+		dc := cl.current()
+		if dc == nil {
+			continue // the next connection does not resubscribe them
+		}
+		var cmds []rueidis.Completed
+		for _, g := range groups {
+			for _, b := range chunk(g, ps.c.opts.ResubscribeBatch) {
+				if ps.sharded {
+					cmds = append(cmds, dc.B().Sunsubscribe().Channel(b...).Build())
+				} else {
+					cmds = append(cmds, dc.B().Unsubscribe().Channel(b...).Build())
+				}
 			}
-			_ = dc.Do(ctx, cmd).Error() // see Unsubscribe
+		}
+		_ = dc.DoMulti(ctx, cmds...) // see Unsubscribe
+	}
+}
+
+func (ps *pubsub) dissolveLater(it idleTopic) {
+	ps.dissolveMu.Lock()
+	wasEmpty := len(ps.dissolving) == 0
+	ps.dissolving = append(ps.dissolving, it)
+	ps.dissolveMu.Unlock()
+	if wasEmpty {
+		select {
+		case ps.dissolveC <- struct{}{}:
+		default:
 		}
 	}
+}
+
+// dissolver drops the topics that got no handler back, between
+// UnsubscribeDelay and 1.5× it after their last handler left: a topic is
+// due at the end of the half-delay window in which its delay ends, so that
+// the topics left together (a mass disconnect) are dropped together, every
+// due topic at once, each (S)UNSUBSCRIBE carrying up to ResubscribeBatch of
+// them: a few round trips, not one per room.
+func (ps *pubsub) dissolver() {
+	defer ps.wg.Done()
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		ps.dissolveMu.Lock()
+		queued := len(ps.dissolving) > 0
+		var wait time.Duration
+		if queued {
+			wait = time.Until(time.Unix(0, ps.dissolveAt(ps.dissolving[0].since)))
+		}
+		ps.dissolveMu.Unlock()
+		switch {
+		case !queued:
+			select {
+			case <-ps.done:
+				return
+			case <-ps.dissolveC:
+			}
+			continue
+		case wait > 0:
+			t.Reset(wait)
+			select {
+			case <-ps.done:
+				return
+			case <-t.C:
+			}
+		}
+		ps.dissolveDue(time.Now().UnixNano())
+	}
+}
+
+// dissolveAt is when a topic idle since since (unix ns) is due: its delay
+// rounded up to the next half-delay.
+func (ps *pubsub) dissolveAt(since int64) int64 {
+	delay := int64(ps.c.opts.UnsubscribeDelay)
+	q := max(delay/2, 1)
+	return (since + delay + q - 1) / q * q
+}
+
+// dissolveDue unsubscribes the queued topics due at now (unix ns) that
+// are still idle since they were queued.
+func (ps *pubsub) dissolveDue(now int64) {
+	ps.dissolveMu.Lock()
+	n := 0
+	for n < len(ps.dissolving) && ps.dissolveAt(ps.dissolving[n].since) <= now {
+		n++
+	}
+	due := slices.Clone(ps.dissolving[:n])
+	ps.dissolving = slices.Delete(ps.dissolving, 0, n)
+	ps.dissolveMu.Unlock()
+	if len(due) == 0 {
+		return
+	}
+	// Lock the stripes involved in ascending order (the only place that
+	// takes more than one), so that no Subscribe of these topics runs
+	// between the check and the UNSUBSCRIBE.
+	stripes := make([]int, 0, len(due))
+	for _, it := range due {
+		stripes = append(stripes, int(fnv32(it.topic)%uint32(len(ps.locks))))
+	}
+	slices.Sort(stripes)
+	stripes = slices.Compact(stripes)
+	for _, i := range stripes {
+		ps.locks[i].Lock()
+	}
+	defer func() {
+		for _, i := range stripes {
+			ps.locks[i].Unlock()
+		}
+	}()
+	var drop []string
+	ps.mu.Lock()
+	for _, it := range due {
+		// Still idle since this very leave: no handler came back (and left
+		// again, which queued a later entry).
+		if te, ok := ps.topics[it.topic]; ok && len(te.hs) == 0 && te.idleSince == it.since {
+			delete(ps.topics, it.topic)
+			drop = append(drop, it.topic)
+		}
+	}
+	ps.mu.Unlock()
+	if len(drop) == 0 {
+		return
+	}
+	ps.c.st.dissolved.Add(uint64(len(drop)))
+	ctx, cancel := context.WithTimeout(ps.c.bg, ps.c.opts.WriteTimeout)
+	defer cancel()
+	ps.redisUnsubscribe(ctx, drop)
 }
 
 // Publish sends payload on topic's name (PUBLISH; SPUBLISH on a cluster).
@@ -390,7 +568,7 @@ func (ps *pubsub) worker(w chan delivery) {
 			return
 		case d := <-w:
 			ps.mu.RLock()
-			hs := ps.topics[d.topic]
+			hs := ps.topics[d.topic].hs
 			ps.mu.RUnlock()
 			// The handlers must not modify the payload (coord.Handler), so
 			// the string rueidis allocated is shared, not copied.

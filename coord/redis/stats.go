@@ -33,8 +33,11 @@ type Stats struct {
 	// Reconnects counts the connections that came back after a loss, each
 	// reported to the OnReconnect handlers.
 	Reconnects uint64
-	// Subscribed is the number of topics this node is subscribed to now.
+	// Subscribed is the number of topics this node is subscribed to in
+	// Redis now, lingering ones (no handler, UnsubscribeDelay) included;
+	// Dissolved counts the lingering topics dropped after the delay.
 	Subscribed uint64
+	Dissolved  uint64
 	// TopologyRefreshes counts re-reads of a cluster's slot map.
 	TopologyRefreshes uint64
 
@@ -51,7 +54,7 @@ type Stats struct {
 type stats struct {
 	roundTrips, commands, maxBatch, writes, reads, errors atomic.Uint64
 	psReceived, psDropped, psConnects, resubscribed       atomic.Uint64
-	reconnects                                            atomic.Uint64
+	reconnects, dissolved                                 atomic.Uint64
 	topology, sweeps, expiries, scriptLoads               atomic.Uint64
 }
 
@@ -82,6 +85,7 @@ func (c *Coordinator) Stats() Stats {
 		Resubscribed:      s.resubscribed.Load(),
 		Reconnects:        s.reconnects.Load(),
 		Subscribed:        uint64(c.ps.count()),
+		Dissolved:         s.dissolved.Load(),
 		TopologyRefreshes: s.topology.Load(),
 		ScriptLoads:       s.scriptLoads.Load(),
 		Sweeps:            s.sweeps.Load(),
