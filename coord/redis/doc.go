@@ -13,8 +13,9 @@
 // # Routing scales with nodes, not members
 //
 // A node subscribes to what its local connections need, once per topic
-// whatever the number of its connections, and drops the subscription with
-// the last of them (features/mesh keeps the count): a user channel's own
+// whatever the number of its connections, and drops the subscription
+// UnsubscribeDelay after the last of them left, unless one came back
+// (features/mesh keeps the count): a user channel's own
 // name, "mesh:broadcast:room:<room>" for each room with local members,
 // "mesh:presence:updates:<room>" for each room with local presence
 // subscribers, "mesh:record-updates:<id>" for each record with local
@@ -141,6 +142,16 @@
 // does every TopologyRefreshInterval) and subscribe the topic on the new
 // owner; a new master gets a connection of its own.
 //
+// A connection can also stay up and stop receiving: attached to a master
+// that failed over while publishers moved to the new one, Redis neither
+// closes it nor says anything (centrifugo issue 1189). So a connection that
+// received nothing for ProbeInterval publishes a probe to a channel of its
+// own (mesh:probe:<random>, on a cluster tagged into one of its master's
+// slots) through the command client, the way every publisher reaches
+// Redis; if the probe is not back half an interval later the connection is
+// replaced, within two intervals of its last message (Stats.Probes,
+// ProbeRestarts).
+//
 // Messages published while a connection is down are lost: Redis pub/sub is
 // at most once. Records heal on their next update (clients detect the
 // version gap); the server should re-send what it must after
@@ -156,7 +167,10 @@
 // decides. Pub/sub connections come back by themselves, with backoff from
 // ReconnectDelay to MaxReconnectDelay, and resubscribe. State a restarted
 // Redis lost is not re-created here: the server owns its live connections
-// and must register them again.
+// and registers them again when OnReconnect tells it that a pub/sub
+// connection came back (coord.Recovery; any reconnect, since a Redis out
+// of reach long enough lost this node's presence to the sweep and its
+// registry to another node's janitor, even without a restart).
 //
 // # Client-side caching: nowhere
 //
@@ -186,13 +200,16 @@
 // Every method is safe from any goroutine and may block on Redis, honouring
 // its context; call them off the event loop. Handlers (pub/sub, expiry) run
 // on the coordinator's goroutines (the pub/sub workers, the sweeper) and
-// must not block nor call the coordinator. A pub/sub payload is a string
+// must not block nor call the coordinator; so must OnReconnect handlers,
+// which run on a pub/sub connection's runner. A pub/sub payload is a string
 // rueidis allocated, shared by a message's handlers, which must not modify
-// it. Goroutines: per pub/sub connection a runner, PubSubWorkers workers, a
-// sweeper, and on a cluster a topology refresher; Close stops and waits for
-// them all. Locks, in this order: a topic's stripe lock (held across its
-// SUBSCRIBE or UNSUBSCRIBE round trip), the cell table's mutex, the topic
-// table's RWMutex, the moved-topics mutex; each cell's mutex and the
-// sweeper's handler mutex are leaves. No lock is held while a handler runs. Stats returns the counters (round trips, pipeline sizes, errors,
+// it. Goroutines: per pub/sub connection a runner (which also probes it),
+// PubSubWorkers workers, a sweeper, the dissolver of lingering topics,
+// JoinBatches join senders, and on a cluster a topology refresher; Close
+// stops and waits for them all. Locks, in this order: a topic's stripe lock (held across its
+// SUBSCRIBE or UNSUBSCRIBE round trip; the dissolver alone takes several,
+// in ascending order), the cell table's mutex, the topic table's RWMutex,
+// the moved-topics mutex; each cell's mutex, the dissolver's queue mutex,
+// the joiner's mutex and the handler lists' mutexes are leaves. No lock is held while a handler runs. Stats returns the counters (round trips, pipeline sizes, errors,
 // pub/sub drops) for /metrics.
 package redis

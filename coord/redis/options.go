@@ -55,6 +55,13 @@ const (
 	// re-read to follow slot migrations and failovers (it is also re-read
 	// on a MOVED reply or a server-side SUNSUBSCRIBE).
 	DefaultTopologyRefreshInterval = 5 * time.Second
+	// DefaultProbeInterval is how long a pub/sub connection may receive
+	// nothing before it checks, with a probe it publishes to itself, that
+	// it still receives (centrifuge's 30 s): a connection that silently
+	// stopped receiving is replaced within two intervals.
+	DefaultProbeInterval = 30 * time.Second
+	// MinProbeInterval is the shortest ProbeInterval Validate accepts.
+	MinProbeInterval = 100 * time.Millisecond
 	// DefaultUnsubscribeDelay is how long the node stays subscribed in
 	// Redis to a topic after its last handler left (centrifuge's 1 s), so
 	// that a topic left and taken again costs no round trip.
@@ -109,6 +116,8 @@ type Options struct {
 	// connection's reader must never block (rueidis issue 596).
 	PubSubQueue      int
 	ResubscribeBatch int
+	// ProbeInterval: see DefaultProbeInterval. Negative turns probes off.
+	ProbeInterval time.Duration
 	// UnsubscribeDelay: see DefaultUnsubscribeDelay. Negative drops a
 	// topic's Redis subscription with its last handler.
 	UnsubscribeDelay        time.Duration
@@ -160,6 +169,9 @@ func (o Options) withDefaults() Options {
 	defInt(&o.SweepBatch, DefaultSweepBatch)
 	defInt(&o.PubSubQueue, DefaultPubSubQueue)
 	defInt(&o.ResubscribeBatch, DefaultResubscribeBatch)
+	if o.ProbeInterval == 0 {
+		o.ProbeInterval = DefaultProbeInterval
+	}
 	if o.UnsubscribeDelay == 0 {
 		o.UnsubscribeDelay = DefaultUnsubscribeDelay
 	}
@@ -191,6 +203,9 @@ func (o Options) Validate() error {
 	}
 	if o.SweepInterval > 0 && o.IdleSweepInterval > 0 && o.SweepInterval > o.IdleSweepInterval {
 		return fmt.Errorf("coord/redis: SweepInterval %v > IdleSweepInterval %v", o.SweepInterval, o.IdleSweepInterval)
+	}
+	if o.ProbeInterval > 0 && o.ProbeInterval < MinProbeInterval {
+		return fmt.Errorf("coord/redis: ProbeInterval %v < %v", o.ProbeInterval, MinProbeInterval)
 	}
 	if o.ReconnectDelay > 0 && o.MaxReconnectDelay > 0 && o.ReconnectDelay > o.MaxReconnectDelay {
 		return fmt.Errorf("coord/redis: ReconnectDelay %v > MaxReconnectDelay %v", o.ReconnectDelay, o.MaxReconnectDelay)

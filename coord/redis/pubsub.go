@@ -686,8 +686,18 @@ func (cl *cell) session() (established bool, err error) {
 		dc.Close()
 		release()
 	}()
-	wait := dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: ps.onMessage, OnSubscription: cl.onSubscription})
-	if err := cl.resubscribe(dc); err != nil {
+	var pr prober
+	probe := cl.probeTopic()
+	wait := dc.SetPubSubHooks(rueidis.PubSubHooks{
+		OnMessage: func(m rueidis.PubSubMessage) {
+			pr.received.Add(1)
+			if m.Channel != probe {
+				ps.onMessage(m)
+			}
+		},
+		OnSubscription: cl.onSubscription,
+	})
+	if err := cl.resubscribe(dc, probe); err != nil {
 		return false, err
 	}
 	cl.mu.Lock()
@@ -705,16 +715,111 @@ func (cl *cell) session() (established bool, err error) {
 		ps.c.reconnects.fire()
 	}
 	cl.recovers = true
-	select {
-	case err := <-wait:
-		if err == nil {
-			err = errors.New("connection closed")
+	var tick <-chan time.Time
+	if probe != "" {
+		t := time.NewTicker(ps.c.opts.ProbeInterval / 8)
+		defer t.Stop()
+		tick = t.C
+		pr.reset(time.Now())
+	}
+	for {
+		select {
+		case err := <-wait:
+			if err == nil {
+				err = errors.New("connection closed")
+			}
+			return true, err
+		case <-cl.stop:
+			return true, nil
+		case <-ps.done:
+			return true, nil
+		case now := <-tick:
+			if err := cl.probe(&pr, probe, now); err != nil {
+				ps.c.st.probeRestarts.Add(1)
+				return true, err
+			}
 		}
-		return true, err
-	case <-cl.stop:
-		return true, nil
-	case <-ps.done:
-		return true, nil
+	}
+}
+
+// prober is a session's delivery probe (centrifuge PR 594): a connection
+// can stay up, answering its keepalive PINGs, and yet receive nothing,
+// e.g. attached to a master that failed over while the publishers moved to
+// the new one (centrifugo issue 1189). A connection that received nothing
+// for ProbeInterval publishes a probe to a channel of its own through the
+// command client, which reaches whatever Redis publishers reach; if the
+// probe has not come back half an interval later, the connection is
+// replaced. Checked every eighth of an interval, so a connection gone
+// silent is replaced within 1.9 intervals of its last message. A probe
+// whose PUBLISH failed does not count: then publishing is what is broken,
+// which calls report. received is the hook's; the rest the runner's.
+type prober struct {
+	received   atomic.Uint64
+	seen       uint64    // received at the last change noticed
+	lastChange time.Time // when it was noticed
+	sentAt     time.Time // the probe in flight, zero if none
+}
+
+func (pr *prober) reset(now time.Time) {
+	pr.seen, pr.lastChange, pr.sentAt = pr.received.Load(), now, time.Time{}
+}
+
+// probe runs one check of a session's prober, and returns an error when
+// the connection must be replaced.
+func (cl *cell) probe(pr *prober, topic string, now time.Time) error {
+	c := cl.ps.c
+	interval := c.opts.ProbeInterval
+	if n := pr.received.Load(); n != pr.seen {
+		pr.reset(now)
+		return nil
+	}
+	if !pr.sentAt.IsZero() {
+		if now.Sub(pr.sentAt) >= interval/2 {
+			return fmt.Errorf("a probe published %v ago did not come back: the connection receives nothing", now.Sub(pr.sentAt).Round(time.Millisecond))
+		}
+		return nil
+	}
+	if now.Sub(pr.lastChange) < interval {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(c.bg, min(c.opts.WriteTimeout, interval/2))
+	defer cancel()
+	if err := c.client.Do(ctx, c.publishCmd(topic, []byte("probe"))).Error(); err != nil {
+		return nil // publishing is broken, not this connection
+	}
+	c.st.probes.Add(1)
+	pr.sentAt = time.Now()
+	return nil
+}
+
+// probeTopic is the channel the session's probes go to, "" with probes
+// off: the coordinator's own ("mesh:probe:<random>"), on a cluster with a
+// hash tag that puts it in a slot of this cell's master.
+func (cl *cell) probeTopic() string {
+	ps := cl.ps
+	if ps.c.opts.ProbeInterval <= 0 {
+		return ""
+	}
+	name := "mesh:probe:" + ps.c.id
+	if !ps.sharded {
+		return name
+	}
+	t := ps.topo.Load()
+	for s, owner := range t.owner {
+		if owner == cl {
+			return name + ":{" + slotTag(uint16(s)) + "}"
+		}
+	}
+	return "" // the master serves no slot: nothing to receive
+}
+
+// slotTag returns a short string whose hash slot is s.
+func slotTag(s uint16) string {
+	for i := 0; ; i++ {
+		tag := "p" + strconv.Itoa(i)
+		if crc16(tag)%numSlots == s {
+			return tag
+		}
 	}
 }
 
@@ -737,8 +842,8 @@ func (cl *cell) clientFor() (rueidis.Client, error) {
 
 // resubscribe subscribes every topic the cell carries, in batches of at
 // most ResubscribeBatch channels (on a cluster, one slot per SSUBSCRIBE),
-// all in one pipeline.
-func (cl *cell) resubscribe(dc rueidis.DedicatedClient) error {
+// and the session's probe topic, unless "", all in one pipeline.
+func (cl *cell) resubscribe(dc rueidis.DedicatedClient, probe string) error {
 	ps := cl.ps
 	t := ps.topo.Load()
 	var groups map[uint16][]string
@@ -769,16 +874,19 @@ func (cl *cell) resubscribe(dc rueidis.DedicatedClient) error {
 	}
 	ctx, cancel := context.WithTimeout(ps.c.bg, 2*ps.c.opts.WriteTimeout)
 	defer cancel()
-	if len(batches) == 0 {
+	if len(batches) == 0 && probe == "" {
 		// Nothing to resubscribe: make sure the connection is up before
 		// publishing it, so that "ready" means reachable.
 		return dc.Do(ctx, dc.B().Ping().Build()).Error()
 	}
-	cmds := make([]rueidis.Completed, len(batches))
+	cmds := make([]rueidis.Completed, 0, len(batches)+1)
 	n := 0
-	for i, b := range batches {
-		cmds[i] = ps.subscribeCmd(dc, b...)
+	for _, b := range batches {
+		cmds = append(cmds, ps.subscribeCmd(dc, b...))
 		n += len(b)
+	}
+	if probe != "" {
+		cmds = append(cmds, ps.subscribeCmd(dc, probe))
 	}
 	for _, r := range dc.DoMulti(ctx, cmds...) {
 		if err := r.Error(); err != nil {
@@ -963,6 +1071,7 @@ func (ps *pubsub) installTopology(owner []string) (old, t *topology, err error) 
 	}
 	t = &topology{owner: make([]*cell, numSlots)}
 	used := make(map[string]bool)
+	var fresh []*cell
 	for s, addr := range owner {
 		if addr == "" {
 			continue
@@ -971,12 +1080,16 @@ func (ps *pubsub) installTopology(owner []string) (old, t *topology, err error) 
 		if cl == nil {
 			cl = ps.newCell(addr, nil)
 			ps.cells[addr] = cl
-			ps.startCell(cl)
+			fresh = append(fresh, cl)
 		}
 		used[addr] = true
 		t.owner[s] = cl
 	}
 	old = ps.topo.Swap(t)
+	// Started once the map that names their slots is in place.
+	for _, cl := range fresh {
+		ps.startCell(cl)
+	}
 	for addr, cl := range ps.cells {
 		if !used[addr] {
 			delete(ps.cells, addr)

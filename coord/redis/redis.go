@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 // for concurrent use; see the package documentation.
 type Coordinator struct {
 	opts    Options
+	id      string // random, names this coordinator's probe channels
 	client  rueidis.Client
 	cluster bool
 	l       layout
@@ -55,7 +57,7 @@ func New(ctx context.Context, o Options) (*Coordinator, error) {
 		return nil, err
 	}
 	o = o.withDefaults()
-	c := &Coordinator{opts: o, done: make(chan struct{})}
+	c := &Coordinator{opts: o, id: rand.Text(), done: make(chan struct{})}
 	c.bg, c.stopBG = context.WithCancel(context.Background())
 	client, err := rueidis.NewClient(c.clientOption(o.Addrs, false))
 	if err != nil {

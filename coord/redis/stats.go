@@ -33,6 +33,11 @@ type Stats struct {
 	// Reconnects counts the connections that came back after a loss, each
 	// reported to the OnReconnect handlers.
 	Reconnects uint64
+	// Probes counts delivery probes published by idle pub/sub connections,
+	// ProbeRestarts the connections replaced because a probe did not come
+	// back (see Options.ProbeInterval).
+	Probes        uint64
+	ProbeRestarts uint64
 	// Subscribed is the number of topics this node is subscribed to in
 	// Redis now, lingering ones (no handler, UnsubscribeDelay) included;
 	// Dissolved counts the lingering topics dropped after the delay.
@@ -54,7 +59,7 @@ type Stats struct {
 type stats struct {
 	roundTrips, commands, maxBatch, writes, reads, errors atomic.Uint64
 	psReceived, psDropped, psConnects, resubscribed       atomic.Uint64
-	reconnects, dissolved                                 atomic.Uint64
+	reconnects, dissolved, probes, probeRestarts          atomic.Uint64
 	topology, sweeps, expiries, scriptLoads               atomic.Uint64
 }
 
@@ -84,6 +89,8 @@ func (c *Coordinator) Stats() Stats {
 		PubSubConnects:    s.psConnects.Load(),
 		Resubscribed:      s.resubscribed.Load(),
 		Reconnects:        s.reconnects.Load(),
+		Probes:            s.probes.Load(),
+		ProbeRestarts:     s.probeRestarts.Load(),
 		Subscribed:        uint64(c.ps.count()),
 		Dissolved:         s.dissolved.Load(),
 		TopologyRefreshes: s.topology.Load(),
