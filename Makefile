@@ -5,9 +5,11 @@ GO ?= go
 
 # ADDR=127.0.0.1:9000 make run moves the server; without ADDR the binary's
 # own default applies (:8080, or MESHFAST_ADDR and the other MESHFAST_*
-# variables, see meshfast -h).
+# variables, see meshfast -h). CONFIG=examples/edge/meshfast.yaml make run
+# (or make run CONFIG=…) runs with a configuration file; without it, with
+# the built-in defaults.
 run:
-	$(GO) run ./cmd/meshfast $(if $(ADDR),-addr $(ADDR))
+	$(GO) run ./cmd/meshfast $(if $(CONFIG),-config $(CONFIG)) $(if $(ADDR),-addr $(ADDR))
 
 build:
 	$(GO) build -o bin/ ./cmd/...

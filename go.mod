@@ -11,6 +11,7 @@ require (
 	github.com/redis/rueidis v1.0.80
 	github.com/valyala/bytebufferpool v1.0.0
 	go.uber.org/goleak v1.3.0
+	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/sys v0.50.0
 )
 

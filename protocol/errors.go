@@ -32,6 +32,20 @@ const (
 	CodeConnection = "ECONNECTION" // client: the WebSocket could not connect
 )
 
+// Error codes meshfast's server adds where Mesh would send an internal
+// message (a parser's or a database's) as the error text. They are stable:
+// a client may branch on them. Mesh's own client sees them as it sees any
+// application CodeError.
+const (
+	// CodeInvalid: the command's payload is malformed or names nothing
+	// valid (an empty room name, a string where an object belongs). The
+	// message names the field; resending the same payload fails again.
+	CodeInvalid = "EINVALID"
+	// CodeForbidden: the connection may not do this (a room it may not
+	// join, metadata it may not read).
+	CodeForbidden = "EFORBIDDEN"
+)
+
 // Error names Mesh puts on the wire (the JS Error subclass name).
 const (
 	NameError           = "Error"           // a plain error
@@ -80,6 +94,19 @@ func CommandNotFound(command string) *CodeError {
 // error). message is String(value).
 func UnknownError(message string) *CodeError {
 	return &CodeError{Message: message, Code: CodeUnknown, Name: NameUnknownError}
+}
+
+// InvalidArgument is the error of a command whose payload is malformed:
+// code EINVALID, name CodeError (a CodeError thrown without a name in Mesh).
+// message is for the client: name the field, never quote a parser.
+func InvalidArgument(message string) *CodeError {
+	return &CodeError{Message: message, Code: CodeInvalid, Name: NameCodeError}
+}
+
+// Forbidden is the error of a command the connection may not run on what it
+// names: code EFORBIDDEN, name CodeError.
+func Forbidden(message string) *CodeError {
+	return &CodeError{Message: message, Code: CodeForbidden, Name: NameCodeError}
 }
 
 // TimeoutError is the client-side error of a command with no reply in time:

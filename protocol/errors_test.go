@@ -39,6 +39,10 @@ func TestAppendErrorPayload(t *testing.T) {
 			`{"error":"Record \"user:1\" is not writable by this connection.","code":"ESERVER","name":"Error"}`},
 		{"publish failed", RecordPublishFailed("user:1", errors.New("redis down")),
 			`{"error":"Failed to publish update for record \"user:1\": redis down","code":"ESERVER","name":"Error"}`},
+		{"invalid argument", InvalidArgument(`Invalid payload: expected {"roomName": string}`),
+			`{"error":"Invalid payload: expected {\"roomName\": string}","code":"EINVALID","name":"CodeError"}`},
+		{"forbidden", Forbidden("not allowed to join this room"),
+			`{"error":"not allowed to join this room","code":"EFORBIDDEN","name":"CodeError"}`},
 		{"escaping", errors.New("line\n\"q\"\x00"),
 			`{"error":"line\n\"q\"\u0000","code":"ESERVER","name":"Error"}`},
 	}

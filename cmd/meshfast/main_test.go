@@ -43,7 +43,7 @@ func TestBinary(t *testing.T) {
 			{args: []string{"-loops", "100"}, want: "Loops 100: 1 to 64"},
 			{args: []string{"-addr", "9451"}, want: `"9451"`},
 			{args: []string{"-addr", "9451", "-reuseport=false"}, want: "9451"},
-			{args: []string{"-path", "chat"}, want: `path "chat" does not start with "/"`},
+			{args: []string{"-path", "chat"}, want: `Path "chat" does not start with "/"`},
 			{args: []string{"-max-message-size", "-5"}, want: `invalid value "-5" for flag -max-message-size: negative`},
 			{args: []string{"-max-pending-bytes", "-1"}, want: "-max-pending-bytes"},
 			{args: []string{"-loops", "-2"}, want: "-loops"},
@@ -112,9 +112,11 @@ func TestBinary(t *testing.T) {
 		}
 	})
 
+	t.Run("config", func(t *testing.T) { testConfig(t, bin) })
+
 	t.Run("serve and SIGTERM", func(t *testing.T) {
 		// The address comes from the environment, as `MESHFAST_ADDR=… make run` gives it.
-		p := startMeshfast(t, bin, []string{"MESHFAST_ADDR=127.0.0.1:0"})
+		p := startMeshfast(t, bin, nil, []string{"MESHFAST_ADDR=127.0.0.1:0"})
 		addr := p.addr
 
 		hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
@@ -170,7 +172,7 @@ func TestBinary(t *testing.T) {
 		if err := p.wait(15 * time.Second); err != nil {
 			t.Fatalf("after SIGTERM: %v\n%s", err, p.output())
 		}
-		if !strings.Contains(p.output(), "meshfast: stopped") {
+		if !strings.Contains(p.output(), "msg=stopped") {
 			t.Errorf("no clean stop logged:\n%s", p.output())
 		}
 	})
@@ -201,13 +203,15 @@ type proc struct {
 	out bytes.Buffer
 }
 
-var listening = regexp.MustCompile(`listening on (\S+) `)
+// listening finds the bound address in the "listening" line, in either log format.
+var listening = regexp.MustCompile(`(?:msg=listening |"msg":"listening",).*?"?addr"?[=:]"?([^\s"]+)`)
 
-// startMeshfast starts bin with env added and waits for its "listening on"
-// line; the process is killed at cleanup if the test has not ended it.
-func startMeshfast(t *testing.T, bin string, env []string) *proc {
+// startMeshfast starts bin with args and env added and waits for its
+// "listening" line; the process is killed at cleanup if the test has not
+// ended it.
+func startMeshfast(t *testing.T, bin string, args, env []string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin), done: make(chan error, 1)}
+	p := &proc{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
 	p.cmd.Env = append(os.Environ(), env...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {

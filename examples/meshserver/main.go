@@ -43,7 +43,7 @@ func main() {
 	s.Expose("greet", func(c *mesh.Context) (any, error) {
 		var name string
 		if err := c.Bind(&name); err != nil {
-			return nil, err // reaches the client as {"error":…,"code":"ESERVER","name":"Error"}
+			return nil, err // the client gets {"error":"Invalid payload","code":"EINVALID",…}
 		}
 		return "hello, " + name, nil
 	}, func(c *mesh.Context) error { c.Set("seen", time.Now()); return nil })

@@ -6,6 +6,35 @@ import (
 	"github.com/meshfast/meshfast/protocol"
 )
 
+// Client-facing errors of the built-in commands. A reply's text is for the
+// client and stays the same from release to release: it names the field
+// that was wrong, never quotes a decoder or a coordinator (whose messages
+// echo the input and name internals). What the decoder said is wrapped
+// behind it and logged once (Server.logHidden). Where Mesh answers a bad
+// payload with a refusal of its own ({"success":false}, false, its
+// "Invalid payload" text for mesh/publish-record-update), meshfast answers
+// the same.
+var (
+	errRoomPayload   = protocol.InvalidArgument(`Invalid payload: expected {"roomName": string}`)
+	errRoomEmpty     = protocol.InvalidArgument(`Invalid payload: "roomName" is empty`)
+	errConnIDPayload = protocol.InvalidArgument(`Invalid payload: expected {"connectionId": string}`)
+	errConnIDEmpty   = protocol.InvalidArgument(`Invalid payload: "connectionId" is empty`)
+)
+
+// roomRequest decodes the payload of a command that names a room.
+func roomRequest(c *Context) (string, error) {
+	var req struct {
+		RoomName string `json:"roomName"`
+	}
+	if err := bindRequest(c, &req, errRoomPayload); err != nil {
+		return "", err
+	}
+	if req.RoomName == "" {
+		return "", errRoomEmpty
+	}
+	return req.RoomName, nil
+}
+
 // registerBuiltins exposes Mesh's built-in commands through the same path
 // as application commands, so global middleware guards them too.
 func (s *Server) registerBuiltins() {
@@ -25,18 +54,21 @@ func (s *Server) registerBuiltins() {
 		return s.subs.drop(c, c.Conn, channelSource, req.Channel), nil
 	})
 	s.Expose(protocol.CmdJoinRoom, func(c *Context) (any, error) {
-		var req protocol.JoinRoomRequest
-		if err := c.Bind(&req); err != nil {
+		room, err := roomRequest(c)
+		if err != nil {
 			return nil, err
 		}
-		if err := s.AddToRoom(c, req.RoomName, c.Conn.id); err != nil {
-			return nil, err
+		if !s.mayJoin(c.Conn, room) {
+			return nil, errJoinForbidden
+		}
+		if err := s.AddToRoom(c, room, c.Conn.id); err != nil {
+			return nil, s.coordFailed(c.Command, err)
 		}
 		present := []string{}
-		if _, tracked := s.pres.lookup(req.RoomName); tracked {
-			p, err := s.co.PresentConnections(c, req.RoomName)
+		if _, tracked := s.pres.lookup(room); tracked {
+			p, err := s.co.PresentConnections(c, room)
 			if err != nil {
-				return nil, err
+				return nil, s.coordFailed(c.Command, err)
 			}
 			if p != nil {
 				present = p
@@ -45,41 +77,55 @@ func (s *Server) registerBuiltins() {
 		return protocol.JoinRoomReply{Success: true, Present: present}, nil
 	})
 	s.Expose(protocol.CmdLeaveRoom, func(c *Context) (any, error) {
-		var req protocol.LeaveRoomRequest
-		if err := c.Bind(&req); err != nil {
+		room, err := roomRequest(c)
+		if err != nil {
 			return nil, err
 		}
-		if err := s.RemoveFromRoom(c, req.RoomName, c.Conn.id); err != nil {
-			return nil, err
+		if err := s.RemoveFromRoom(c, room, c.Conn.id); err != nil {
+			return nil, s.coordFailed(c.Command, err)
 		}
 		return protocol.SuccessReply{Success: true}, nil
 	})
 	s.Expose(protocol.CmdGetConnectionMetadata, func(c *Context) (any, error) {
 		var req protocol.GetConnectionMetadataRequest
-		if err := c.Bind(&req); err != nil {
+		if err := bindRequest(c, &req, errConnIDPayload); err != nil {
 			return nil, err
+		}
+		if req.ConnectionID == "" {
+			return nil, errConnIDEmpty
+		}
+		if !s.mayReadConnMeta(c.Conn, req.ConnectionID) {
+			return nil, errConnMetaForbidden
 		}
 		m, err := s.ConnectionMetadata(c, req.ConnectionID)
 		if err != nil {
-			return nil, err
+			return nil, s.coordFailed(c.Command, err)
 		}
 		return protocol.MetadataReply{Metadata: json.RawMessage(m)}, nil
 	})
 	s.Expose(protocol.CmdGetMyConnectionMetadata, func(c *Context) (any, error) {
+		// Mesh ignores the payload (its client sends {}); so does meshfast.
 		m, err := s.ConnectionMetadata(c, c.Conn.id)
 		if err != nil {
-			return nil, err
+			return nil, s.coordFailed(c.Command, err)
 		}
 		return protocol.MetadataReply{Metadata: json.RawMessage(m)}, nil
 	})
 	s.Expose(protocol.CmdGetRoomMetadata, func(c *Context) (any, error) {
-		var req protocol.GetRoomMetadataRequest
-		if err := c.Bind(&req); err != nil {
-			return nil, err
-		}
-		m, err := s.RoomMetadata(c, req.RoomName)
+		room, err := roomRequest(c)
 		if err != nil {
 			return nil, err
+		}
+		ok, err := s.mayReadRoomMeta(c, c.Conn, room)
+		if err != nil {
+			return nil, s.coordFailed(c.Command, err)
+		}
+		if !ok {
+			return nil, errRoomMetaForbidden
+		}
+		m, err := s.RoomMetadata(c, room)
+		if err != nil {
+			return nil, s.coordFailed(c.Command, err)
 		}
 		return protocol.MetadataReply{Metadata: json.RawMessage(m)}, nil
 	})

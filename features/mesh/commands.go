@@ -3,11 +3,13 @@ package mesh
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"sync"
 	"time"
 
+	"github.com/meshfast/meshfast/coord"
 	"github.com/meshfast/meshfast/protocol"
 )
 
@@ -30,13 +32,23 @@ type Context struct {
 	values map[string]any
 }
 
-// Bind decodes the payload into v.
+// Bind decodes the payload into v; an absent payload leaves v as it is. A
+// payload that does not fit v gives an error that a handler may return as
+// it is: the client gets {"error":"Invalid payload","code":"EINVALID",...},
+// never the decoder's message (which quotes the input), and the server logs
+// the whole error. errors.Is still finds the decoder's error in it.
 func (c *Context) Bind(v any) error {
 	if len(c.Payload) == 0 {
 		return nil
 	}
-	return protocol.Unmarshal(c.Payload, v)
+	if err := protocol.Unmarshal(c.Payload, v); err != nil {
+		return fmt.Errorf("%w: %w", errInvalidPayload, err)
+	}
+	return nil
 }
+
+// errInvalidPayload is what Context.Bind's error shows the client.
+var errInvalidPayload = protocol.InvalidArgument("Invalid payload")
 
 // Set attaches a value for later middleware and the handler.
 func (c *Context) Set(key string, v any) {
@@ -181,6 +193,14 @@ func (s *Server) dispatch(c *Connection, m *protocol.Message) {
 		return
 	}
 	a.qmu.Lock()
+	if a.held || c.closed.Load() {
+		// Not verified or registered yet: even a concurrent command waits,
+		// in the queue, which drops it if the connection is refused
+		// (auth.go). Refusal sets closed before it releases the queue.
+		a.qmu.Unlock()
+		s.enqueue(c, a, q)
+		return
+	}
 	s.admitLocked(a, q.size())
 	pause := s.overLocked(a)
 	a.qmu.Unlock()
@@ -207,7 +227,14 @@ func (s *Server) execute(c *Connection, a *connActive, q *queued) (result any, e
 	mc := &Context{Context: ctx, Server: s, Command: q.name, Conn: c, Payload: q.payload}
 	defer func() {
 		if r := recover(); r != nil {
-			s.opts.Logf("mesh: command %q panicked: %v", q.name, r)
+			s.opts.Logf("mesh: %s: command %q panicked: %v", c.id, q.name, r)
+			if _, isErr := r.(error); isErr {
+				// A runtime error (nil dereference, index out of range) or
+				// an error value: a bug, whose text names internals.
+				result, err = nil, errInternal
+				return
+			}
+			// A value that is not an error is Mesh's thrown non-Error.
 			result, err = nil, protocol.UnknownError(fmt.Sprint(r))
 		}
 	}()
@@ -226,15 +253,44 @@ func (s *Server) execute(c *Connection, a *connActive, q *queued) (result any, e
 
 // errCoordinator answers a command the coordinator failed. The client gets
 // this, not the coordinator's text, which names internals.
-var errCoordinator = protocol.NewCodeError("the server could not complete the command", protocol.CodeServer, "Error")
+var errCoordinator = protocol.NewCodeError("the server could not complete the command", protocol.CodeServer, protocol.NameError)
 
-// coordFailed is how a built-in command answers a coordinator error: it is
-// logged and counted (mesh_coord_errors_total) and answered as an error,
-// never turned into a quiet false.
+// errInternal answers a command that failed on a bug (a panic with an
+// error value, a reply that could not be encoded).
+var errInternal = protocol.NewCodeError("internal server error", protocol.CodeServer, protocol.NameError)
+
+// errInvalidArgument answers a command whose arguments the coordinator
+// refused, when the built-in had no more precise word for it.
+var errInvalidArgument = protocol.InvalidArgument("Invalid argument")
+
+// coordFailed is how a built-in command answers an error from the
+// coordinator (or from a Server method that calls it): an argument the
+// coordinator refuses is the client's error (EINVALID); anything else is
+// counted (mesh_coord_errors_total) and answered with errCoordinator, never
+// turned into a quiet false. The returned error wraps err, so the reply
+// shows the client-facing text and run logs the detail, once.
 func (s *Server) coordFailed(command string, err error) error {
+	switch {
+	case errors.Is(err, coord.ErrInvalidArgument), errors.Is(err, coord.ErrInvalidJSON), errors.Is(err, coord.ErrNotObject):
+		return fmt.Errorf("%w (%s: %w)", errInvalidArgument, command, err)
+	case errors.Is(err, errConnectionGone):
+		return fmt.Errorf("%w (%s: %w)", errCoordinator, command, err) // no one reads the reply
+	}
 	s.m.coordError()
-	s.opts.Logf("mesh: %s: coordinator: %v", command, err)
-	return errCoordinator
+	return fmt.Errorf("%w (%s: coordinator: %w)", errCoordinator, command, err)
+}
+
+// bindRequest decodes a built-in command's payload into v. A payload that
+// does not fit gets bad, whose text names the fields the command expects;
+// the decoder's message, which quotes the input, is only logged.
+func bindRequest(c *Context, v any, bad *protocol.CodeError) error {
+	if len(c.Payload) == 0 {
+		return nil
+	}
+	if err := protocol.Unmarshal(c.Payload, v); err != nil {
+		return fmt.Errorf("%w (%w)", bad, err)
+	}
+	return nil
 }
 
 // commandTimeout bounds a command's context; Mesh's client gives up after
@@ -279,21 +335,26 @@ func (x *exposures) addPattern(re *regexp.Regexp, g Guard) {
 	x.patterns = append(x.patterns, patternGuard{re: re, guard: g})
 }
 
-// allowed reports whether name is exposed and its guard lets c in: an
-// exact name's guard if there is one, else the first matching pattern's
-// (Mesh's rule). A guard that panics refuses.
-func (x *exposures) allowed(c *Connection, name string) bool {
+// lookup reports whether name is exposed, and with which guard: an exact
+// name's if there is one, else the first matching pattern's (Mesh's rule).
+func (x *exposures) lookup(name string) (Guard, bool) {
 	x.mu.RLock()
-	g, ok := x.exact[name]
-	if !ok {
-		for _, p := range x.patterns {
-			if p.re.MatchString(name) {
-				g, ok = p.guard, true
-				break
-			}
+	defer x.mu.RUnlock()
+	if g, ok := x.exact[name]; ok {
+		return g, true
+	}
+	for _, p := range x.patterns {
+		if p.re.MatchString(name) {
+			return p.guard, true
 		}
 	}
-	x.mu.RUnlock()
+	return nil, false
+}
+
+// allowed reports whether name is exposed and its guard lets c in. A guard
+// that panics refuses.
+func (x *exposures) allowed(c *Connection, name string) bool {
+	g, ok := x.lookup(name)
 	if !ok {
 		return false
 	}

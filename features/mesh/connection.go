@@ -29,7 +29,11 @@ type Connection struct {
 	// touches it shares one mu and one subsDone.
 	active atomic.Pointer[connActive]
 
-	life   atomic.Int32 // lifeRegistering, lifeRegistered or lifeClosedEarly
+	// auth is set for an authenticated connection (auth.go): in OnOpen,
+	// or by Identity.Verify's goroutine before any command runs.
+	auth atomic.Pointer[connAuth]
+
+	life   atomic.Int32 // lifeRegistering, lifeRegistered, lifeClosedEarly or lifeRefused
 	closed atomic.Bool
 
 	// liveness, loop only (packed beside the atomics: an idle connection's
@@ -62,7 +66,8 @@ type connActive struct {
 	qmu          sync.Mutex
 	queue        []queued // waiting commands, the next at qhead
 	qhead        int
-	running      bool  // a runner goroutine is draining queue
+	running      bool  // a runner goroutine is draining queue, or held is set
+	held         bool  // no runner may start until release (auth.go)
 	paused       bool  // reading is paused until the queue drains to half
 	pending      int32 // commands queued or running, concurrent ones too
 	peak         int32 // highest pending seen (tests check the bound with it)
@@ -121,6 +126,7 @@ const (
 	lifeRegistering int32 = iota
 	lifeRegistered
 	lifeClosedEarly
+	lifeRefused // Identity.Verify refused it: never registered, nothing to clean up
 )
 
 // registered reports whether the coordinator knows the connection.

@@ -28,7 +28,14 @@
 //
 // Server methods are safe from any goroutine. A Connection's exported
 // methods are safe from any goroutine. Guards and middleware run on the
-// command's goroutine. Registration with the coordinator, cleanup after a
+// command's goroutine.
+//
+// Options.Authenticate and the Origin allow-list run on the event loop,
+// before the upgrade, so they must not block: the loop's other connections
+// wait while they run. An Identity's Verify, for a check that does I/O,
+// runs on a goroutine of its own after the upgrade, and the connection's
+// commands wait until it has answered. Either way a connection's metadata
+// from authentication is stored before its first command runs (auth.go). Registration with the coordinator, cleanup after a
 // close, and the hooks that follow them (OnConnection, OnDisconnection) run
 // on a pool of at most Options.Workers goroutines that exit when idle: a
 // hook may block, but it occupies a worker while it does, and when every

@@ -66,11 +66,24 @@ var noKeepAlive = &http.Client{Transport: &http.Transport{DialContext: (&net.Dia
 
 func dialWire(t testing.TB, s *Server) *wire {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, s.Engine().URL()+"/", &websocket.DialOptions{HTTPClient: noKeepAlive})
+	w, _, err := dialWireWith(t, s, "/", nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	w.welcome(s)
+	return w
+}
+
+// dialWireWith opens a connection to path (with a query string if any)
+// with extra request headers. On a refused handshake it returns the
+// server's response (its body read) and the error.
+func dialWireWith(t testing.TB, s *Server, path string, h http.Header) (*wire, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, s.Engine().URL()+path, &websocket.DialOptions{HTTPClient: noKeepAlive, HTTPHeader: h})
+	if err != nil {
+		return nil, resp, err
 	}
 	c.SetReadLimit(16 << 20)
 	t.Cleanup(func() { c.CloseNow() })
@@ -89,20 +102,26 @@ func dialWire(t testing.TB, s *Server) *wire {
 			w.frames <- string(b)
 		}
 	}()
+	return w, resp, nil
+}
+
+// welcome reads the mesh/assign-id push and waits until s has the
+// connection.
+func (w *wire) welcome(s *Server) {
+	w.t.Helper()
 	first := w.next()
 	if !strings.HasPrefix(first, `{"command":"mesh/assign-id","payload":"conn-`) {
-		t.Fatalf("first frame %s", first)
+		w.t.Fatalf("first frame %s", first)
 	}
 	var m struct{ Payload string }
 	_ = json.Unmarshal([]byte(first), &m)
 	w.id = m.Payload
-	testutil.Eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(w.t, 5*time.Second, func() error {
 		if s.Connection(w.id) == nil {
 			return fmt.Errorf("connection %s not registered", w.id)
 		}
 		return nil
 	})
-	return w
 }
 
 func (w *wire) send(frame string) {

@@ -13,6 +13,7 @@ type metrics struct {
 	commands    *perf.Counter
 	errors      *perf.Counter
 	coordErrors *perf.Counter
+	refusals    *perf.Counter
 	cmdTime     *perf.Tracker
 	rtt         *perf.Tracker
 }
@@ -25,6 +26,7 @@ func (m *metrics) init(reg *perf.Metrics) {
 	m.commands = reg.Counter("mesh_commands_total", "Commands dispatched.")
 	m.errors = reg.Counter("mesh_command_errors_total", "Commands answered with an error payload.")
 	m.coordErrors = reg.Counter("mesh_coord_errors_total", "Commands failed by a coordinator error (logged, answered as an error).")
+	m.refusals = reg.Counter("mesh_connections_refused_total", "Connections refused by the Origin allow-list or authentication, before or after the upgrade.")
 	m.cmdTime = reg.Tracker("mesh_command_seconds", "Time from a command's arrival on the loop to its reply.", perf.Options{})
 	m.rtt = reg.Tracker("mesh_latency_rtt_seconds", "Round trip of latency:request to latency:response per connection.", perf.Options{})
 }
@@ -49,5 +51,11 @@ func (m *metrics) latency(loop int, ns int64) {
 func (m *metrics) coordError() {
 	if m.on {
 		m.coordErrors.Inc()
+	}
+}
+
+func (m *metrics) refused() {
+	if m.on {
+		m.refusals.Inc()
 	}
 }

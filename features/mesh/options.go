@@ -1,6 +1,9 @@
 package mesh
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/meshfast/meshfast/coord"
@@ -27,6 +30,8 @@ const (
 	DefaultMaxInFlight = 100_000
 	// DefaultCoordTimeout is the default of Options.CoordTimeout.
 	DefaultCoordTimeout = 5 * time.Second
+	// DefaultAuthTimeout is the default of Options.AuthTimeout.
+	DefaultAuthTimeout = 10 * time.Second
 )
 
 // Options configures a Server. The zero value works.
@@ -100,8 +105,92 @@ type Options struct {
 	// and error counts.
 	Metrics *perf.Metrics
 
+	// Authenticate, if set, decides for each WebSocket handshake on Path
+	// whether to upgrade it, and who the connection is: it sees the request
+	// (headers, cookies, query string, Origin, path, remote address) and
+	// returns the connection's Identity, or an error that refuses the
+	// upgrade with an HTTP status (see Authenticator for the rules). It
+	// runs on the event loop and must not block; an I/O-bound check goes
+	// in Identity.Verify. Nil accepts every handshake, anonymous, as Mesh
+	// does.
+	Authenticate Authenticator
+
+	// AuthTimeout bounds Identity.Verify: a connection not verified in
+	// time is closed with 1008. Zero means DefaultAuthTimeout.
+	AuthTimeout time.Duration
+
+	// AllowedOrigins, if not empty, refuses with 403 every handshake whose
+	// Origin header is present and matches none of them, before
+	// Authenticate runs. An entry is an exact origin, "https://app.example.com"
+	// (scheme, host and the port if not the scheme's default: what browsers
+	// send, no path and no trailing slash), or a pattern whose host starts
+	// with "*.", "https://*.example.com", which matches every subdomain (at
+	// any depth) but not example.com itself. Matching ignores case. The
+	// Origin "null" (sandboxed frames, file: pages) passes only if listed,
+	// and listing it lets in every such page.
+	//
+	// A handshake without an Origin header is let through: browsers always
+	// send one on a WebSocket handshake, so its absence means a program
+	// that is not a browser, and such a program can send any Origin it
+	// likes anyway. The allow-list protects browser users from other sites
+	// opening connections in their name (cross-site WebSocket hijacking,
+	// with their cookies); keeping other programs out is Authenticate's
+	// job. Empty (the default, as in Mesh) allows every origin.
+	AllowedOrigins []string
+
+	// Private closes the doors Mesh leaves open (README, "Open by
+	// default"): with it, a client may join only rooms exposed with
+	// ExposeRoom or ExposeRoomPattern (whose guard allows it), read only
+	// its own connection's metadata unless GuardConnectionMetadata's guard
+	// allows more, and read a room's metadata only while a member unless
+	// GuardRoomMetadata's guard allows more. Channels, records and presence
+	// need an exposure either way.
+	Private bool
+
 	// Logf receives operational log lines. Nil means none.
 	Logf func(format string, args ...any)
+}
+
+// ErrInvalidOptions is wrapped by every error Options.Validate returns.
+var ErrInvalidOptions = errors.New("mesh: invalid options")
+
+// Validate reports options New would refuse: a Path no request can match,
+// a negative bound or timeout (zero means the default; a negative value is
+// a mistake, not "off"), or an AllowedOrigins entry no browser would send.
+// New calls it first; a program that builds Options from a file or flags
+// can call it to report a mistake before starting anything.
+func (o Options) Validate() error {
+	if p := o.Path; p != "" {
+		if !strings.HasPrefix(p, "/") {
+			return fmt.Errorf("%w: Path %q does not start with \"/\" (did you mean \"/%s\"?)", ErrInvalidOptions, p, p)
+		}
+		for i := 0; i < len(p); i++ {
+			if c := p[i]; c <= ' ' || c == 0x7f || c == '?' || c == '#' {
+				return fmt.Errorf("%w: Path %q: a request path has no query, fragment, space or control character", ErrInvalidOptions, p)
+			}
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"MaxQueuedCommands", int64(o.MaxQueuedCommands)},
+		{"MaxQueuedBytes", int64(o.MaxQueuedBytes)},
+		{"MaxInFlight", int64(o.MaxInFlight)},
+		{"Workers", int64(o.Workers)},
+		{"CoordTimeout", int64(o.CoordTimeout)},
+		{"AuthTimeout", int64(o.AuthTimeout)},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("%w: %s is negative (zero means the default)", ErrInvalidOptions, f.name)
+		}
+	}
+	for _, origin := range o.AllowedOrigins {
+		if _, err := parseOrigin(origin); err != nil {
+			return fmt.Errorf("%w: AllowedOrigins: %w", ErrInvalidOptions, err)
+		}
+	}
+	return nil
 }
 
 func (o Options) withDefaults() Options {
@@ -133,6 +222,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CoordTimeout <= 0 {
 		o.CoordTimeout = DefaultCoordTimeout
+	}
+	if o.AuthTimeout <= 0 {
+		o.AuthTimeout = DefaultAuthTimeout
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}

@@ -1,9 +1,11 @@
 package mesh
 
 import (
+	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"time"
+	"unicode/utf8"
 
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/protocol"
@@ -80,6 +82,42 @@ func (s *Server) enqueueTask(c *Connection, fn func()) {
 	a.queue = append(a.queue, queued{fn: fn})
 	start := !a.running
 	a.running = true
+	a.qmu.Unlock()
+	if start {
+		go s.drain(c, a)
+	}
+}
+
+// hold keeps c's commands from running until release: they queue in
+// order, within the queue's bounds, and no runner starts. It also gives c
+// the context its commands will get, so that a Verify running meanwhile
+// ends when c closes. Loop only, in OnOpen, before c's first command.
+func (s *Server) hold(c *Connection) *connActive {
+	a := c.activate()
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	a.qmu.Lock()
+	a.held, a.running = true, true
+	a.qmu.Unlock()
+	return a
+}
+
+// release lets c's held commands run: a runner starts if any are waiting.
+// If c is closed by then (refused, registration failed), the runner drops
+// them unrun, as it does for any closed connection, and uncounts them. A
+// no-op for a connection that was not held. Any goroutine.
+func (s *Server) release(c *Connection) {
+	a := c.active.Load()
+	if a == nil {
+		return
+	}
+	a.qmu.Lock()
+	if !a.held {
+		a.qmu.Unlock()
+		return
+	}
+	a.held = false
+	start := a.qhead < len(a.queue)
+	a.running = start
 	a.qmu.Unlock()
 	if start {
 		go s.drain(c, a)
@@ -168,6 +206,9 @@ func (s *Server) run(c *Connection, a *connActive, q *queued) {
 		result, err = s.execute(c, a, q)
 	}
 	s.m.command(time.Since(q.start), err)
+	if err != nil {
+		s.logHidden(c, q.name, err)
+	}
 	if c.closed.Load() {
 		return
 	}
@@ -178,7 +219,8 @@ func (s *Server) run(c *Connection, a *connActive, q *queued) {
 	} else {
 		p, encErr := encodePayload(nil, result)
 		if encErr != nil {
-			b = protocol.AppendErrorReply(f.PayloadBuf(), q.id, q.name, fmt.Errorf("encode reply: %w", encErr))
+			s.opts.Logf("mesh: %s: %s: encode reply: %v", c.id, q.name, encErr)
+			b = protocol.AppendErrorReply(f.PayloadBuf(), q.id, q.name, errInternal)
 		} else {
 			if result == nil {
 				p = nil
@@ -197,3 +239,30 @@ func (s *Server) runConcurrent(c *Connection, a *connActive, q queued) {
 	s.run(c, a, &q)
 	s.done(c, a, q.size())
 }
+
+// logHidden logs an error reply's detail when the client is not shown it:
+// the reply carries only the *protocol.CodeError inside err (a built-in's
+// EINVALID or ESERVER text, Context.Bind's "Invalid payload"), so the
+// wrapping text, with the decoder's or the coordinator's message, goes to
+// the log instead. This is the one place such an error is logged. An error
+// the client sees whole (a handler's own error, a bare CodeError) is the
+// application's to log.
+func (s *Server) logHidden(c *Connection, command string, err error) {
+	var ce *protocol.CodeError
+	if !errors.As(err, &ce) || error(ce) == err {
+		return
+	}
+	detail := err.Error()
+	if len(detail) > maxLoggedDetail {
+		// Decoder messages quote the input; a client controls its size.
+		n := maxLoggedDetail
+		for n > 0 && !utf8.RuneStart(detail[n]) {
+			n--
+		}
+		detail = detail[:n] + "…"
+	}
+	s.opts.Logf("mesh: %s: %s: %s", c.id, command, detail)
+}
+
+// maxLoggedDetail bounds the bytes of one logged error detail.
+const maxLoggedDetail = 512

@@ -117,7 +117,21 @@ var (
 	//lint:ignore ST1005 wire-compatible message
 	errRecordPayload  = errors.New(`Invalid payload: expected {"recordId": string, "newValue": any}`)
 	errConnectionGone = errors.New("mesh: connection closed")
+	// What mesh/publish-record-update's client is told of a newValue that
+	// recordJSON refuses (one that came in a frame the decoder accepted
+	// should not be).
+	errRecordValue = errors.New("newValue is not valid JSON")
 )
+
+// publicCause is the client-facing part of an error coordFailed returned:
+// the text of its *protocol.CodeError.
+func publicCause(err error) error {
+	var ce *protocol.CodeError
+	if errors.As(err, &ce) {
+		return errors.New(ce.Message)
+	}
+	return errCoordinator
+}
 
 // PublishRecordUpdate sets recordID's value. If the value changed (as JSON:
 // key order and number spelling do not count), its version goes up by one
@@ -212,9 +226,41 @@ func (s *Server) writeRecord(ctx context.Context, id string, raw []byte) error {
 	}
 	msg := make([]byte, 0, 128+len(id)+2*len(raw)+len(upd.Old))
 	msg = appendRecordMessage(msg, id, upd.Version, raw)
+	head := len(msg)
 	msg = appendRecordPatch(msg, upd.Old, raw)
+	if patchTooLarge(len(msg)-head, len(raw)) {
+		msg = msg[:head] // no patch: patch-mode subscribers get the value
+	}
 	return s.co.Publish(ctx, recordSource.coordTopic(id), msg)
 }
+
+// patchTooLarge reports whether an update's patch-mode subscribers should
+// get the whole value instead of the patch: when the patch is the larger
+// of the two, past minFullFallback. A patch can be several times the value
+// (a list replaced by its reverse, every key of an object changed: each
+// operation repeats a path and a value), and a patch of several MiB for a
+// value of a few hundred KiB would cost every subscriber the difference,
+// and could close a reader that keeps up as a slow consumer.
+//
+// Mesh's JavaScript client takes a full update in patch mode as a resync:
+// handleRecordUpdate (nvms/prsm packages/mesh/src/client/client.ts,
+// @48b41c9d) applies `patch` when present, and otherwise, when `full` is
+// present, sets the subscription's localVersion to the update's version
+// and calls the callback with {recordId, full, version}, whatever the
+// mode; the callback already gets `full` from the subscribe reply.
+// meshfast's Go client does the same (client/records.go,
+// applyRecordUpdate).
+//
+// Below minFullFallback the patch is sent even when larger, as Mesh would
+// send it: the bytes saved are few, and a small update (a primitive value
+// replaced, whose patch always outweighs it) keeps Mesh's wire form.
+func patchTooLarge(patch, value int) bool {
+	return patch > value && patch > minFullFallback
+}
+
+// minFullFallback is the patch size below which patchTooLarge keeps the
+// patch.
+const minFullFallback = 1 << 10
 
 func stripe(id string) int {
 	h := uint32(2166136261) // FNV-1a
@@ -249,7 +295,9 @@ func appendRecordPatch(dst, old, new []byte) []byte {
 //	'R', uvarint version, uvarint len(id), id, uvarint len(full), full, patch
 //
 // where full is the whole new value and patch (the rest) the RFC 6902
-// operations from the previous value, both JSON.
+// operations from the previous value, both JSON. An empty patch means the
+// writer chose to send patch-mode subscribers the whole value
+// (patchTooLarge).
 const recordMessageTag = 'R'
 
 func appendRecordMessage(dst []byte, id string, version int64, full []byte) []byte {
@@ -284,7 +332,7 @@ func parseRecordMessage(p []byte) (id []byte, version int64, full, patch []byte,
 	ok = true
 	id = field()
 	full = field()
-	if !ok || len(full) == 0 || len(p) == 0 {
+	if !ok || len(full) == 0 {
 		return nil, 0, nil, nil, false
 	}
 	return id, int64(v), full, p, true
@@ -298,6 +346,7 @@ func (s *Server) recordUpdateHandler(recordID string) coord.Handler {
 
 // deliverRecordUpdate encodes the two pushes once and publishes each to its
 // mode's engine topic; the engine fans them out per loop without copying.
+// Without a patch, both topics get the one full push.
 func (s *Server) deliverRecordUpdate(recordID, fullTopic, patchTopic string, payload []byte) {
 	id, version, full, patch, ok := parseRecordMessage(payload)
 	if !ok || string(id) != recordID {
@@ -307,6 +356,11 @@ func (s *Server) deliverRecordUpdate(recordID, fullTopic, patchTopic string, pay
 	f := engine.AcquireFrame()
 	f.SetPayload(engine.OpText, protocol.AppendRecordUpdateFull(f.PayloadBuf(), recordID, full, version))
 	s.e.Publish(fullTopic, f, nil)
+	if len(patch) == 0 {
+		s.e.Publish(patchTopic, f, nil) // the same frame: the value, not a patch
+		f.Release()
+		return
+	}
 	f.Release()
 	f = engine.AcquireFrame()
 	f.SetPayload(engine.OpText, protocol.AppendRecordUpdatePatch(f.PayloadBuf(), recordID, patch, version))
@@ -385,11 +439,14 @@ func (s *Server) registerRecordBuiltins() {
 			return nil, protocol.RecordNotWritable(req.RecordID)
 		}
 		raw, err := recordJSON(json.RawMessage(req.NewValue))
-		if err == nil {
-			err = s.writeRecord(c, req.RecordID, raw)
-		}
 		if err != nil {
-			return nil, protocol.RecordPublishFailed(req.RecordID, err)
+			return nil, fmt.Errorf("%w (%w)", protocol.RecordPublishFailed(req.RecordID, errRecordValue), err)
+		}
+		if err := s.writeRecord(c, req.RecordID, raw); err != nil {
+			// Mesh's text, with the cause the client may see: the
+			// coordinator's own is logged (coordFailed, then run).
+			cause := s.coordFailed(c.Command, err)
+			return nil, fmt.Errorf("%w (%w)", protocol.RecordPublishFailed(req.RecordID, publicCause(cause)), cause)
 		}
 		return protocol.SuccessReply{Success: true}, nil
 	})

@@ -388,7 +388,8 @@ func TestRecordHugeValue(t *testing.T) {
 	blob := `"` + strings.Repeat("x", 2<<20) + `"`
 	publishRecord(t, s, id, `{"blob":`+blob+`}`)
 	full.recordPush(fullPush(id, `{"blob":`+blob+`}`, 1))
-	patch.recordPush(patchPush(id, `[{"op":"add","path":"/blob","value":`+blob+`}]`, 1))
+	// the patch would outweigh the value: patch mode gets the value (patchTooLarge)
+	patch.recordPush(fullPush(id, `{"blob":`+blob+`}`, 1))
 	w := dialWire(t, s)
 	w.expect(`{"id":1,"command":"mesh/subscribe-record","payload":{"recordId":"writable:record:huge"}}`, subscribeReply(1, `{"blob":`+blob+`}`, 1))
 
@@ -398,7 +399,7 @@ func TestRecordHugeValue(t *testing.T) {
 		t.Fatalf("big write: %.200q", got)
 	}
 	full.recordPush(fullPush(id, big, 2))
-	patch.recordPush(patchPush(id, `[{"op":"remove","path":"/blob"},{"op":"add","path":"/list","value":`+big[8:len(big)-1]+`}]`, 2))
+	patch.recordPush(fullPush(id, big, 2))
 }
 
 // C-record-15 to C-record-17 with two nodes on one coordinator: server and
@@ -790,5 +791,90 @@ func BenchmarkPublishRecordUpdate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A patch can be several times the value: a list replaced by its reverse,
+// every key of an object changed. Patch-mode subscribers then get the
+// value, as full-mode ones do, and neither is closed as a slow consumer for
+// a frame past the engine's MaxPendingBytes that it never had to get.
+func TestRecordPatchLargerThanValue(t *testing.T) {
+	t.Parallel()
+	var list, reversed strings.Builder
+	list.WriteByte('[')
+	reversed.WriteByte('[')
+	const n = 110_000
+	for i := range n {
+		if i > 0 {
+			list.WriteByte(',')
+			reversed.WriteByte(',')
+		}
+		list.WriteString(strconv.Itoa(i))
+		reversed.WriteString(strconv.Itoa(n - 1 - i))
+	}
+	list.WriteByte(']')
+	reversed.WriteByte(']')
+	var obj, changed strings.Builder
+	obj.WriteByte('{')
+	changed.WriteByte('{')
+	for i := range 40_000 {
+		if i > 0 {
+			obj.WriteByte(',')
+			changed.WriteByte(',')
+		}
+		fmt.Fprintf(&obj, `"k%05d":"v%07d"`, i, i)
+		fmt.Fprintf(&changed, `"k%05d":"w%07d"`, i, i)
+	}
+	obj.WriteByte('}')
+	changed.WriteByte('}')
+
+	for _, tc := range []struct {
+		name        string
+		first, then string
+		minPatch    int // what the patch would have been at least
+	}{
+		{"list reversed", list.String(), reversed.String(), engine.DefaultMaxPendingBytes},
+		{"every key changed", obj.String(), changed.String(), 2 * len(changed.String())},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			patch, err := jsonx.Diff([]byte(tc.first), []byte(tc.then))
+			if err != nil || len(patch) < tc.minPatch {
+				t.Fatalf("the case is not what it claims: patch of %d bytes for a value of %d (%v)", len(patch), len(tc.then), err)
+			}
+			s := recordServer(t)
+			full, patchMode := dialWire(t, s), dialWire(t, s)
+			id := "test:record:" + strings.ReplaceAll(tc.name, " ", "-")
+			full.expect(`{"id":1,"command":"mesh/subscribe-record","payload":{"recordId":"`+id+`"}}`, subscribeReply(1, `null`, 0))
+			patchMode.expect(`{"id":1,"command":"mesh/subscribe-record","payload":{"recordId":"`+id+`","mode":"patch"}}`, subscribeReply(1, `null`, 0))
+			publishRecord(t, s, id, tc.first)
+			publishRecord(t, s, id, tc.then)
+			for _, w := range []*wire{full, patchMode} {
+				w.recordPush(fullPush(id, tc.first, 1))
+				w.recordPush(fullPush(id, tc.then, 2))
+				// still open, still served
+				w.expect(`{"id":2,"command":"mesh/get-room-metadata","payload":{"roomName":"r"}}`,
+					`{"id":2,"command":"mesh/get-room-metadata","payload":{"metadata":null}}`)
+			}
+		})
+	}
+}
+
+// patchTooLarge's rule: the value when the patch outweighs it, past a
+// floor under which Mesh's patch is kept.
+func TestPatchTooLarge(t *testing.T) {
+	for _, tc := range []struct {
+		patch, value int
+		want         bool
+	}{
+		{10, 5, false}, // a primitive replaced: Mesh's patch
+		{minFullFallback, 10, false},
+		{minFullFallback + 1, 10, true},
+		{5000, 5000, false},
+		{5001, 5000, true},
+		{100, 5000, false},
+	} {
+		if got := patchTooLarge(tc.patch, tc.value); got != tc.want {
+			t.Errorf("patchTooLarge(%d, %d) = %v", tc.patch, tc.value, got)
+		}
 	}
 }

@@ -23,13 +23,15 @@ type Server struct {
 	localRegistry bool
 	ownsCo        bool
 	nodeID        string
-	idPrefix      string // "conn-" and this server's tag (connid.go)
+	idPrefix      string  // "conn-" and this server's tag (connid.go)
+	origins       origins // Options.AllowedOrigins, parsed; nil: every origin
 
 	cmdMu    sync.RWMutex
 	commands map[string]*command
 	global   []Middleware
 
 	channels exposures // exposed channels
+	access   access    // who may join rooms and read metadata (access.go)
 	pres     presence
 	rec      recordState
 	subs     subscriptions
@@ -54,8 +56,16 @@ type Server struct {
 // New creates a Mesh server and registers it on e at Options.Path. Call it
 // before e.Serve.
 func New(e *engine.Engine, o Options) (*Server, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	o = o.withDefaults()
+	allowed, err := parseOrigins(o.AllowedOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("%w: AllowedOrigins: %w", ErrInvalidOptions, err)
+	}
 	s := &Server{
+		origins:  allowed,
 		opts:     o,
 		e:        e,
 		co:       o.Coordinator,
@@ -175,8 +185,13 @@ func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
 		c:     ec,
 		alive: true,
 	}
+	p, _ := ec.Value().(*pendingAuth) // left by CheckHandshake
+	if p != nil && p.auth != nil {
+		c.auth.Store(p.auth)
+	}
 	ec.SetValue(c)
-	if !s.opts.NoAssignID {
+	if !s.opts.NoAssignID && (p == nil || p.verify == nil) {
+		// (A connection still to be verified is told its id once it is.)
 		var buf [128]byte
 		_ = ec.WriteText(protocol.AppendAssignID(buf[:0], c.id))
 	}
@@ -187,14 +202,29 @@ func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
 		c.nextLatency = now + int64(s.opts.LatencyInterval)
 	}
 	c.armTimer()
+	var meta []byte
+	if p != nil {
+		if p.verify != nil {
+			// Its commands wait until Verify has answered and the
+			// connection is registered, or are dropped (auth.go).
+			go s.verify(c, s.hold(c), p.verify)
+			return
+		}
+		meta = p.meta
+	}
 	if s.localRegistry && len(s.openHooks()) == 0 {
 		// Map work: cheaper here than handing it to a worker. No hook runs
 		// on the loop, not even one installed a moment from now: it would
-		// not have seen this connection open anyway.
-		s.register(c, nil)
+		// not have seen this connection open anyway. Metadata from
+		// authentication is set before this returns, so before the loop
+		// reads the connection's first command.
+		s.register(c, meta, nil)
 		return
 	}
-	s.work.push(s, job{c: c, kind: jobRegister})
+	if meta != nil {
+		s.hold(c) // no command may read the metadata before it is set
+	}
+	s.work.push(s, job{c: c, kind: jobRegister, meta: meta})
 }
 
 // openHooks is the OnConnection hooks installed now.
@@ -204,24 +234,34 @@ func (s *Server) openHooks() []func(*Connection) {
 	return s.onOpen
 }
 
-// register records c with the coordinator and then runs hooks.
-func (s *Server) register(c *Connection, hooks []func(*Connection)) {
-	var err error
-	if s.localRegistry {
-		err = s.co.RegisterConnection(context.Background(), c.id, s.nodeID)
-	} else {
-		ctx, cancel := s.ctx()
-		err = s.co.RegisterConnection(ctx, c.id, s.nodeID)
-		cancel()
+// register records c with the coordinator, with meta (its metadata from
+// authentication) if not nil, releases its held commands and then runs
+// hooks.
+func (s *Server) register(c *Connection, meta []byte, hooks []func(*Connection)) {
+	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if !s.localRegistry {
+		ctx, cancel = s.ctx()
 	}
+	err := s.co.RegisterConnection(ctx, c.id, s.nodeID)
+	if err == nil && meta != nil {
+		// Before the CAS below: a cleanup never runs before it, so it
+		// cannot leave the metadata of a gone connection behind.
+		if err = s.co.SetConnectionMetadata(ctx, c.id, meta); err != nil {
+			err = fmt.Errorf("metadata: %w", err)
+		}
+	}
+	cancel()
 	if err != nil {
 		s.opts.Logf("mesh: register %s: %v", c.id, err)
+		c.closed.Store(true) // its commands would fail: drop them
 		c.c.CloseAsync(engine.CloseInternalError, "registration failed")
 	}
 	if !c.life.CompareAndSwap(lifeRegistering, lifeRegistered) {
+		s.release(c)
 		s.cleanupNow(c) // it closed while we registered
 		return
 	}
+	s.release(c)
 	if err != nil {
 		return
 	}
@@ -242,6 +282,9 @@ func (h *handler) OnClose(ec *engine.Conn, _ engine.CloseInfo) {
 	}
 	if c.life.CompareAndSwap(lifeRegistering, lifeClosedEarly) {
 		return // register cleans up once it is done
+	}
+	if c.life.Load() == lifeRefused {
+		return // never registered
 	}
 	s.work.push(s, job{c: c, kind: jobCleanup})
 }
@@ -291,8 +334,8 @@ func (h *handler) OnMessage(ec *engine.Conn, op engine.OpCode, payload []byte) {
 		c.onLatencyResponse()
 		return
 	}
-	if !m.HasID {
-		return
+	if !m.HasID || c.closed.Load() {
+		return // (closed: refused by Identity.Verify, the close on its way)
 	}
 	s.dispatch(c, &m)
 }

@@ -253,10 +253,8 @@ func TestBadInput(t *testing.T) {
 	s.Expose("slow", func(c *Context) (any, error) { <-block; return "done", nil })
 	w := dialWire(t, s)
 	// wrong payload types get Mesh's error reply; the connection stays
-	w.send(`{"id":1,"command":"mesh/join-room","payload":"lobby"}`)
-	if got := w.next(); !strings.Contains(got, `"code":"ESERVER"`) || !strings.HasPrefix(got, `{"id":1,"command":"mesh/join-room","payload":{"error":`) {
-		t.Fatalf("wrong payload type: %s", got)
-	}
+	w.expect(`{"id":1,"command":"mesh/join-room","payload":"lobby"}`,
+		`{"id":1,"command":"mesh/join-room","payload":{"error":"Invalid payload: expected {\"roomName\": string}","code":"EINVALID","name":"CodeError"}}`)
 	w.expect(`{"id":2,"command":"mesh/subscribe-channel","payload":[1,2]}`,
 		`{"id":2,"command":"mesh/subscribe-channel","payload":{"success":false,"history":[]}}`)
 	// a flood of commands past the queue's bound is slowed down, not refused

@@ -21,6 +21,7 @@ const (
 type job struct {
 	c    *Connection
 	kind jobKind
+	meta []byte // jobRegister: metadata from authentication, nil: none
 }
 
 // workQueue is a FIFO of jobs drained by up to Options.Workers goroutines that
@@ -83,7 +84,7 @@ func (w *workQueue) run(s *Server) {
 
 		switch j.kind {
 		case jobRegister:
-			s.register(j.c, s.openHooks())
+			s.register(j.c, j.meta, s.openHooks())
 		case jobCleanup:
 			s.cleanupNow(j.c)
 		}

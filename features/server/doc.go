@@ -1,15 +1,31 @@
 // Package server assembles a meshfast node: the engine, the Mesh protocol
-// server, the coordinator, /health and /metrics. cmd/meshfast maps flags
-// and environment variables onto Config, calls Config.Validate and Start;
-// embedders can do the same.
+// server, the coordinator, the exposures clients may use, /health and
+// /metrics. It also reads meshfast's configuration: a Loader applies the
+// built-in defaults, a YAML file, MESHFAST_* environment variables and
+// flags, in that order, into Settings, whose Node is the Config that
+// Start takes. cmd/meshfast does only that; embedders can do the same:
+//
+//	l := server.NewLoader()
+//	if err := l.LoadFile(name, data); err != nil { ... }   // name:line: key: what is wrong
+//	if err := l.LoadEnv(os.LookupEnv); err != nil { ... }
+//	if err := l.Validate(); err != nil { ... }
+//	cfg := l.Settings.Node
+//	cfg.Logger = l.Settings.Log.NewLogger(os.Stderr)
+//	node, err := server.Start(cfg)
+//
+// keys.go lists every key; the environment variable and flag of each are
+// derived from its path (EnvName, FlagName).
 //
 // # Concurrency
 //
-// Config is a value; Validate and Start may be called from any goroutine.
-// A Node's methods are safe from any goroutine. Its metrics are read by
-// whoever scrapes /metrics or /health, on the event loop that serves the
-// request: one scrape reads Engine.Stats and Mesh.LocalTopics once, in the
-// registry's OnScrape hook, into a copy that the series' funcs read under
-// the same registry lock, so concurrent scrapes are serialized and never
-// see each other's half-written copy.
+// Config and Settings are values; Validate and Start may be called from
+// any goroutine. A Loader is used by one goroutine. A Node's methods are
+// safe from any goroutine. Its metrics are read by whoever scrapes
+// /metrics or /health, on the event loop that serves the request: one
+// scrape reads Engine.Stats and Mesh.LocalTopics once, in the registry's
+// OnScrape hook, into a copy that the series' funcs read under the same
+// registry lock, so concurrent scrapes are serialized and never see each
+// other's half-written copy. The channel histories Start records are
+// read-only once the node serves, so the subscribe middleware and
+// PublishToChannel read them without a lock.
 package server

@@ -5,15 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/features/mesh"
 	"github.com/meshfast/meshfast/perf"
+	"github.com/meshfast/meshfast/protocol"
 )
 
 // Config is a node's whole configuration. The zero value is a single node
@@ -27,6 +28,13 @@ type Config struct {
 	// "bench/publish" {channel, message} that publishes to them, for
 	// meshfast-bench's fanout scenario.
 	Bench bool
+	// Expose lists the channels, records and presence rooms clients may
+	// use. Zero exposes none (but the bench channels when Bench is set).
+	Expose Exposures
+	// Logger, if set, receives the engine's and Mesh's log lines, for each
+	// whose Logf is nil (see logf for their level). Nil leaves them as the
+	// options say.
+	Logger *slog.Logger
 }
 
 // Node is a running meshfast node.
@@ -34,6 +42,8 @@ type Node struct {
 	Engine  *engine.Engine
 	Mesh    *mesh.Server
 	Metrics *perf.Metrics
+
+	history histories // written by Start, read-only after
 }
 
 // ErrInvalidConfig is wrapped by every error Config.Validate returns.
@@ -48,10 +58,10 @@ func (c Config) Validate() error {
 	if err := c.Engine.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	if p := c.Mesh.Path; p != "" && !strings.HasPrefix(p, "/") {
-		return fmt.Errorf("%w: Mesh path %q does not start with \"/\" (did you mean \"/%s\"?)", ErrInvalidConfig, p, p)
+	if err := c.Mesh.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	return nil
+	return c.Expose.validate()
 }
 
 // Start builds and starts a node; it returns once the listener is bound, or
@@ -78,6 +88,14 @@ func Start(cfg Config) (*Node, error) {
 	if eo.PingInterval == 0 {
 		eo.PingInterval = -1
 	}
+	if cfg.Logger != nil {
+		if eo.Logf == nil {
+			eo.Logf = logf(cfg.Logger, "engine")
+		}
+		if cfg.Mesh.Logf == nil {
+			cfg.Mesh.Logf = logf(cfg.Logger, "mesh")
+		}
+	}
 	e := engine.New(eo)
 	ms, err := mesh.New(e, cfg.Mesh)
 	if err != nil {
@@ -89,6 +107,8 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Bench {
 		n.exposeBench()
 	}
+	n.expose(cfg.Expose)
+	ms.UseFor(protocol.CmdSubscribeChannel, n.boundHistory)
 	e.HandleHTTP("/health", e.HealthHandler(func(dst []byte) []byte {
 		dst = append(dst, `"node":`...)
 		dst = strconv.AppendQuote(dst, ms.NodeID())
@@ -166,11 +186,15 @@ func registerMetrics(m *perf.Metrics, e *engine.Engine, stats func() engine.Stat
 	m.GaugeFunc("mesh_records", "Records with subscribers on this node.", func() float64 { return float64(s.topics.Records) })
 }
 
-// exposeBench adds the load generator's publish command.
+// exposeBench adds the load generator's channels and publish command. The
+// channels go through expose like the configured ones, before them, so a
+// configuration that names them too decides their history.
 func (n *Node) exposeBench() {
 	ms := n.Mesh
-	ms.ExposeChannel("bench", nil)
-	ms.ExposeChannelPattern(regexp.MustCompile(`^bench:`), nil)
+	n.expose(Exposures{Channels: []ChannelExposure{
+		{Exposure: Exposure{Name: "bench"}},
+		{Exposure: Exposure{Pattern: regexp.MustCompile(`^bench:`)}},
+	}})
 	ms.Expose("bench/publish", func(c *mesh.Context) (any, error) {
 		var req struct {
 			Channel string `json:"channel"`
@@ -182,7 +206,7 @@ func (n *Node) exposeBench() {
 		if req.Channel == "" {
 			req.Channel = "bench"
 		}
-		if err := ms.PublishToChannel(c, req.Channel, req.Message, 0); err != nil {
+		if err := n.PublishToChannel(c, req.Channel, req.Message); err != nil {
 			return nil, fmt.Errorf("publish: %w", err)
 		}
 		return json.RawMessage("true"), nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -212,5 +213,26 @@ func TestStartRefusesBadConfig(t *testing.T) {
 	}
 	if err := (Config{Mesh: mesh.Options{Path: "/chat"}}).Validate(); err != nil {
 		t.Fatalf("a good path refused: %v", err)
+	}
+}
+
+// TestValidateExposures checks the refusals of a Config built in Go,
+// which no loader has checked.
+func TestValidateExposures(t *testing.T) {
+	re := regexp.MustCompile(`^a`)
+	for _, tc := range []struct {
+		x    Exposures
+		want string
+	}{
+		{Exposures{Channels: []ChannelExposure{{}}}, "a channel exposure needs a name or a pattern"},
+		{Exposures{Channels: []ChannelExposure{{Exposure: Exposure{Name: "a", Pattern: re}}}}, "a channel exposure needs a name or a pattern, and not both"},
+		{Exposures{Channels: []ChannelExposure{{Exposure: Exposure{Name: "a"}, History: -1}}}, `channel "a": negative history`},
+		{Exposures{WritableRecords: []Exposure{{}}}, "a record exposure needs"},
+		{Exposures{Presence: []PresenceExposure{{Exposure: Exposure{Pattern: re}, TTL: -1}}}, "presence /^a/: negative TTL"},
+	} {
+		err := Config{Expose: tc.x}.Validate()
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %s", tc.x, err, tc.want)
+		}
 	}
 }

@@ -1,0 +1,334 @@
+package server
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A key is one setting of the configuration. Its path is where it sits in
+// the file ("max_connections", "log.format"); its environment variable
+// and flag names are derived from the path (EnvName, FlagName), so that
+// the three never disagree and no table of names is kept twice.
+//
+// Flat keys at the top are the node's listener, limits and liveness: their
+// variables are the ones the binary read before it had a file
+// (MESHFAST_ADDR, MESHFAST_MAX_CONNECTIONS). Sections hold the features
+// with several keys: log, expose, and later redis (redis.url,
+// MESHFAST_REDIS_URL), the server API's keys, JWT and the command proxy.
+// A key that stops meaning anything is removed, never kept as a no-op: the
+// loader refuses what this table does not list.
+type key struct {
+	path  string
+	usage string // -h; a `word` in it names the flag's argument, as in package flag
+	flag  bool   // also settable by a flag (the common ones)
+	// value is how the key reads and writes its field of a Settings. Set
+	// parses what an environment variable or flag gives (and a scalar in
+	// the file); String gives it back in a form Set takes, which
+	// -print-config writes. A key whose file value is not a scalar (a
+	// list) also implements nodeValue.
+	value func(*Settings) flag.Value
+}
+
+// table lists every key, in the order -print-config writes them.
+var table = []key{
+	{path: "addr", flag: true, usage: "listen `address`, host:port",
+		value: func(s *Settings) flag.Value { return (*nonEmpty)(&s.Node.Engine.Addr) }},
+	{path: "path", flag: true, usage: "WebSocket `path` of the Mesh protocol, starting with /",
+		value: func(s *Settings) flag.Value { return (*text)(&s.Node.Mesh.Path) }},
+	{path: "loops", flag: true, usage: "`n` event loops, 0 = one per CPU",
+		value: func(s *Settings) flag.Value { return (*count)(&s.Node.Engine.Loops) }},
+	{path: "reuseport", flag: true, usage: "one listening socket per loop (SO_REUSEPORT), no acceptor hand-off; -reuseport=false (or the variable set to 0) for one acceptor",
+		value: func(s *Settings) flag.Value { return (*boolean)(&s.Node.Engine.ReusePort) }},
+	{path: "max_connections", flag: true, usage: "close TCP connections past `n` at once (handshakes and HTTP included), 0 = no limit of its own (the file limit still caps them)",
+		value: func(s *Settings) flag.Value { return (*count)(&s.Node.Engine.MaxConnections) }},
+	{path: "max_message_size", flag: true, usage: "largest client message in `bytes` (or with KiB, MiB, GiB); larger ones close with 1009",
+		value: func(s *Settings) flag.Value { return (*size)(&s.Node.Engine.MaxMessageSize) }},
+	{path: "max_pending_bytes", flag: true, usage: "outbound `bytes` a connection may owe before it is closed as a slow consumer",
+		value: func(s *Settings) flag.Value { return (*size)(&s.Node.Engine.MaxPendingBytes) }},
+	{path: "max_header_bytes", usage: "largest HTTP request head in `bytes`; past it the request is answered 431",
+		value: func(s *Settings) flag.Value { return (*size)(&s.Node.Engine.MaxHeaderBytes) }},
+	{path: "handshake_timeout", flag: true, usage: "`duration` allowed for the HTTP request head",
+		value: func(s *Settings) flag.Value { return (*positiveDuration)(&s.Node.Engine.HandshakeTimeout) }},
+	{path: "idle_timeout", flag: true, usage: "close connections silent for this `duration` (WebSocket pings are sent first); off (or 0) leaves liveness to Mesh's ping/pong",
+		value: func(s *Settings) flag.Value { return (*offDuration)(&s.Node.Engine.IdleTimeout) }},
+	{path: "ping_interval", flag: true, usage: "Mesh ping push `period`; off (or 0) sends none",
+		value: func(s *Settings) flag.Value { return (*offDuration)(&s.Node.Mesh.PingInterval) }},
+	{path: "max_missed_pongs", flag: true, usage: "`n` unanswered pings before a connection is closed (Mesh's default)",
+		value: func(s *Settings) flag.Value { return (*missedPongs)(&s.Node.Mesh.MaxMissedPongs) }},
+	{path: "latency_interval", flag: true, usage: "Mesh latency probe `period`; off (or 0) sends none",
+		value: func(s *Settings) flag.Value { return (*offDuration)(&s.Node.Mesh.LatencyInterval) }},
+	{path: "max_queued_commands", usage: "commands one connection may have queued or running; at this many the node stops reading it until half are done (the client is slowed, not refused)",
+		value: func(s *Settings) flag.Value { return (*positiveCount)(&s.Node.Mesh.MaxQueuedCommands) }},
+	{path: "max_queued_bytes", usage: "payload `bytes` of one connection's queued or running commands; past it the node stops reading it the same way",
+		value: func(s *Settings) flag.Value { return (*size)(&s.Node.Mesh.MaxQueuedBytes) }},
+	{path: "max_inflight_commands", usage: "commands queued or running on the whole node; past it a command is answered EBUSY",
+		value: func(s *Settings) flag.Value { return (*positiveCount)(&s.Node.Mesh.MaxInFlight) }},
+	{path: "shutdown_timeout", flag: true, usage: "on SIGINT or SIGTERM, wait at most this `duration` for clients after sending them 1001",
+		value: func(s *Settings) flag.Value { return (*positiveDuration)(&s.ShutdownTimeout) }},
+	{path: "bench", flag: true, usage: "expose the bench/publish command and the bench channels for meshfast-bench",
+		value: func(s *Settings) flag.Value { return (*boolean)(&s.Node.Bench) }},
+
+	{path: "log.format", flag: true, usage: "log line `format`: text or json",
+		value: func(s *Settings) flag.Value { return (*logFormat)(&s.Log.Format) }},
+	{path: "log.level", flag: true, usage: "least severe `level` logged: debug, info, warn or error",
+		value: func(s *Settings) flag.Value { return (*logLevel)(&s.Log.Level) }},
+
+	{path: "expose.channels", usage: "channels clients may subscribe to: a list of {name or pattern, history}",
+		value: func(s *Settings) flag.Value { return channelList(&s.Node.Expose.Channels) }},
+	{path: "expose.records", usage: "records clients may subscribe to: a list of {name or pattern}",
+		value: func(s *Settings) flag.Value { return recordList(&s.Node.Expose.Records) }},
+	{path: "expose.writable_records", usage: "records clients may write (and read): a list of {name or pattern}",
+		value: func(s *Settings) flag.Value { return recordList(&s.Node.Expose.WritableRecords) }},
+	{path: "expose.presence", usage: "rooms whose presence is tracked: a list of {name or pattern, ttl}",
+		value: func(s *Settings) flag.Value { return presenceList(&s.Node.Expose.Presence) }},
+}
+
+// EnvName is the environment variable of a key: "max_message_size" is
+// MESHFAST_MAX_MESSAGE_SIZE, "log.format" MESHFAST_LOG_FORMAT,
+// "expose.channels" MESHFAST_EXPOSE_CHANNELS.
+func EnvName(path string) string {
+	return "MESHFAST_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(path))
+}
+
+// FlagName is the flag of a key that has one: "max_message_size" is
+// -max-message-size, "log.format" -log-format.
+func FlagName(path string) string {
+	return strings.NewReplacer(".", "-", "_", "-").Replace(path)
+}
+
+// KeyInfo describes one configuration key, for documentation.
+type KeyInfo struct {
+	Path    string // in the file
+	Env     string // the environment variable
+	Flag    string // the flag without its dash, "" if the key has none
+	Default string // as -print-config writes it (a list in YAML's flow form)
+	Usage   string
+}
+
+// Keys lists every configuration key in the order -print-config writes them.
+func Keys() []KeyInfo {
+	def := DefaultSettings()
+	out := make([]KeyInfo, len(table))
+	for i, k := range table {
+		out[i] = KeyInfo{Path: k.path, Env: EnvName(k.path), Default: k.value(&def).String(), Usage: k.usage}
+		if k.flag {
+			out[i].Flag = FlagName(k.path)
+		}
+	}
+	return out
+}
+
+// The value types. Each refuses what its field would otherwise take
+// silently as its zero meaning (a negative size becoming the default, a
+// zero duration becoming "off"), and its error says what it wants.
+
+// text is a string.
+type text string
+
+func (v *text) String() string     { return string(*v) }
+func (v *text) Set(s string) error { *v = text(s); return nil }
+
+// nonEmpty is a string that must be given.
+type nonEmpty string
+
+func (v *nonEmpty) String() string { return string(*v) }
+
+func (v *nonEmpty) Set(s string) error {
+	if s == "" {
+		return errors.New("empty")
+	}
+	*v = nonEmpty(s)
+	return nil
+}
+
+// boolean is strconv.ParseBool's: true, false, 1, 0, t, f.
+type boolean bool
+
+func (v *boolean) String() string   { return strconv.FormatBool(bool(*v)) }
+func (v *boolean) IsBoolFlag() bool { return true }
+
+func (v *boolean) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("not a boolean (true or false)")
+	}
+	*v = boolean(b)
+	return nil
+}
+
+// count is a whole number, 0 or more.
+type count int
+
+func (v *count) String() string { return strconv.Itoa(int(*v)) }
+
+func (v *count) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("not a whole number")
+	}
+	if n < 0 {
+		return errors.New("negative; use 0 or more")
+	}
+	*v = count(n)
+	return nil
+}
+
+// positiveCount is a whole number, 1 or more (its field's zero would mean
+// the default, not zero).
+type positiveCount int
+
+func (v *positiveCount) String() string { return strconv.Itoa(int(*v)) }
+
+func (v *positiveCount) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("not a whole number")
+	}
+	if n < 1 {
+		return errors.New("must be 1 or more")
+	}
+	*v = positiveCount(n)
+	return nil
+}
+
+// missedPongs is Mesh's maxMissedPongs: n is n, 0 included, where the
+// option's own zero means the default and only a negative means zero.
+type missedPongs int
+
+func (v *missedPongs) String() string { return strconv.Itoa(max(int(*v), 0)) }
+
+func (v *missedPongs) Set(s string) error {
+	var c count
+	if err := c.Set(s); err != nil {
+		return err
+	}
+	if c == 0 {
+		*v = -1
+	} else {
+		*v = missedPongs(c)
+	}
+	return nil
+}
+
+// size is a byte count, 0 or more: a whole number, or one followed by KiB,
+// MiB or GiB.
+type size int
+
+var sizeUnits = []struct {
+	suffix string
+	shift  uint
+}{{"GiB", 30}, {"MiB", 20}, {"KiB", 10}}
+
+func (v *size) String() string {
+	n := int(*v)
+	for _, u := range sizeUnits {
+		if n != 0 && n%(1<<u.shift) == 0 {
+			return strconv.Itoa(n>>u.shift) + u.suffix
+		}
+	}
+	return strconv.Itoa(n)
+}
+
+func (v *size) Set(s string) error {
+	digits, shift := s, uint(0)
+	for _, u := range sizeUnits {
+		if d, ok := strings.CutSuffix(s, u.suffix); ok {
+			digits, shift = strings.TrimSpace(d), u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil {
+		return errors.New("not a size (a whole number of bytes, or one followed by KiB, MiB or GiB)")
+	}
+	if n < 0 {
+		return errors.New("negative; use 0 or more")
+	}
+	if n > math.MaxInt>>shift {
+		return errors.New("too large")
+	}
+	*v = size(n << shift)
+	return nil
+}
+
+// offDuration is a duration that can be off: "off", 0 or a negative
+// duration set it to -1, which the options read as disabled.
+type offDuration time.Duration
+
+func (v *offDuration) String() string {
+	if *v < 0 {
+		return "off"
+	}
+	return time.Duration(*v).String()
+}
+
+func (v *offDuration) Set(s string) error {
+	if s == "off" {
+		*v = -1
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New(`not a duration (like 30s or 2m) or "off"`)
+	}
+	if d <= 0 {
+		d = -1
+	}
+	*v = offDuration(d)
+	return nil
+}
+
+// positiveDuration is a duration over zero, which its field would
+// otherwise take silently as the default.
+type positiveDuration time.Duration
+
+func (v *positiveDuration) String() string { return time.Duration(*v).String() }
+
+func (v *positiveDuration) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("not a duration (like 10s or 2m)")
+	}
+	if d <= 0 {
+		return errors.New("must be more than 0")
+	}
+	*v = positiveDuration(d)
+	return nil
+}
+
+// logFormat is text or json.
+type logFormat LogFormat
+
+func (v *logFormat) String() string { return string(*v) }
+
+func (v *logFormat) Set(s string) error {
+	switch f := LogFormat(strings.ToLower(s)); f {
+	case LogText, LogJSON:
+		*v = logFormat(f)
+		return nil
+	}
+	return fmt.Errorf("%q is neither %q nor %q", s, LogText, LogJSON)
+}
+
+// logLevel is one of slog's four levels by name.
+type logLevel slog.Level
+
+var levels = []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError}
+
+func (v *logLevel) String() string { return strings.ToLower(slog.Level(*v).String()) }
+
+func (v *logLevel) Set(s string) error {
+	for _, l := range levels {
+		if strings.EqualFold(s, l.String()) {
+			*v = logLevel(l)
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not debug, info, warn or error", s)
+}
