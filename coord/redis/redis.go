@@ -47,6 +47,7 @@ type Coordinator struct {
 var (
 	_ coord.Coordinator = (*Coordinator)(nil)
 	_ coord.Admin       = (*Coordinator)(nil)
+	_ coord.Observed    = (*Coordinator)(nil)
 )
 
 // New connects to Redis, detects whether it is a cluster, and starts the
