@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
-	"strconv"
 	"time"
 
+	"github.com/meshfast/meshfast/coord"
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/features/mesh"
 	"github.com/meshfast/meshfast/perf"
@@ -35,6 +35,10 @@ type Config struct {
 	// whose Logf is nil (see logf for their level). Nil leaves them as the
 	// options say.
 	Logger *slog.Logger
+	// Redis, when its URL is set, makes Start connect to Redis and run the
+	// node on it (Mesh.Coordinator must then be nil): several nodes on one
+	// Redis serve as one.
+	Redis RedisConfig
 }
 
 // Node is a running meshfast node.
@@ -44,6 +48,8 @@ type Node struct {
 	Metrics *perf.Metrics
 
 	history histories // written by Start, read-only after
+	ownedCo coord.Coordinator // the coordinator Start opened (Redis), closed by Shutdown
+	health  *health           // checks of the coordinator's backend, nil without one
 }
 
 // ErrInvalidConfig is wrapped by every error Config.Validate returns.
@@ -60,6 +66,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Mesh.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if err := c.Redis.validate(c.Mesh.Coordinator != nil); err != nil {
+		return err
 	}
 	return c.Expose.validate()
 }
@@ -96,31 +105,46 @@ func Start(cfg Config) (*Node, error) {
 			cfg.Mesh.Logf = logf(cfg.Logger, "mesh")
 		}
 	}
+	var owned coord.Coordinator
+	if cfg.Redis.URL != "" {
+		lf := func(string, ...any) {}
+		if cfg.Logger != nil {
+			lf = logf(cfg.Logger, "redis")
+		}
+		rc, err := connectRedis(cfg.Redis, lf)
+		if err != nil {
+			return nil, err
+		}
+		owned, cfg.Mesh.Coordinator = rc, rc
+	}
 	e := engine.New(eo)
 	ms, err := mesh.New(e, cfg.Mesh)
 	if err != nil {
+		if owned != nil {
+			_ = owned.Close()
+		}
 		return nil, err
 	}
-	n := &Node{Engine: e, Mesh: ms, Metrics: reg}
+	n := &Node{Engine: e, Mesh: ms, Metrics: reg, ownedCo: owned}
 	n.registerMetrics()
+	if ob, ok := ms.Coordinator().(coord.Observed); ok {
+		registerCoordMetrics(reg, ob)
+		n.health = startHealth(ob, DefaultHealthInterval)
+	}
 	ms.Expose("echo", func(c *mesh.Context) (any, error) { return c.Payload, nil })
 	if cfg.Bench {
 		n.exposeBench()
 	}
 	n.expose(cfg.Expose)
 	ms.UseFor(protocol.CmdSubscribeChannel, n.boundHistory)
-	e.HandleHTTP("/health", e.HealthHandler(func(dst []byte) []byte {
-		dst = append(dst, `"node":`...)
-		dst = strconv.AppendQuote(dst, ms.NodeID())
-		dst = append(dst, `,"metrics":`...)
-		return n.Metrics.WriteJSON(dst)
-	}))
+	e.HandleHTTP("/health", n.healthHandler())
 	e.HandleHTTP("/metrics", func(w *engine.Response, _ *engine.Request) {
 		w.ContentType = "text/plain; version=0.0.4"
 		w.Body = n.Metrics.WritePrometheus(nil)
 	})
 	if err := e.Start(); err != nil {
 		_ = ms.Close()
+		_ = n.closeCoordinator()
 		return nil, err
 	}
 	return n, nil
@@ -130,13 +154,15 @@ func Start(cfg Config) (*Node, error) {
 func (n *Node) Addr() net.Addr { return n.Engine.Addr() }
 
 // Shutdown closes every connection (1001), waits for them until ctx ends,
-// then releases the coordinator.
+// then releases the coordinator: each connection's shared state goes with
+// it, then the node's own, so the other nodes of a Redis see this one's
+// clients leave at once, not after a TTL.
 func (n *Node) Shutdown(ctx context.Context) error {
 	err := n.Engine.Shutdown(ctx)
 	if errors.Is(err, engine.ErrServerClosed) {
 		err = nil
 	}
-	return errors.Join(err, n.Mesh.Close())
+	return errors.Join(err, n.Mesh.Close(), n.closeCoordinator())
 }
 
 func (n *Node) registerMetrics() {
