@@ -47,7 +47,7 @@ type Node struct {
 	Mesh    *mesh.Server
 	Metrics *perf.Metrics
 
-	history histories // written by Start, read-only after
+	history histories         // written by Start, read-only after
 	ownedCo coord.Coordinator // the coordinator Start opened (Redis), closed by Shutdown
 	health  *health           // checks of the coordinator's backend, nil without one
 }
