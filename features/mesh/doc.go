@@ -81,6 +81,16 @@
 // a TTL that pongs refresh in batches; joins, leaves, expiries and presence
 // states are pushed to every presence subscriber on every node.
 //
+// Several nodes on one coordinator (coord/redis) serve as one. A join is
+// one coordinator call (coord.Joins), batched with other connections'
+// joins. A command whose coordinator cannot reach its backend fails at
+// once with EUNAVAILABLE (protocol.CodeUnavailable), the connection stays
+// up, and when the coordinator reconnects (coord.Recovery) the node writes
+// back its connections, their metadata, rooms and presence (recover.go).
+// Every node's janitor removes, about once per NodeTTL, what nodes that
+// died without cleaning up left behind (janitor.go); a node that shuts
+// down cleanly removes its own state at once.
+//
 // Broadcasts are encoded once per node: a channel message, room broadcast or
 // broadcast to all travels through the coordinator's pub/sub as the encoded
 // frame, and each node hands it to the engine, which posts one task per

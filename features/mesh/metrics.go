@@ -14,6 +14,9 @@ type metrics struct {
 	errors      *perf.Counter
 	coordErrors *perf.Counter
 	refusals    *perf.Counter
+	recoveries  *perf.Counter
+	deadNodes   *perf.Counter
+	deadConns   *perf.Counter
 	cmdTime     *perf.Tracker
 	rtt         *perf.Tracker
 }
@@ -27,6 +30,9 @@ func (m *metrics) init(reg *perf.Metrics) {
 	m.errors = reg.Counter("mesh_command_errors_total", "Commands answered with an error payload.")
 	m.coordErrors = reg.Counter("mesh_coord_errors_total", "Commands failed by a coordinator error (logged, answered as an error).")
 	m.refusals = reg.Counter("mesh_connections_refused_total", "Connections refused by the Origin allow-list or authentication, before or after the upgrade.")
+	m.recoveries = reg.Counter("mesh_recoveries_total", "Times this node wrote its connections, rooms and presence back after the coordinator reconnected.")
+	m.deadNodes = reg.Counter("mesh_dead_nodes_removed_total", "Dead nodes (heartbeat lapsed) whose state this node's janitor removed.")
+	m.deadConns = reg.Counter("mesh_dead_node_connections_removed_total", "Connections of dead nodes this node's janitor removed.")
 	m.cmdTime = reg.Tracker("mesh_command_seconds", "Time from a command's arrival on the loop to its reply.", perf.Options{})
 	m.rtt = reg.Tracker("mesh_latency_rtt_seconds", "Round trip of latency:request to latency:response per connection.", perf.Options{})
 }
@@ -51,6 +57,19 @@ func (m *metrics) latency(loop int, ns int64) {
 func (m *metrics) coordError() {
 	if m.on {
 		m.coordErrors.Inc()
+	}
+}
+
+func (m *metrics) recovery() {
+	if m.on {
+		m.recoveries.Inc()
+	}
+}
+
+func (m *metrics) deadNode(conns int) {
+	if m.on {
+		m.deadNodes.Inc()
+		m.deadConns.Add(uint64(conns))
 	}
 }
 
