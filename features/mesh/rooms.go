@@ -9,8 +9,12 @@ import (
 )
 
 // AddToRoom adds the connection connID, on any node, to room. The
-// connection starts receiving the room's broadcasts at once; if the room
-// is presence-tracked it becomes present (a "join" event).
+// connection starts receiving the room's broadcasts at once if it is on
+// this node, and a moment later on another (its node is sent the change:
+// a broadcast right after AddToRoom returns may miss it there, since the
+// two travel separately, on a Redis Cluster even through different
+// masters); if the room is presence-tracked it becomes present (a "join"
+// event).
 func (s *Server) AddToRoom(ctx context.Context, room, connID string) error {
 	_, err := s.joinRoom(ctx, room, connID)
 	return err
@@ -44,7 +48,9 @@ func (s *Server) joinRoom(ctx context.Context, room, connID string) ([]string, e
 }
 
 // RemoveFromRoom removes connID, on any node, from room (marking it absent
-// first when the room is tracked, as Mesh does).
+// first when the room is tracked, as Mesh does). For a connection of
+// another node the membership is gone at once but its node stops its
+// delivery a moment later, as for AddToRoom.
 func (s *Server) RemoveFromRoom(ctx context.Context, room, connID string) error {
 	if err := s.pres.leaveID(ctx, connID, room); err != nil {
 		return err

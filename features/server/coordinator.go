@@ -186,17 +186,19 @@ func registerCoordMetrics(m *perf.Metrics, co coord.Observed) {
 	}
 }
 
-// closeCoordinator closes a coordinator the node opened.
+// closeCoordinator stops the health checks and closes a coordinator the
+// node opened. Idempotent.
 func (n *Node) closeCoordinator() error {
-	if n.health != nil {
-		n.health.close()
-	}
-	if n.ownedCo == nil {
-		return nil
-	}
-	err := n.ownedCo.Close()
-	if errors.Is(err, coord.ErrClosed) {
-		err = nil
-	}
+	var err error
+	n.closeOnce.Do(func() {
+		if n.health != nil {
+			n.health.close()
+		}
+		if n.ownedCo != nil {
+			if err = n.ownedCo.Close(); errors.Is(err, coord.ErrClosed) {
+				err = nil
+			}
+		}
+	})
 	return err
 }

@@ -86,6 +86,8 @@ var table = []key{
 
 	{path: "redis.url", flag: true, flagAs: "redis", usage: "run the node on Redis at this `URL` (redis://host:port, redis://:password@host:port/db; a comma-separated list of nodes for a Redis Cluster): nodes on one Redis serve as one; empty runs the node alone",
 		value: func(s *Settings) flag.Value { return (*redisURL)(&s.Node.Redis.URL) }},
+	{path: "redis.node_ttl", usage: "a node counts as alive this `duration` after its last heartbeat (sent every third of it); the others remove a dead node's clients from rooms within about twice it (their presence lapses with its own ttl)",
+		value: func(s *Settings) flag.Value { return (*positiveDuration)(&s.Node.Mesh.NodeTTL) }},
 
 	{path: "expose.channels", usage: "channels clients may subscribe to: a list of {name or pattern, history}",
 		value: func(s *Settings) flag.Value { return channelList(&s.Node.Expose.Channels) }},

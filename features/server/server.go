@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/meshfast/meshfast/coord"
@@ -47,9 +48,10 @@ type Node struct {
 	Mesh    *mesh.Server
 	Metrics *perf.Metrics
 
-	history histories         // written by Start, read-only after
-	ownedCo coord.Coordinator // the coordinator Start opened (Redis), closed by Shutdown
-	health  *health           // checks of the coordinator's backend, nil without one
+	history   histories         // written by Start, read-only after
+	ownedCo   coord.Coordinator // the coordinator Start opened (Redis), closed by Shutdown
+	health    *health           // checks of the coordinator's backend, nil without one
+	closeOnce sync.Once         // closeCoordinator
 }
 
 // ErrInvalidConfig is wrapped by every error Config.Validate returns.

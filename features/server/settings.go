@@ -62,6 +62,7 @@ func DefaultSettings() Settings {
 				MaxQueuedCommands: mesh.DefaultMaxQueuedCommands,
 				MaxQueuedBytes:    mesh.DefaultMaxQueuedBytes,
 				MaxInFlight:       mesh.DefaultMaxInFlight,
+				NodeTTL:           mesh.DefaultNodeTTL,
 			},
 		},
 		ShutdownTimeout: DefaultShutdownTimeout,
