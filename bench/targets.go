@@ -75,7 +75,7 @@ const (
 	targetSimNs          = 100 // CPU ns per subscriber per broadcast, 1M subscribers
 	simTargetConns       = 1000000
 	latencySubscribers   = 1000
-	targetMultiNode      = 0.5  // multi-node deliveries per server core-second over one node's
+	targetMultiNode      = 0.5 // multi-node deliveries per server core-second over one node's
 	multiNodeSubscribers = 10000
 	highPublishRate      = 1000 // publishes/s from which a fanout run is "high rate"
 	oneFramePerWrite     = 1.5  // frames per write below which a run is "one frame per write"
