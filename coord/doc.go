@@ -15,7 +15,8 @@
 //     Mesh has them, for several nodes.
 //
 // Every backend implements Coordinator, what the server calls, and may
-// implement Admin, inspection and the janitor of dead nodes; it passes the
+// implement Admin, inspection and the janitor of dead nodes, and Observed,
+// its backend's health and figures for /health and /metrics; it passes the
 // conformance suite in coord/coordtest. Each interface names the Redis keys
 // Mesh keeps its part of the state in.
 //
