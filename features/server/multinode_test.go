@@ -17,7 +17,10 @@ import (
 	"time"
 
 	"github.com/meshfast/meshfast/client"
+	"github.com/meshfast/meshfast/coord"
+	"github.com/meshfast/meshfast/coord/memory"
 	"github.com/meshfast/meshfast/coord/redis"
+	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/features/mesh"
 	"github.com/meshfast/meshfast/internal/testutil"
 	"github.com/meshfast/meshfast/protocol"
@@ -641,4 +644,32 @@ func poll(d time.Duration, f func() error) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// A Redis URL is checked with the rest of the configuration, and a Redis
+// that is not there stops Start at once, saying so.
+func TestRedisConfig(t *testing.T) {
+	for _, cfg := range []Config{
+		{Redis: RedisConfig{URL: "http://127.0.0.1:6379"}},
+		{Redis: RedisConfig{URL: "redis://127.0.0.1:6379", Options: redis.Options{Partitions: 5000}}},
+		{Redis: RedisConfig{URL: "redis://127.0.0.1:6379"}, Mesh: mesh.Options{Coordinator: memoryCoordinator(t)}},
+	} {
+		if err := cfg.Validate(); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("Validate(%+v) = %v, want ErrInvalidConfig", cfg.Redis, err)
+		}
+	}
+	start := time.Now()
+	_, err := Start(Config{Engine: engine.Options{Addr: "127.0.0.1:0"}, Redis: RedisConfig{URL: "redis://127.0.0.1:1"}})
+	if !errors.Is(err, coord.ErrUnavailable) || !strings.Contains(err.Error(), "redis://127.0.0.1:1") {
+		t.Fatalf("Start with no Redis there: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("Start took %v to give up", took)
+	}
+}
+
+func memoryCoordinator(t *testing.T) coord.Coordinator {
+	m := memory.New(memory.Options{})
+	t.Cleanup(func() { _ = m.Close() })
+	return m
 }
