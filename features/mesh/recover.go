@@ -27,6 +27,12 @@ import (
 // calls share the coordinator's pipeline writes.
 const recoverWorkers = 32
 
+// recoverRetry is the first wait before a recovery that failed in part is
+// run again (a Redis Cluster answers CLUSTERDOWN for a moment after its
+// masters come back, and its masters come back one at a time); it doubles
+// up to NodeTTL.
+const recoverRetry = 250 * time.Millisecond
+
 func (s *Server) startRecovery() {
 	s.recoverKick = make(chan struct{}, 1)
 	s.stopRecover = s.co.OnReconnect(func() {
@@ -49,18 +55,30 @@ func (s *Server) recoverLoop() {
 			return
 		case <-s.recoverKick:
 		}
-		s.recover()
+		for delay := recoverRetry; !s.recover(); delay = min(2*delay, s.opts.NodeTTL) {
+			t := time.NewTimer(delay)
+			select {
+			case <-s.stop:
+				t.Stop()
+				return
+			case <-s.recoverKick: // another reconnect: go again now
+				t.Stop()
+			case <-t.C:
+			}
+		}
 	}
 }
 
-// recover writes back the node's state; see above.
-func (s *Server) recover() {
+// recover writes back the node's state (see above) and reports whether
+// every write succeeded.
+func (s *Server) recover() bool {
 	start := time.Now()
 	ctx, cancel := s.ctx()
 	err := s.co.RegisterNode(ctx, s.nodeID, s.opts.NodeTTL)
 	cancel()
 	if err != nil {
-		s.opts.Logf("mesh: recovery: register node: %v", err)
+		s.opts.Logf("mesh: recovery: register node: %v (again shortly)", err)
+		return false
 	}
 	var conns []*Connection
 	s.e.Range(func(ec *engine.Conn) bool {
@@ -101,13 +119,14 @@ func (s *Server) recover() {
 		})
 	}
 	wg.Wait()
-	s.m.recovery()
 	if fail > 0 {
-		s.opts.Logf("mesh: recovery after the coordinator reconnected: %d of %d connections failed (first: %v)", fail, len(conns), firstErr)
-		return
+		s.opts.Logf("mesh: recovery after the coordinator reconnected: %d of %d connections failed (first: %v; again shortly)", fail, len(conns), firstErr)
+		return false
 	}
+	s.m.recovery()
 	s.opts.Logf("mesh: recovery after the coordinator reconnected: %d connections, %d room memberships in %v",
 		len(conns), rooms, time.Since(start).Round(time.Millisecond))
+	return true
 }
 
 // reregister writes back one connection's registration, metadata, rooms
