@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -183,6 +184,36 @@ func TestSweeperSleepsUntilDue(t *testing.T) {
 	}
 	if ids, _ := m.PresentConnections(ctx, "r"); !slices.Equal(ids, []string{"late"}) {
 		t.Fatalf("present %v, want [late]", ids)
+	}
+}
+
+// A deadline armed while the sweeper works out when to wake next (it may
+// have scanned the entry's shard already) wakes it to plan again: here the
+// planning window is held open by hand, with the sweeper asleep and nothing
+// else to expire, so an arm that did not wake it would never be swept.
+func TestArmWhilePlanningWakes(t *testing.T) {
+	m := New(Options{SweepInterval: time.Millisecond})
+	defer m.Close()
+	got := make(chan coord.Expiry, 1)
+	defer m.OnPresenceExpiry(func(e coord.Expiry) { got <- e })()
+	deadline := time.Now().Add(5 * time.Second)
+	for m.sleepUntil.Load() != math.MaxInt64 { // asleep, nothing pending
+		if time.Now().After(deadline) {
+			t.Fatal("the sweeper never went to sleep")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	m.sleepUntil.Store(math.MinInt64) // as while it plans
+	if _, err := m.JoinPresence(context.Background(), "r", "soon", 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-got:
+		if e.ConnID != "soon" {
+			t.Fatalf("expired %s", e.ConnID)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a deadline armed while the sweeper planned was never swept")
 	}
 }
 
