@@ -32,11 +32,20 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 // newFake returns a Memory on a fake clock whose sweeper never sweeps by
-// itself after its first (empty) sweep: tests call m.sweep().
+// itself after its first (empty) sweep: tests call m.sweep(). It returns
+// once that first sweep is done and the sweeper asleep, so that it cannot
+// run after the test has advanced the clock.
 func newFake(t *testing.T) (*Memory, *fakeClock) {
 	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
 	m := New(Options{Now: clk.Now, SweepInterval: time.Hour})
 	t.Cleanup(func() { _ = m.Close() })
+	deadline := time.Now().Add(5 * time.Second)
+	for m.sweeps.Load() == 0 || m.sleepUntil.Load() != math.MaxInt64 {
+		if time.Now().After(deadline) {
+			t.Fatal("the sweeper never finished its first sweep")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	return m, clk
 }
 
