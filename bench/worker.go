@@ -53,6 +53,7 @@ type plan struct {
 	Depth           int           `json:"depth,omitempty"`
 	Payload         int           `json:"payload,omitempty"`
 	Channel         string        `json:"channel,omitempty"`
+	Command         string        `json:"command,omitempty"` // publish command; "" is cmdPublish
 	Progress        time.Duration `json:"progress"`
 }
 
@@ -166,6 +167,7 @@ type worker struct {
 	pongFrame    []byte // Mesh pong
 	latencyFrame []byte // Mesh latency:response
 	pubPrefix    []byte
+	pubCommand   string
 	echoPayload  []byte
 	pad          []byte
 	sem          chan struct{} // handshakes in flight
@@ -205,6 +207,10 @@ func newWorker(p *plan, out *eventWriter) (*worker, error) {
 	w.pongFrame = appendMaskedFrame(nil, opText, protocol.AppendPong(nil, 0), w.key)
 	w.latencyFrame = appendMaskedFrame(nil, opText, protocol.AppendLatencyResponse(nil, 0, []byte("{}")), w.key)
 	w.pubPrefix = []byte(`{"channel":"` + p.Channel + `","message":"`)
+	w.pubCommand = p.Command
+	if w.pubCommand == "" {
+		w.pubCommand = cmdPublish
+	}
 	w.pad = bytes.Repeat([]byte{'x'}, max(p.Payload, 1))
 	w.echoPayload = []byte(`"` + string(w.pad[:p.Payload]) + `"`)
 	for _, t := range p.Targets {

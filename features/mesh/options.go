@@ -36,6 +36,8 @@ const (
 	DefaultCoordTimeout = 5 * time.Second
 	// DefaultAuthTimeout is the default of Options.AuthTimeout.
 	DefaultAuthTimeout = 10 * time.Second
+	// DefaultNodeTTL is the default of Options.NodeTTL.
+	DefaultNodeTTL = 30 * time.Second
 )
 
 // Options configures a Server. The zero value works.
@@ -49,6 +51,15 @@ type Options struct {
 
 	// NodeID names this node in the coordinator. Zero means a random id.
 	NodeID string
+
+	// NodeTTL is how long this node counts as alive after its last
+	// heartbeat (sent every third of it). Every node's janitor removes,
+	// about every NodeTTL, the connections, rooms and presence of the nodes
+	// whose heartbeat lapsed (a process killed with SIGKILL), so their
+	// clients leave rooms on the other nodes within about twice NodeTTL;
+	// their presence lapses sooner, with its own TTL. Zero means
+	// DefaultNodeTTL.
+	NodeTTL time.Duration
 
 	// PingInterval is how often each connection gets a "ping" push.
 	// Zero means DefaultPingInterval; negative disables pings.
@@ -216,6 +227,7 @@ func (o Options) Validate() error {
 		{"MaxRoomsPerConnection", int64(o.MaxRoomsPerConnection)},
 		{"MaxSubscriptionsPerConnection", int64(o.MaxSubscriptionsPerConnection)},
 		{"CommandBurst", int64(o.CommandBurst)},
+		{"NodeTTL", int64(o.NodeTTL)},
 	} {
 		if f.v < 0 {
 			return fmt.Errorf("%w: %s is negative (zero means the default)", ErrInvalidOptions, f.name)
@@ -267,6 +279,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CommandRate > 0 && o.CommandBurst <= 0 {
 		o.CommandBurst = int(math.Max(1, math.Ceil(o.CommandRate)))
+	}
+	if o.NodeTTL <= 0 {
+		o.NodeTTL = DefaultNodeTTL
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

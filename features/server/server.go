@@ -8,9 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
-	"strconv"
+	"sync"
 	"time"
 
+	"github.com/meshfast/meshfast/coord"
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/features/mesh"
 	"github.com/meshfast/meshfast/perf"
@@ -42,6 +43,10 @@ type Config struct {
 	// Mesh's (each at its own level, with a "component" attribute) where
 	// their Options leave Logger nil. Nil leaves them as the options say.
 	Logger *slog.Logger
+	// Redis, when its URL is set, makes Start connect to Redis and run the
+	// node on it (Mesh.Coordinator must then be nil): several nodes on one
+	// Redis serve as one.
+	Redis RedisConfig
 }
 
 // Node is a running meshfast node.
@@ -54,6 +59,9 @@ type Node struct {
 
 	history      histories // written by Start, read-only after
 	coordTimeout time.Duration
+	ownedCo      coord.Coordinator // the coordinator Start opened (Redis), closed by Shutdown
+	health       *health           // checks of the coordinator's backend, nil without one
+	closeOnce    sync.Once         // closeCoordinator
 }
 
 // ErrInvalidConfig is wrapped by every error Config.Validate returns.
@@ -85,6 +93,9 @@ func (c Config) Validate() error {
 	}
 	if (c.JWT.Enabled() || c.Proxy.ConnectURL != "") && c.Mesh.Authenticate != nil {
 		return fmt.Errorf("%w: JWT or a connect proxy and Mesh.Authenticate both authenticate connections: choose one", ErrInvalidConfig)
+	}
+	if err := c.Redis.validate(c.Mesh.Coordinator != nil); err != nil {
+		return err
 	}
 	return c.Expose.validate()
 }
@@ -143,15 +154,27 @@ func Start(cfg Config) (*Node, error) {
 	case cfg.Proxy.ConnectURL != "":
 		cfg.Mesh.Authenticate = px.authenticate
 	}
+	if cfg.Redis.URL != "" {
+		rc, err := connectRedis(cfg.Redis, log.With("component", "redis"))
+		if err != nil {
+			return nil, err
+		}
+		n.ownedCo, cfg.Mesh.Coordinator = rc, rc
+	}
 	e := engine.New(eo)
 	ms, err := mesh.New(e, cfg.Mesh)
 	if err != nil {
+		_ = n.closeCoordinator()
 		return nil, err
 	}
 	n.Engine, n.Mesh = e, ms
 	n.registerMetrics()
 	if cfg.Proxy.CommandURL != "" {
 		ms.ExposeFallback(px.command)
+	}
+	if ob, ok := ms.Coordinator().(coord.Observed); ok {
+		registerCoordMetrics(reg, ob)
+		n.health = startHealth(ob, DefaultHealthInterval)
 	}
 	ms.Expose("echo", func(c *mesh.Context) (any, error) { return c.Payload, nil })
 	if cfg.Bench {
@@ -173,18 +196,14 @@ func Start(cfg Config) (*Node, error) {
 			a.register(n.Admin)
 		}
 	}
-	e.HandleHTTP("/health", e.HealthHandler(func(dst []byte) []byte {
-		dst = append(dst, `"node":`...)
-		dst = strconv.AppendQuote(dst, ms.NodeID())
-		dst = append(dst, `,"metrics":`...)
-		return n.Metrics.WriteJSON(dst)
-	}))
+	e.HandleHTTP("/health", n.healthHandler())
 	e.HandleHTTP("/metrics", func(w *engine.Response, _ *engine.Request) {
 		w.ContentType = "text/plain; version=0.0.4"
 		w.Body = n.Metrics.WritePrometheus(nil)
 	})
 	if err := e.Start(); err != nil {
 		_ = ms.Close()
+		_ = n.closeCoordinator()
 		return nil, err
 	}
 	if n.Admin != nil {
@@ -203,7 +222,9 @@ func Start(cfg Config) (*Node, error) {
 func (n *Node) Addr() net.Addr { return n.Engine.Addr() }
 
 // Shutdown closes every connection (1001), waits for them until ctx ends,
-// then releases the coordinator.
+// then releases the coordinator: each connection's shared state goes with
+// it, then the node's own, so the other nodes of a Redis see this one's
+// clients leave at once, not after a TTL.
 func (n *Node) Shutdown(ctx context.Context) error {
 	var aerr error
 	if n.Admin != nil {
@@ -215,7 +236,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if errors.Is(err, engine.ErrServerClosed) {
 		err = nil
 	}
-	return errors.Join(aerr, err, n.Mesh.Close())
+	return errors.Join(aerr, err, n.Mesh.Close(), n.closeCoordinator())
 }
 
 func (n *Node) registerMetrics() {
