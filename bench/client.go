@@ -358,7 +358,7 @@ func (r *requester) send(cc *cconn) {
 			b = append(b, w.pad[:pad]...)
 		}
 		r.body = append(b, `"}`...)
-		r.msg = protocol.AppendMessage(r.msg[:0], id, true, cmdPublish, r.body)
+		r.msg = protocol.AppendMessage(r.msg[:0], id, true, w.pubCommand, r.body)
 	default:
 		r.msg = protocol.AppendMessage(r.msg[:0], id, true, cmdEcho, w.echoPayload)
 	}

@@ -17,9 +17,13 @@
 // connects/s), idle (server RSS per extra held connection, as a slope between
 // two counts), rpc (echo round trips), fanout (one channel, many subscribers,
 // publish-to-receive latency and loss by sequence number), ceiling (bare
-// write(2) of one pre-encoded frame to every socket) and sim (a million
+// write(2) of one pre-encoded frame to every socket), sim (a million
 // subscribers on engine.Simulator's fake sockets: CPU ns per subscriber per
-// broadcast).
+// broadcast) and multi-node (fanout and rpc across several meshfast nodes
+// on one Redis, subscribers spread over them, then the same against one
+// node alone, each figure beside its single-node one, deliveries per
+// server core-second above all; given a Redis URL it starts and stops the
+// nodes itself, never Redis).
 //
 // # Figures
 //

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,16 +11,17 @@ import (
 
 // Scenario names, the values of Options.Scenario.
 const (
-	ScenarioConnect = "connect"
-	ScenarioIdle    = "idle"
-	ScenarioRPC     = "rpc"
-	ScenarioFanout  = "fanout"
-	ScenarioCeiling = "ceiling"
-	ScenarioSim     = "sim"
+	ScenarioConnect   = "connect"
+	ScenarioIdle      = "idle"
+	ScenarioRPC       = "rpc"
+	ScenarioFanout    = "fanout"
+	ScenarioCeiling   = "ceiling"
+	ScenarioSim       = "sim"
+	ScenarioMultiNode = "multi-node"
 )
 
 // Scenarios lists every scenario Run knows.
-var Scenarios = []string{ScenarioConnect, ScenarioIdle, ScenarioRPC, ScenarioFanout, ScenarioCeiling, ScenarioSim}
+var Scenarios = []string{ScenarioConnect, ScenarioIdle, ScenarioRPC, ScenarioFanout, ScenarioCeiling, ScenarioSim, ScenarioMultiNode}
 
 // TCP probe modes, the values of ConnectOptions.TCPProbe.
 const (
@@ -56,6 +58,9 @@ const (
 	DefaultRate             = 100              // FanoutOptions.Rate, publishes/s
 	DefaultClosedLoopMsgs   = 100_000          // FanoutOptions.Messages when Rate < 0
 	DefaultChannel          = "bench"          // FanoutOptions.Channel
+	DefaultPublishCommand   = "bench/publish"  // FanoutOptions.Command
+	DefaultNodes            = 3                // MultiNodeOptions.Nodes
+	DefaultMeshfast         = "meshfast"       // MultiNodeOptions.Meshfast
 	DefaultDrain            = 15 * time.Second // FanoutOptions.Drain
 	DefaultWriters          = 1                // CeilingOptions.Writers
 	DefaultWarmup           = 1000             // ConnectOptions.Warmup
@@ -166,12 +171,17 @@ type Options struct {
 	// os.Stdout; io.Discard silences them.
 	Stdout io.Writer `json:"-"`
 
-	Connect ConnectOptions
-	Idle    IdleOptions
-	RPC     RPCOptions
-	Fanout  FanoutOptions
-	Ceiling CeilingOptions
-	Sim     SimOptions
+	Connect   ConnectOptions
+	Idle      IdleOptions
+	RPC       RPCOptions
+	Fanout    FanoutOptions
+	Ceiling   CeilingOptions
+	Sim       SimOptions
+	MultiNode MultiNodeOptions
+
+	// sidePIDs are processes the server depends on (the Redis of a
+	// multi-node run) whose CPU time fanout also reports.
+	sidePIDs []int
 }
 
 // ConnectOptions configures ScenarioConnect.
@@ -248,6 +258,11 @@ type FanoutOptions struct {
 	// Channel is the channel subscribed and published to. Zero means
 	// DefaultChannel.
 	Channel string
+	// Command is the command publishers send, with the payload
+	// {"channel": Channel, "message": "..."}; the server publishes the
+	// message to the channel and answers. Zero means DefaultPublishCommand,
+	// which a meshfast node started with -bench exposes.
+	Command string
 	// Drain bounds the wait for deliveries after the last publish (the wait
 	// also ends once every message has arrived, or after a second without
 	// any delivery). A message not received by then counts as lost. Zero
@@ -269,6 +284,36 @@ type CeilingOptions struct {
 	Rounds int
 	// Rate is rounds/s; zero means back to back.
 	Rate float64
+}
+
+// MultiNodeOptions configures ScenarioMultiNode: fanout, then rpc, against
+// several meshfast nodes that share one Redis (Options.Targets: subscribers
+// and clients spread over them), then the same two of the same shape
+// against one node alone (Single), so that the report sets each multi-node
+// figure beside its single-node one and their ratio. The scenario never
+// starts Redis; with Redis set it starts the nodes on it.
+type MultiNodeOptions struct {
+	// Single is the one-node server the same shape runs against
+	// ("host:port"). Required unless Redis is set.
+	Single []string
+	// SinglePID is the pid of Single's server (CPU); zero finds the
+	// listener.
+	SinglePID int
+	// Redis, when set, is a Redis URL (meshfast's -redis): Run starts
+	// Nodes meshfast processes on it and one more alone, with -bench, on
+	// loopback ports of their choosing, runs against them, and stops them
+	// (SIGTERM: a clean shutdown removes their state from Redis). Targets
+	// and Single must then be empty. Redis itself is not started.
+	Redis string
+	// Nodes is how many nodes Redis starts. Zero means DefaultNodes.
+	Nodes int
+	// Meshfast is the meshfast binary Redis starts: a path, or a name
+	// looked up next to this program, then on PATH. Zero means
+	// DefaultMeshfast.
+	Meshfast string
+	// NodeLoops is each started node's -loops; zero lets each take one per
+	// CPU. Several nodes on one host share its cores either way.
+	NodeLoops int
 }
 
 // SimOptions configures ScenarioSim, the in-process engine.Simulator run.
@@ -351,6 +396,13 @@ func (o Options) withDefaults() Options {
 	if o.Fanout.Channel == "" {
 		o.Fanout.Channel = DefaultChannel
 	}
+	if o.Fanout.Command == "" {
+		o.Fanout.Command = DefaultPublishCommand
+	}
+	def(&o.MultiNode.Nodes, DefaultNodes)
+	if o.MultiNode.Meshfast == "" {
+		o.MultiNode.Meshfast = DefaultMeshfast
+	}
 	defDur(&o.Fanout.Drain, DefaultDrain)
 	def(&o.Ceiling.Writers, DefaultWriters)
 	def(&o.Ceiling.Rounds, DefaultRounds)
@@ -365,7 +417,7 @@ func (o Options) withDefaults() Options {
 
 // totalConns is every client connection the scenario opens.
 func (o Options) totalConns() int {
-	if o.Scenario == ScenarioFanout {
+	if o.Scenario == ScenarioFanout || o.Scenario == ScenarioMultiNode {
 		return o.Conns + o.Fanout.Publishers
 	}
 	return o.Conns
@@ -381,11 +433,17 @@ func (o Options) Validate() error {
 	if !slices.Contains(Scenarios, o.Scenario) {
 		return bad("unknown scenario %q", o.Scenario)
 	}
-	needsTarget := o.Scenario != ScenarioCeiling && o.Scenario != ScenarioSim
+	needsTarget := o.Scenario != ScenarioCeiling && o.Scenario != ScenarioSim &&
+		!(o.Scenario == ScenarioMultiNode && o.MultiNode.Redis != "")
 	if needsTarget && len(o.Targets) == 0 {
 		return bad("scenario %s needs a target address", o.Scenario)
 	}
-	for _, t := range append(slices.Clone(o.Targets), o.BaselineTargets...) {
+	if o.Scenario == ScenarioMultiNode {
+		if err := o.MultiNode.validate(o); err != nil {
+			return bad("%v", err)
+		}
+	}
+	for _, t := range slices.Concat(o.Targets, o.BaselineTargets, o.MultiNode.Single) {
 		if err := checkLoopback(t); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 		}
@@ -423,6 +481,8 @@ func (o Options) Validate() error {
 		return bad("fanout needs a publisher and non-negative counts")
 	case !simpleName(o.Fanout.Channel):
 		return bad("channel %q: use letters, digits and -_:./", o.Fanout.Channel)
+	case !simpleName(o.Fanout.Command):
+		return bad("publish command %q: use letters, digits and -_:./", o.Fanout.Command)
 	case o.Ceiling.Writers < 1 || o.Ceiling.Writers > 2 || o.Ceiling.Rounds < 0 || o.Ceiling.Rate < 0:
 		return bad("ceiling writers must be 1 or 2")
 	case o.Sim.Conns < 1 || o.Sim.Publishes < 1 || o.Sim.Loops < 1:
@@ -439,6 +499,25 @@ func (o Options) Validate() error {
 			}
 			prev = n
 		}
+	}
+	return nil
+}
+
+// validate reports what ScenarioMultiNode cannot run with.
+func (m MultiNodeOptions) validate(o Options) error {
+	switch {
+	case m.Redis != "" && (len(o.Targets) > 0 || len(m.Single) > 0):
+		return errors.New("multi-node with a Redis URL starts its own nodes: give no addresses")
+	case m.Redis == "" && len(o.Targets) < 2:
+		return errors.New("multi-node needs the addresses of two or more nodes on one Redis (-addr, repeated), or a Redis URL to start them on")
+	case m.Redis == "" && len(m.Single) != 1:
+		return errors.New("multi-node needs one single node of the same configuration to compare with (-single-addr)")
+	case m.Nodes < 2 || m.Nodes > 16 || m.NodeLoops < 0:
+		return fmt.Errorf("nodes %d outside 2..16, or negative loops", m.Nodes)
+	case len(o.BaselineTargets) > 0:
+		return errors.New("multi-node compares with -single-addr, not a baseline")
+	case o.Fanout.Ceiling:
+		return errors.New("multi-node has no ceiling run")
 	}
 	return nil
 }

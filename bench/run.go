@@ -36,6 +36,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	switch o.Scenario {
 	case ScenarioSim:
 		err = add(runSim(o))
+	case ScenarioMultiNode:
+		var runs []*RunResult
+		runs, err = runMultiNode(ctx, o)
+		rep.Runs = append(rep.Runs, runs...)
 	case ScenarioCeiling:
 		err = add(runCeiling(ctx, o, "ceiling"))
 	default:
@@ -110,7 +114,8 @@ func (o Options) plans(targets []string, r role) []plan {
 	for i := range ps {
 		p := plan{Index: i, Role: r, Targets: targets, Path: o.Path, Dialers: o.Dialers,
 			DialConcurrency: o.DialConcurrency, ClientLoops: o.ClientLoops, Progress: progress,
-			Payload: o.Fanout.Payload, Channel: o.Fanout.Channel, Depth: 1, SSE: o.SSE, SSEPath: o.SSEPath}
+			Payload: o.Fanout.Payload, Channel: o.Fanout.Channel, Command: o.Fanout.Command, Depth: 1,
+			SSE: o.SSE, SSEPath: o.SSEPath}
 		for k := range o.SourceIPs {
 			p.SourceIPs = append(p.SourceIPs, sourceIP(i*o.SourceIPs+k))
 		}
@@ -490,6 +495,8 @@ func runFanout(ctx context.Context, o Options, label string, targets []string, p
 	w0, f0, statsBefore := serverWriteStats(targets)
 	cpu := newCPUMeter(pid, targets)
 	cpu.begin()
+	side := &cpuMeter{pids: o.sidePIDs}
+	side.begin()
 	evs, err := f.phase(ctx, o.Duration+defaultRunGrace, func(int) command {
 		return command{Op: "run", Duration: o.Duration}
 	})
@@ -504,6 +511,7 @@ func runFanout(ctx context.Context, o Options, label string, targets []string, p
 		return nil, err
 	}
 	serverCPU, wall, serverOK := cpu.end()
+	sideCPU, sideWall, sideOK := side.end()
 	w1, f1, statsAfter := serverWriteStats(targets)
 	results, err := f.close(ctx)
 	if err != nil {
@@ -532,6 +540,10 @@ func runFanout(ctx context.Context, o Options, label string, targets []string, p
 		r.add("server frames per write", (f1-f0)/(w1-w0), "")
 	}
 	r.addCPU("server", serverCPU, wall, serverOK, c[cUnique], "delivery", "ns")
+	if sideOK && c[cUnique] > 0 {
+		r.add("redis cpu per delivery", float64(sideCPU.Nanoseconds())/float64(c[cUnique]), "ns")
+		r.add("redis cpu", 100*sideCPU.Seconds()/sideWall.Seconds(), "% of a core")
+	}
 	cc, ok := clientCPU(o, append(evs, drain...))
 	r.addCPU("client", cc, 0, ok, c[cUnique], "delivery", "ns")
 	r.addLatency("delivery")

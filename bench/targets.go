@@ -75,6 +75,8 @@ const (
 	targetSimNs          = 100 // CPU ns per subscriber per broadcast, 1M subscribers
 	simTargetConns       = 1000000
 	latencySubscribers   = 1000
+	targetMultiNode      = 0.5 // multi-node deliveries per server core-second over one node's
+	multiNodeSubscribers = 10000
 	highPublishRate      = 1000 // publishes/s from which a fanout run is "high rate"
 	oneFramePerWrite     = 1.5  // frames per write below which a run is "one frame per write"
 )
@@ -96,6 +98,8 @@ func CheckTargets(reps []*Report) []TargetResult {
 			out = append(out, fanoutTargets(rep)...)
 		case ScenarioSim:
 			out = append(out, simTargets(rep)...)
+		case ScenarioMultiNode:
+			out = append(out, multiNodeTargets(rep)...)
 		}
 		out = append(out, connectionsTarget(rep)...)
 	}
@@ -330,6 +334,30 @@ func simTargets(rep *Report) []TargetResult {
 	if n, _ := r.Metric("simulated connections"); n < simTargetConns {
 		t.Status = TargetMissed
 		t.Note = fmt.Sprintf("only %s subscribers simulated", count(n))
+	}
+	return []TargetResult{t}
+}
+
+// multiNodeTargets: fan-out over several nodes on one Redis keeps at least
+// half of one node's deliveries per server core-second (each node receives
+// a publish once and fans it out itself), at 10,000 subscribers.
+func multiNodeTargets(rep *Report) []TargetResult {
+	if len(rep.Runs) != 2 {
+		return nil
+	}
+	const name = "fanout deliveries per server core-second"
+	multi, okM := rep.Runs[0].Metric(name)
+	single, okS := rep.Runs[1].Metric(name)
+	if !okM || !okS || single <= 0 {
+		return nil
+	}
+	v := multi / single
+	t := TargetResult{Target: "multi-node fan-out vs one node, deliveries per server core-second", Source: rep.source(),
+		Value: v, Unit: "×", Want: fmt.Sprintf("≥ %g× at %s subscribers", targetMultiNode, count(multiNodeSubscribers)),
+		Status: atLeast(v, targetMultiNode, 0)}
+	if n, _ := rep.Runs[0].Metric("fanout subscribers"); n < multiNodeSubscribers {
+		t.Status = TargetMissed
+		t.Note = fmt.Sprintf("only %s subscribers", count(n))
 	}
 	return []TargetResult{t}
 }

@@ -237,6 +237,27 @@ func TestTargetsSimAndConnections(t *testing.T) {
 	absent(t, CheckTargets([]*Report{idle}), "connections held")
 }
 
+func TestTargetsMultiNode(t *testing.T) {
+	const name = "multi-node fan-out vs one node, deliveries per server core-second"
+	rep := reportOf(ScenarioMultiNode, Options{Conns: 10000},
+		runOf("3 nodes", "fanout subscribers", 10000, "fanout deliveries per server core-second", 190000),
+		runOf("1 node", "fanout subscribers", 10000, "fanout deliveries per server core-second", 260000))
+	if r := find(t, CheckTargets([]*Report{rep}), name); r.Status != TargetMet || !near(r.Value, 190000.0/260000) {
+		t.Fatalf("%+v", r)
+	}
+	rep.Runs[0].Metrics[1].Value = 120000
+	if r := find(t, CheckTargets([]*Report{rep}), name); r.Status != TargetMissed {
+		t.Fatalf("%+v", r)
+	}
+	// Fewer subscribers than the target is stated at prove nothing.
+	rep.Runs[0].Metrics[0].Value, rep.Runs[0].Metrics[1].Value = 30, 190000
+	if r := find(t, CheckTargets([]*Report{rep}), name); r.Status != TargetMissed || !strings.Contains(r.Note, "only 30") {
+		t.Fatalf("%+v", r)
+	}
+	rep.Runs = rep.Runs[:1]
+	absent(t, CheckTargets([]*Report{rep}), name)
+}
+
 // TestTargetsFromRunReport checks a real report, through its JSON file.
 func TestTargetsFromRunReport(t *testing.T) {
 	o := quick(ScenarioSim)

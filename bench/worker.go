@@ -53,7 +53,8 @@ type plan struct {
 	Depth           int           `json:"depth,omitempty"`
 	Payload         int           `json:"payload,omitempty"`
 	Channel         string        `json:"channel,omitempty"`
-	SSE             float64       `json:"sse,omitempty"` // share of held or subscribed connections that are streams
+	Command         string        `json:"command,omitempty"` // publish command; "" is cmdPublish
+	SSE             float64       `json:"sse,omitempty"`     // share of held or subscribed connections that are streams
 	SSEPath         string        `json:"sse_path,omitempty"`
 	Progress        time.Duration `json:"progress"`
 }
@@ -169,6 +170,7 @@ type worker struct {
 	pongFrame    []byte // Mesh pong
 	latencyFrame []byte // Mesh latency:response
 	pubPrefix    []byte
+	pubCommand   string
 	echoPayload  []byte
 	pad          []byte
 	sem          chan struct{} // handshakes in flight
@@ -209,6 +211,10 @@ func newWorker(p *plan, out *eventWriter) (*worker, error) {
 	w.pongFrame = appendMaskedFrame(nil, opText, protocol.AppendPong(nil, 0), w.key)
 	w.latencyFrame = appendMaskedFrame(nil, opText, protocol.AppendLatencyResponse(nil, 0, []byte("{}")), w.key)
 	w.pubPrefix = []byte(`{"channel":"` + p.Channel + `","message":"`)
+	w.pubCommand = p.Command
+	if w.pubCommand == "" {
+		w.pubCommand = cmdPublish
+	}
 	w.pad = bytes.Repeat([]byte{'x'}, max(p.Payload, 1))
 	w.echoPayload = []byte(`"` + string(w.pad[:p.Payload]) + `"`)
 	for _, t := range p.Targets {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,25 @@ type conn struct {
 	dead    bool               // failPending ran; no new requests
 }
 
+// askForID adds the query parameter with which a client asks a meshfast
+// server for the mesh/assign-id push (protocol.AssignIDParam). A Mesh
+// server ignores it. A URL that does not parse is left for the dialer to
+// refuse.
+func askForID(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	if u.Query().Has(protocol.AssignIDParam) {
+		return raw
+	}
+	if u.RawQuery != "" {
+		u.RawQuery += "&"
+	}
+	u.RawQuery += protocol.AssignIDParam + "=1" // appended: the application's parameters keep their order
+	return u.String()
+}
+
 // dial opens a connection and does the WebSocket handshake.
 func (c *Client) dial(ctx context.Context) (*conn, error) {
 	d := ws.Dialer{
@@ -58,7 +78,7 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 	if c.opts.Header != nil {
 		d.Header = ws.HandshakeHeaderHTTP(c.opts.Header)
 	}
-	nc, br, _, err := d.Dial(ctx, c.url)
+	nc, br, _, err := d.Dial(ctx, askForID(c.url))
 	if err != nil {
 		return nil, &DialError{URL: c.url, Err: err}
 	}

@@ -105,9 +105,10 @@ type Options struct {
 
 	// AwaitConnectionID makes Connect, and every reconnect, wait for the
 	// server's mesh/assign-id push before the client counts as Online, so
-	// that ConnectionID is known when Connect returns. meshfast sends it
-	// right after the handshake; Mesh 48b41c9 never does, so leave this off
-	// against a Mesh server or Connect waits until its context ends.
+	// that ConnectionID is known when Connect returns. The client asks for
+	// it in its upgrade request (protocol.AssignIDParam) and meshfast sends
+	// it right after the handshake; Mesh 48b41c9 never does, so leave this
+	// off against a Mesh server or Connect waits until its context ends.
 	AwaitConnectionID bool
 
 	// Logf, if set, receives diagnostics: undecodable frames, failed

@@ -30,10 +30,10 @@ package coord
 // returned). Calls made concurrently, by the connections of one node, are
 // the batching opportunity: a backend should let them share one pipeline
 // write (rueidis auto-pipelining does), since the server issues them one per
-// connection (a join storm is thousands of concurrent AddToRoom and
-// JoinPresence). Where the server itself has many items at hand, the method
-// takes a batch (ConnectionNodes, RefreshPresence, PublishBatch), to be done
-// in one round trip.
+// connection (a join storm is thousands of concurrent JoinRoom calls, each
+// Mesh's whole join-room in one call). Where the server itself has many
+// items at hand, the method takes a batch (ConnectionNodes,
+// RefreshPresence, PublishBatch), to be done in one round trip.
 type Coordinator interface {
 	Registry
 	ConnectionMeta
@@ -44,6 +44,8 @@ type Coordinator interface {
 	Presence
 	PubSub
 	Nodes
+	Joins
+	Recovery
 
 	// Close releases the coordinator's resources and stops its goroutines.
 	// Queued, undelivered pub/sub messages and expiry events are dropped.

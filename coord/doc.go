@@ -11,10 +11,12 @@
 // Backends:
 //
 //   - coord/memory: embedded, in-process; the default of a single-node server.
-//   - coord/redis (to come): Mesh's Redis keys and channels, for a cluster.
+//   - coord/redis: Redis or Redis Cluster, Mesh's keys and channels where
+//     Mesh has them, for several nodes.
 //
 // Every backend implements Coordinator, what the server calls, and may
-// implement Admin, inspection and the janitor of dead nodes; it passes the
+// implement Admin, inspection and the janitor of dead nodes, and Observed,
+// its backend's health and figures for /health and /metrics; it passes the
 // conformance suite in coord/coordtest. Each interface names the Redis keys
 // Mesh keeps its part of the state in.
 //

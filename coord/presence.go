@@ -7,22 +7,25 @@ import (
 
 // Presence tracks which connections are present in a room, each with a TTL
 // that the server refreshes (on pongs, in batches), and an optional JSON
-// state per (room, connection). Redis, as Mesh: the set
+// state per (room, connection). Mesh keeps the set
 // mesh:presence:room:<room> of present connections, one key
 // mesh:presence:room:<room>:conn:<id> per entry (empty, carrying the TTL),
 // and one key mesh:presence:state:<room>:conn:<id> per state (the JSON,
-// carrying expireAfter).
+// carrying expireAfter); coord/redis keeps Mesh's set and state keys and,
+// instead of a key per entry, a sorted set of deadlines per room (see its
+// package documentation).
 //
 // Presence is independent of room membership: the server calls JoinPresence
-// when a connection joins a tracked room. The coordinator never publishes
-// presence events itself; the caller publishes join/leave/state events on
-// PresenceTopic(room). Only expiries, which no caller sees happen, are
-// reported through OnPresenceExpiry.
+// when a connection joins a tracked room. The coordinator publishes no
+// presence events itself, except JoinRoom's join event (coord.Joins); the
+// caller publishes join/leave/state events on PresenceTopic(room). Only
+// expiries, which no caller sees happen, are reported through
+// OnPresenceExpiry.
 //
-// Lapsed entries: an entry whose TTL has lapsed is no longer present. Memory
-// leaves it out of reads at once; Redis may list it until it has handled the
-// key's expiry notification (milliseconds). A lapsed entry is never
-// refreshed; JoinPresence revives it and reports false.
+// Lapsed entries: an entry whose TTL has lapsed is no longer present, and
+// reads leave it out at once (Redis compares deadlines in Redis time), even
+// before the expiry is reported. A lapsed entry is never refreshed;
+// JoinPresence revives it and reports false.
 //
 // Exactly one ending per entry: every presence entry ends in exactly one of
 // LeavePresence returning true, a RemovedConnection.Present naming its room,

@@ -564,6 +564,13 @@ func (e *Engine) UnsubscribeAsync(c *Conn, topic string) {
 // stored (SetValue) is visible to whoever finds it. Safe from any goroutine.
 func (e *Engine) Lookup(id uint64) *Conn { return e.registry.get(id) }
 
+// Range calls fn with every open connection Lookup would find, until fn
+// returns false: a walk of the registry for rare whole-node work (a
+// coordinator that lost its state asks the server to register its live
+// connections again). Connections opening or closing meanwhile may or may
+// not be seen. Safe from any goroutine; fn must not block.
+func (e *Engine) Range(fn func(*Conn) bool) { e.registry.each(fn) }
+
 // ForEachLoop runs fn once on every event loop, from any goroutine. fn runs
 // on the loop and must not block; it allocates, so keep it off hot paths.
 func (e *Engine) ForEachLoop(fn func(loop int)) {

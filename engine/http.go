@@ -97,6 +97,13 @@ func (r *Request) queryRaw(key string) ([]byte, bool) {
 	return nil, false
 }
 
+// HasQuery reports whether the query string has the parameter key, with
+// or without a value. It does not allocate.
+func (r *Request) HasQuery(key string) bool {
+	_, ok := r.queryRaw(key)
+	return ok
+}
+
 // Cookie returns the value of the named cookie from the request's Cookie
 // headers, "" if there is none. Values are returned as sent (RFC 6265 leaves
 // their encoding to the application), without surrounding quotes.

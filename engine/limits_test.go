@@ -113,11 +113,20 @@ func testDescriptorExhaustion(t *testing.T, mode string) {
 	})
 
 	// Descriptors come back: the queued connections are accepted and a new
-	// client is served.
-	ch.send(t, "free")
+	// client is served. The connections that filled the cap go first: were
+	// the eaten descriptors freed while they were still open, the queued
+	// connections would meet the cap and be refused. Each descriptor a close
+	// frees may let a queued connection in, hence at most len(queued).
 	for _, nc := range conns[:filled] {
 		nc.Close()
 	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if s = ch.stats(t); s.TCP > int64(len(queued)) {
+			return fmt.Errorf("%d connections open: the filling ones are not all closed", s.TCP)
+		}
+		return nil
+	})
+	ch.send(t, "free")
 	testutil.Eventually(t, 10*time.Second, func() error {
 		s = ch.stats(t)
 		if s.Stopped {

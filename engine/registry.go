@@ -84,3 +84,19 @@ func (r *registry) get(id uint64) *Conn {
 	}
 	return nil
 }
+
+// each calls fn for every connection in the table until it returns false;
+// chunks never made are skipped, so the walk costs the descriptors in use.
+func (r *registry) each(fn func(*Conn) bool) {
+	for i := range r.chunks {
+		ch := r.chunks[i].Load()
+		if ch == nil {
+			continue
+		}
+		for j := range ch {
+			if c := ch[j].Load(); c != nil && !fn(c) {
+				return
+			}
+		}
+	}
+}

@@ -75,6 +75,21 @@ func TestLookup(t *testing.T) {
 			t.Fatalf("Lookup of an id that was never issued (same slot as %d) found something", id)
 		}
 	}
+	ranged := map[uint64]*Conn{}
+	e.Range(func(c *Conn) bool { ranged[c.ID()] = c; return true })
+	if len(ranged) != len(opened) {
+		t.Fatalf("Range saw %d connections, want %d", len(ranged), len(opened))
+	}
+	for id, c := range opened {
+		if ranged[id] != c {
+			t.Fatalf("Range missed connection %d", id)
+		}
+	}
+	n := 0
+	e.Range(func(*Conn) bool { n++; return n < 3 })
+	if n != 3 {
+		t.Fatalf("Range went on after false: %d calls", n)
+	}
 	for _, c := range clients[:10] {
 		c.CloseNow()
 	}
@@ -87,6 +102,11 @@ func TestLookup(t *testing.T) {
 		}
 		if found != 10 {
 			return fmt.Errorf("%d connections found, want the 10 still open", found)
+		}
+		ranged := 0
+		e.Range(func(*Conn) bool { ranged++; return true })
+		if ranged != 10 {
+			return fmt.Errorf("Range saw %d connections, want the 10 still open", ranged)
 		}
 		return nil
 	})

@@ -44,6 +44,11 @@ const (
 	// CodeForbidden: the connection may not do this (a room it may not
 	// join, metadata it may not read).
 	CodeForbidden = "EFORBIDDEN"
+	// CodeUnavailable: the server could not reach the shared state the
+	// command needs (its Redis is down or out of reach). Nothing was done,
+	// or it is unknown whether it was; the same command may succeed once
+	// the server reconnects, which it does by itself.
+	CodeUnavailable = "EUNAVAILABLE"
 )
 
 // Error names Mesh puts on the wire (the JS Error subclass name).
@@ -107,6 +112,12 @@ func InvalidArgument(message string) *CodeError {
 // names: code EFORBIDDEN, name CodeError.
 func Forbidden(message string) *CodeError {
 	return &CodeError{Message: message, Code: CodeForbidden, Name: NameCodeError}
+}
+
+// Unavailable is the error of a command that needed shared state the
+// server could not reach: code EUNAVAILABLE, name CodeError.
+func Unavailable(message string) *CodeError {
+	return &CodeError{Message: message, Code: CodeUnavailable, Name: NameCodeError}
 }
 
 // TimeoutError is the client-side error of a command with no reply in time:

@@ -34,6 +34,12 @@ type Empty struct{}
 // whatever Mesh's client type declares).
 type LatencyPayload int64
 
+// AssignIDParam is the query parameter of the upgrade request with which
+// a client asks for the mesh/assign-id push ("?mesh-assign-id=1", any
+// value). meshfast's Go client asks; Mesh's never does, so it never sees a
+// push it does not know.
+const AssignIDParam = "mesh-assign-id"
+
 // AssignIDPayload is the payload of mesh/assign-id: the connection id as a
 // bare JSON string. This follows the later Mesh rewrite that introduced the
 // push (wire.md V4/V5), whose client stores the payload itself as its id.
@@ -248,7 +254,9 @@ func appendPresencePayload(dst []byte, typ, connectionID, roomName string, times
 
 // AppendAssignID appends {"command":"mesh/assign-id","payload":"<id>"}, the
 // push that tells a client its own connection id right after it is
-// registered. Mesh 48b41c9's client ignores it as an unknown push.
+// registered (the later Mesh rewrite's push). It is not Mesh 48b41c9's:
+// that client hands every push to its "message" listeners, so a server
+// sends it only to a client that asks (AssignIDParam).
 func AppendAssignID(dst []byte, connectionID string) []byte {
 	dst = append(dst, `{"command":"mesh/assign-id","payload":`...)
 	dst = AppendJSONString(dst, connectionID)

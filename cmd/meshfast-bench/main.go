@@ -9,6 +9,8 @@
 //	meshfast-bench fanout  -addr 127.0.0.1:9300 -conns 10000 -rate 200 -ceiling -svg fanout.svg
 //	meshfast-bench ceiling -conns 10000
 //	meshfast-bench sim     -sim-conns 1000000
+//	meshfast-bench multi-node -addr 127.0.0.1:9301 -addr 127.0.0.1:9302 -addr 127.0.0.1:9303 -single-addr 127.0.0.1:9300 -conns 10000 -rate -1
+//	meshfast-bench multi-node -redis redis://127.0.0.1:6379 -conns 10000 -rate -1
 //	meshfast-bench baseline -addr 127.0.0.1:9400
 //	meshfast-bench targets /tmp/reports/*.json
 //	meshfast-bench plot -o fanout.svg /tmp/reports/fanout.json
@@ -150,12 +152,21 @@ var (
 		fs.Int64Var(&o.MaxRequests, "requests", bench.DefaultMaxRequests, "most requests in the run")
 	}}
 	fanoutFlags = group{"fanout", func(fs *flag.FlagSet, c *cli) {
-		o := &c.o.Fanout
-		fs.IntVar(&o.Publishers, "publishers", bench.DefaultPublishers, "publishing connections")
-		fs.Float64Var(&o.Rate, "rate", bench.DefaultRate, "publishes/s in all, negative = closed loop")
-		fs.IntVar(&o.Messages, "messages", 0, "most publishes, 0 = rate x duration")
-		fs.StringVar(&o.Channel, "channel", bench.DefaultChannel, "channel name")
-		fs.BoolVar(&o.Ceiling, "ceiling", false, "also measure the write(2) ceiling (its flags below)")
+		publishFlags(fs, c)
+		fs.BoolVar(&c.o.Fanout.Ceiling, "ceiling", false, "also measure the write(2) ceiling (its flags below)")
+	}}
+	multiNodeFlags = group{"multi-node", func(fs *flag.FlagSet, c *cli) {
+		o := &c.o.MultiNode
+		fs.Var((*list)(&c.o.Targets), "addr", "the nodes on one Redis, `host:port`, repeated or comma separated (loopback only)")
+		fs.Var((*list)(&o.Single), "single-addr", "one node alone with the same configuration, `host:port`, for the figures beside")
+		fs.IntVar(&c.o.ServerPID, "server-pid", 0, "pid of the -addr nodes when they are one process (CPU), 0 = find each listener")
+		fs.IntVar(&o.SinglePID, "single-pid", 0, "pid of the -single-addr node, 0 = find the listener")
+		fs.StringVar(&o.Redis, "redis", "", "instead of -addr and -single-addr: start -nodes meshfast nodes on this Redis `URL` and one alone, and stop them after (Redis itself is not started)")
+		fs.IntVar(&o.Nodes, "nodes", bench.DefaultNodes, "nodes -redis starts")
+		fs.StringVar(&o.Meshfast, "meshfast", bench.DefaultMeshfast, "the meshfast `binary` -redis starts: a path, or a name next to this program or on PATH")
+		fs.IntVar(&o.NodeLoops, "node-loops", 0, "-loops of each node -redis starts, 0 = one per CPU")
+		fs.StringVar(&c.o.Path, "path", bench.DefaultPath, "WebSocket path")
+		publishFlags(fs, c)
 	}}
 	ceilingFlags = group{"ceiling", func(fs *flag.FlagSet, c *cli) {
 		o := &c.o.Ceiling
@@ -192,6 +203,18 @@ var scenarios = []scenario{
 		[]group{ceilingFlags}, []group{payloadFlag, drainFlag, clientFlags, svgFlag, runFlags}},
 	{bench.ScenarioSim, "the engine's write path over simulated sockets: CPU ns per subscriber per broadcast",
 		[]group{simFlags}, []group{payloadFlag, runFlags}},
+	{bench.ScenarioMultiNode, "fanout and rpc across several nodes on one Redis, then against one node alone: each figure beside its single-node one",
+		[]group{multiNodeFlags}, []group{payloadFlag, drainFlag, rpcFlags, clientFlags, runFlags}},
+}
+
+// publishFlags are the publishing side of fanout and multi-node.
+func publishFlags(fs *flag.FlagSet, c *cli) {
+	o := &c.o.Fanout
+	fs.IntVar(&o.Publishers, "publishers", bench.DefaultPublishers, "publishing connections")
+	fs.Float64Var(&o.Rate, "rate", bench.DefaultRate, "publishes/s in all, negative = closed loop")
+	fs.IntVar(&o.Messages, "messages", 0, "most publishes, 0 = rate x duration")
+	fs.StringVar(&o.Channel, "channel", bench.DefaultChannel, "channel name")
+	fs.StringVar(&o.Command, "publish-command", bench.DefaultPublishCommand, "the `command` publishers send with {channel, message}; the server publishes the message and answers")
 }
 
 func findScenario(name string) (scenario, bool) {

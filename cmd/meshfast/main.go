@@ -116,8 +116,9 @@ The answer carries the same id and command and the payload back:
 
   {"id":1,"command":"echo","payload":"hello"}
 
-Right after connecting the server pushes {"command":"mesh/assign-id",...}, then
-"latency" and "latency:request" every -latency-interval and "ping" every
+A client that connects to /?mesh-assign-id=1 is first told its connection id
+({"command":"mesh/assign-id",...}; Mesh's own client never asks). The server
+pushes "latency" and "latency:request" every -latency-interval and "ping" every
 -ping-interval; a client that never sends {"command":"pong"} is closed after
 -max-missed-pongs unanswered pings, as Mesh does. Text that is not a JSON
 command with an id gets no answer.

@@ -54,6 +54,10 @@ func TestBinary(t *testing.T) {
 			{env: "MESHFAST_MAX_MESSAGE_SIZE=-5", want: `MESHFAST_MAX_MESSAGE_SIZE="-5": negative`},
 			{env: "MESHFAST_LOOPS=many", want: "MESHFAST_LOOPS"},
 			{env: "MESHFAST_PATH=chat", want: `"chat"`},
+			{args: []string{"-redis", "rediss://127.0.0.1:6379"}, want: "TLS (rediss://) is not supported"},
+			{env: "MESHFAST_REDIS_URL=redis://127.0.0.1:6379/x", want: `MESHFAST_REDIS_URL="redis://127.0.0.1:6379/x"`},
+			// No Redis there: refused at once, named, exit 1.
+			{args: []string{"-redis", "redis://127.0.0.1:1"}, want: "redis redis://127.0.0.1:1"},
 		} {
 			name := strings.Join(tc.args, " ") + tc.env
 			t.Run(name, func(t *testing.T) {

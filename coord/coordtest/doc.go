@@ -28,8 +28,10 @@
 //
 // Requirements on the factory: every call returns coordinators over EMPTY
 // state (a Redis factory flushes its database, on every primary of a
-// cluster), whose expiries are detected within tens of milliseconds (short
-// sweep interval; Redis keyspace notifications enabled, on every primary).
+// cluster), whose expiries are detected within tens of milliseconds (a
+// short sweep interval: memory's SweepInterval, coord/redis'
+// SweepInterval and IdleSweepInterval; no keyspace notifications are
+// needed).
 // The suite closes what the factory returns, maybe more than once (Close
 // must be idempotent). Subtests are not run in parallel, so they may share
 // one backend that is emptied per call.

@@ -172,6 +172,8 @@ var lifecycleTests = []test{
 		_, err = c.Record(ctx, "rec")
 		wantErr(t, err, context.Canceled)
 		wantErr(t, c.RefreshPresence(ctx, []coord.PresenceEntry{{Room: "r", ConnID: "c", TTL: time.Second}}), context.Canceled)
+		_, err = c.JoinRoom(ctx, "room", "conn-1", time.Second, nil)
+		wantErr(t, err, context.Canceled)
 	}},
 	{"Close", func(t *testing.T, c coord.Coordinator) {
 		ctx := bg(t)
@@ -184,5 +186,8 @@ var lifecycleTests = []test{
 		wantErr(t, err, coord.ErrClosed)
 		_, err = c.Record(ctx, "rec")
 		wantErr(t, err, coord.ErrClosed)
+		_, err = c.JoinRoom(ctx, "room", "conn-1", time.Second, nil)
+		wantErr(t, err, coord.ErrClosed)
+		c.OnReconnect(func() {})() // no I/O, after Close too
 	}},
 }

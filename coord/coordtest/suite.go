@@ -58,6 +58,7 @@ func Run(t *testing.T, newCoord Factory) {
 		{"Channels", channelTests},
 		{"Records", recordTests},
 		{"Presence", presenceTests},
+		{"Joins", joinTests},
 		{"PresenceState", presenceStateTests},
 		{"PubSub", pubsubTests},
 		{"Lifecycle", lifecycleTests},
@@ -93,7 +94,7 @@ func Run(t *testing.T, newCoord Factory) {
 // newCluster, Admin's included where the coordinators implement it.
 func RunCluster(t *testing.T, newCluster ClusterFactory) {
 	t.Helper()
-	for _, tc := range append(clusterTests[:len(clusterTests):len(clusterTests)], adminClusterTests...) {
+	for _, tc := range slices.Concat(clusterTests, joinClusterTests, adminClusterTests) {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := newCluster(t, tc.nodes)
 			if len(cs) != tc.nodes {

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -31,11 +32,20 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 // newFake returns a Memory on a fake clock whose sweeper never sweeps by
-// itself after its first (empty) sweep: tests call m.sweep().
+// itself after its first (empty) sweep: tests call m.sweep(). It returns
+// once that first sweep is done and the sweeper asleep, so that it cannot
+// run after the test has advanced the clock.
 func newFake(t *testing.T) (*Memory, *fakeClock) {
 	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
 	m := New(Options{Now: clk.Now, SweepInterval: time.Hour})
 	t.Cleanup(func() { _ = m.Close() })
+	deadline := time.Now().Add(5 * time.Second)
+	for m.sweeps.Load() == 0 || m.sleepUntil.Load() != math.MaxInt64 {
+		if time.Now().After(deadline) {
+			t.Fatal("the sweeper never finished its first sweep")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	return m, clk
 }
 
@@ -183,6 +193,36 @@ func TestSweeperSleepsUntilDue(t *testing.T) {
 	}
 	if ids, _ := m.PresentConnections(ctx, "r"); !slices.Equal(ids, []string{"late"}) {
 		t.Fatalf("present %v, want [late]", ids)
+	}
+}
+
+// A deadline armed while the sweeper works out when to wake next (it may
+// have scanned the entry's shard already) wakes it to plan again: here the
+// planning window is held open by hand, with the sweeper asleep and nothing
+// else to expire, so an arm that did not wake it would never be swept.
+func TestArmWhilePlanningWakes(t *testing.T) {
+	m := New(Options{SweepInterval: time.Millisecond})
+	defer m.Close()
+	got := make(chan coord.Expiry, 1)
+	defer m.OnPresenceExpiry(func(e coord.Expiry) { got <- e })()
+	deadline := time.Now().Add(5 * time.Second)
+	for m.sleepUntil.Load() != math.MaxInt64 { // asleep, nothing pending
+		if time.Now().After(deadline) {
+			t.Fatal("the sweeper never went to sleep")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	m.sleepUntil.Store(math.MinInt64) // as while it plans
+	if _, err := m.JoinPresence(context.Background(), "r", "soon", 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-got:
+		if e.ConnID != "soon" {
+			t.Fatalf("expired %s", e.ConnID)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a deadline armed while the sweeper planned was never swept")
 	}
 }
 

@@ -47,7 +47,8 @@ type Memory struct {
 	// The sweeper sleeps until the earliest deadline it knows of (or for
 	// good if there is none): an idle server must not wake up ten times a
 	// second for nothing. sleepUntil is that deadline, math.MinInt64 while
-	// it is being worked out; arming an earlier one sends on wake.
+	// it is being worked out; arming an earlier one, or any while it is
+	// worked out, sends on wake.
 	sleepUntil atomic.Int64
 	wake       chan struct{} // capacity 1
 	sweeps     atomic.Uint64 // sweeps run by the sweeper
@@ -240,10 +241,11 @@ func later(a, b time.Time) time.Time {
 }
 
 // armLocked notes deadline d of an entry of rs for the sweeper and wakes it
-// if it sleeps past d. rs.mu is held.
+// if it sleeps past d, or is working out when to wake next (it may have
+// scanned rs already: it then plans again). rs.mu is held.
 func (m *Memory) armLocked(rs *roomShard, d int64) {
 	rs.armLocked(d)
-	if d < m.sleepUntil.Load() {
+	if u := m.sleepUntil.Load(); u == math.MinInt64 || d < u {
 		select {
 		case m.wake <- struct{}{}:
 		default:

@@ -25,11 +25,15 @@ func (m *Memory) JoinPresence(ctx context.Context, room, connID string, ttl time
 	if ttl <= 0 {
 		return false, errTTL("JoinPresence", ttl)
 	}
-	d := deadline(m.nowNanos(), ttl)
 	rs := m.roomShard(room)
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	r := rs.getLocked(room)
+	return m.joinPresenceLocked(rs, rs.getLocked(room), connID, deadline(m.nowNanos(), ttl)), nil
+}
+
+// joinPresenceLocked arms connID's entry in r until d and reports whether
+// it is new. rs.mu is held.
+func (m *Memory) joinPresenceLocked(rs *roomShard, r *roomState, connID string, d int64) bool {
 	if r.presence == nil {
 		r.presence = make(map[string]int64)
 	}
@@ -38,8 +42,40 @@ func (m *Memory) JoinPresence(ctx context.Context, room, connID string, ttl time
 	_, was := r.presence[connID]
 	r.presence[connID] = d
 	m.armLocked(rs, d)
-	return !was, nil
+	return !was
 }
+
+// JoinRoom implements coord.Joins: AddToRoom, then the presence entry and
+// the present list under one room lock, then the event. Everything is a
+// map update here, so there is nothing to batch.
+func (m *Memory) JoinRoom(ctx context.Context, room, connID string, ttl time.Duration, joinEvent []byte) (coord.RoomJoin, error) {
+	if ttl < 0 {
+		return coord.RoomJoin{}, errTTL("JoinRoom", ttl)
+	}
+	added, err := m.AddToRoom(ctx, room, connID)
+	if err != nil {
+		return coord.RoomJoin{}, err
+	}
+	j := coord.RoomJoin{Added: added}
+	if ttl == 0 {
+		return j, nil
+	}
+	now := m.nowNanos()
+	rs := m.roomShard(room)
+	rs.mu.Lock()
+	r := rs.getLocked(room)
+	j.Fresh = m.joinPresenceLocked(rs, r, connID, deadline(now, ttl))
+	j.Present = presentLocked(r, now)
+	rs.mu.Unlock()
+	if j.Fresh && joinEvent != nil {
+		err = m.publish(ctx, coord.PresenceTopic(room), joinEvent)
+	}
+	return j, err
+}
+
+// OnReconnect implements coord.Recovery: memory never loses state behind
+// the node's back, so h is never called.
+func (m *Memory) OnReconnect(coord.ReconnectHandler) (remove func()) { return func() {} }
 
 // RefreshPresence implements coord.Presence. The shard lock is kept across
 // consecutive entries of the same shard.

@@ -56,39 +56,50 @@ func (s servers) counters(b *testing.B) (cmds, reads int64) {
 const stormConcurrency = 10000
 
 // BenchmarkJoinStorm: b.N connections of one node join tracked rooms at
-// once, each doing what Mesh's mesh/join-room does against the
-// coordinator: AddToRoom, JoinPresence, Publish of the "join" event and
-// PresentConnections for the reply (Mesh: 5 awaited commands per join,
-// each its own round trip). Reported per join: the client's write syscalls
-// (each a flush of the auto-pipeline: a round trip shared by every command
-// in it), Redis's reads, the commands Redis ran, and the coordinator's
+// once. Two ways: "calls" does what Mesh's mesh/join-room does, against the
+// coordinator, one awaited call per Redis step: AddToRoom, JoinPresence,
+// Publish of the "join" event and PresentConnections for the reply (Mesh: 5
+// awaited commands per join, each its own round trip); "joinroom" makes
+// the one JoinRoom call that does all of it (coord.Joins), which the
+// coordinator batches with the joins of other connections. Reported per
+// join: the client's write syscalls (each a flush of the auto-pipeline: a
+// round trip shared by every command in it), Redis's reads (one per batch
+// of commands it read at once: its side of a round trip), the commands
+// Redis ran (scripts count their inner commands), and the coordinator's
 // awaited calls.
 func BenchmarkJoinStorm(b *testing.B) {
 	r := testutil.StartRedis(b)
-	// MaxFlushDelay: off, rueidis' suggestion, centrifuge's and the default,
-	// and what the client-side goal of 20 joins per write needs.
-	for _, flush := range []time.Duration{-1, 20 * time.Microsecond, 100 * time.Microsecond, 500 * time.Microsecond} {
-		name := "single/flush=" + flush.String()
-		if flush < 0 {
-			name = "single/flush=0"
+	for _, how := range []struct {
+		name string
+		join joinFunc
+	}{{"calls", joinByCalls}, {"joinroom", joinRoom}} {
+		// MaxFlushDelay: off, rueidis' suggestion, centrifuge's and the
+		// default, and a long one.
+		for _, flush := range []time.Duration{-1, 20 * time.Microsecond, 100 * time.Microsecond, 500 * time.Microsecond} {
+			name := how.name + "/single/flush=" + flush.String()
+			if flush < 0 {
+				name = how.name + "/single/flush=0"
+			}
+			b.Run(name, func(b *testing.B) {
+				o := benchOptions([]string{r.Addr})
+				o.MaxFlushDelay = flush
+				joinStorm(b, o, servers{r}, func() error { _, err := r.Do("FLUSHALL"); return err }, how.join)
+			})
 		}
-		b.Run(name, func(b *testing.B) {
-			o := benchOptions([]string{r.Addr})
-			o.MaxFlushDelay = flush
-			joinStorm(b, o, servers{r}, func() error { _, err := r.Do("FLUSHALL"); return err })
+		b.Run(how.name+"/cluster", func(b *testing.B) {
+			rc := testutil.StartRedisCluster(b, 3)
+			joinStorm(b, benchOptions(rc.Addrs()), rc.Nodes, rc.FlushAll, how.join)
 		})
 	}
-	b.Run("cluster", func(b *testing.B) {
-		rc := testutil.StartRedisCluster(b, 3)
-		joinStorm(b, benchOptions(rc.Addrs()), rc.Nodes, rc.FlushAll)
-	})
 }
 
 func benchOptions(addrs []string) redis.Options {
-	return redis.Options{Addrs: addrs, Logf: func(string, ...any) {}}
+	return redis.Options{Addrs: addrs}
 }
 
-func joinStorm(b *testing.B, o redis.Options, srv servers, flush func() error) {
+type joinFunc func(ctx context.Context, c *redis.Coordinator, room, id string, event []byte) error
+
+func joinStorm(b *testing.B, o redis.Options, srv servers, flush func() error, join joinFunc) {
 	if err := flush(); err != nil {
 		b.Fatal(err)
 	}
@@ -102,6 +113,7 @@ func joinStorm(b *testing.B, o redis.Options, srv servers, flush func() error) {
 	var next atomic.Int64
 	var failed atomic.Value
 	var wg sync.WaitGroup
+	lat := make([]time.Duration, b.N)
 	b.ResetTimer()
 	for range min(b.N, stormConcurrency) {
 		wg.Go(func() {
@@ -112,10 +124,12 @@ func joinStorm(b *testing.B, o redis.Options, srv servers, flush func() error) {
 				}
 				id := "conn-" + strconv.FormatInt(i, 10)
 				room := "room-" + strconv.FormatInt(i%rooms, 10)
+				start := time.Now()
 				if err := join(ctx, c, room, id, event); err != nil {
 					failed.Store(err)
 					return
 				}
+				lat[i] = time.Since(start)
 			}
 		})
 	}
@@ -132,9 +146,13 @@ func joinStorm(b *testing.B, o redis.Options, srv servers, flush func() error) {
 	b.ReportMetric(float64(cmds-cmds0)/n, "redis-cmds/join")
 	b.ReportMetric(float64(st.RoundTrips-st0.RoundTrips)/n, "calls/join")
 	b.ReportMetric(float64(st.Commands-st0.Commands)/float64(st.Writes-st0.Writes), "cmds/write")
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
 
-func join(ctx context.Context, c *redis.Coordinator, room, id string, event []byte) error {
+// joinByCalls is Mesh's join-room, one coordinator call per Redis step.
+func joinByCalls(ctx context.Context, c *redis.Coordinator, room, id string, event []byte) error {
 	if _, err := c.AddToRoom(ctx, room, id); err != nil {
 		return err
 	}
@@ -148,6 +166,12 @@ func join(ctx context.Context, c *redis.Coordinator, room, id string, event []by
 		}
 	}
 	_, err = c.PresentConnections(ctx, room)
+	return err
+}
+
+// joinRoom is the same join as one JoinRoom call.
+func joinRoom(ctx context.Context, c *redis.Coordinator, room, id string, event []byte) error {
+	_, err := c.JoinRoom(ctx, room, id, time.Minute, event)
 	return err
 }
 

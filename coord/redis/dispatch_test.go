@@ -15,7 +15,7 @@ func BenchmarkDispatch(b *testing.B) {
 	c := &Coordinator{opts: Options{PubSubWorkers: 1}.withDefaults()}
 	ps := newPubSub(c)
 	var n atomic.Int64
-	ps.topics["room"] = []handlerEntry{{id: 1, h: func(string, []byte) { n.Add(1) }}}
+	ps.topics["room"] = topicEntry{hs: []handlerEntry{{id: 1, h: func(string, []byte) { n.Add(1) }}}}
 	ps.wg.Add(1)
 	go ps.worker(ps.workers[0])
 	defer func() { close(ps.done); ps.wg.Wait() }()

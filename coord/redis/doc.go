@@ -13,8 +13,9 @@
 // # Routing scales with nodes, not members
 //
 // A node subscribes to what its local connections need, once per topic
-// whatever the number of its connections, and drops the subscription with
-// the last of them (features/mesh keeps the count): a user channel's own
+// whatever the number of its connections, and drops the subscription
+// UnsubscribeDelay after the last of them left, unless one came back
+// (features/mesh keeps the count): a user channel's own
 // name, "mesh:broadcast:room:<room>" for each room with local members,
 // "mesh:presence:updates:<room>" for each room with local presence
 // subscribers, "mesh:record-updates:<id>" for each record with local
@@ -33,16 +34,26 @@
 // # Batching
 //
 // Every call goes through one auto-pipelined rueidis client: calls made at
-// the same time by different connections (a join storm, pongs, handshakes)
-// share writes. MaxFlushDelay (DefaultMaxFlushDelay, 100 µs as centrifuge
-// runs) lets the writer wait that long for more after each flush when
-// several callers are waiting; a lone caller is never delayed. Where the
-// server has many items at hand the call is one round trip however many
-// items: ConnectionNodes (one HMGET per partition), RefreshPresence (one
-// script per room, the server's batch of pongs per flush: never a timer per
-// connection), PublishBatch, RoomMembers on a cluster; rueidis' DoMulti sends
-// a cluster's share of each node in parallel. BenchmarkJoinStorm measures
-// round trips per join (Stats.Writes and Redis's INFO).
+// the same time by different connections (pongs, handshakes) share writes.
+// MaxFlushDelay (DefaultMaxFlushDelay, 100 µs as centrifuge runs) lets the
+// writer wait that long for more after each flush when several callers are
+// waiting; a lone caller is never delayed. Where the server has many items
+// at hand the call is one round trip however many items: ConnectionNodes
+// (one HMGET per partition), RefreshPresence (one script per room, the
+// server's batch of pongs per flush: never a timer per connection),
+// PublishBatch, RoomMembers on a cluster; rueidis' DoMulti sends a
+// cluster's share of each node in parallel.
+//
+// Joins are batched by the coordinator itself (join.go): JoinRoom is Mesh's
+// whole join-room in one call, and concurrent calls are a group commit,
+// the joins that arrive while JoinBatches batches are in flight leaving
+// together as one script per partition (membership and presence), in one
+// round trip. Auto-pipelining alone shared a write between ~6 joins of a
+// storm (4 calls each, ~22 commands per write at 100 µs); the group commit
+// sends 10,000 concurrent joins in a handful of round trips, with fewer
+// commands and far less CPU per join on both sides, and a lone join still
+// leaves at once. BenchmarkJoinStorm measures both (Stats.Writes and
+// Redis's INFO); perf/results.md has the figures.
 //
 // # Atomicity: Lua scripts
 //
@@ -131,6 +142,16 @@
 // does every TopologyRefreshInterval) and subscribe the topic on the new
 // owner; a new master gets a connection of its own.
 //
+// A connection can also stay up and stop receiving: attached to a master
+// that failed over while publishers moved to the new one, Redis neither
+// closes it nor says anything (centrifugo issue 1189). So a connection that
+// received nothing for ProbeInterval publishes a probe to a channel of its
+// own (mesh:probe:<random>, on a cluster tagged into one of its master's
+// slots) through the command client, the way every publisher reaches
+// Redis; if the probe is not back half an interval later the connection is
+// replaced, within two intervals of its last message (Stats.Probes,
+// ProbeRestarts).
+//
 // Messages published while a connection is down are lost: Redis pub/sub is
 // at most once. Records heal on their next update (clients detect the
 // version gap); the server should re-send what it must after
@@ -146,7 +167,10 @@
 // decides. Pub/sub connections come back by themselves, with backoff from
 // ReconnectDelay to MaxReconnectDelay, and resubscribe. State a restarted
 // Redis lost is not re-created here: the server owns its live connections
-// and must register them again.
+// and registers them again when OnReconnect tells it that a pub/sub
+// connection came back (coord.Recovery; any reconnect, since a Redis out
+// of reach long enough lost this node's presence to the sweep and its
+// registry to another node's janitor, even without a restart).
 //
 // # Client-side caching: nowhere
 //
@@ -176,13 +200,16 @@
 // Every method is safe from any goroutine and may block on Redis, honouring
 // its context; call them off the event loop. Handlers (pub/sub, expiry) run
 // on the coordinator's goroutines (the pub/sub workers, the sweeper) and
-// must not block nor call the coordinator. A pub/sub payload is a string
+// must not block nor call the coordinator; so must OnReconnect handlers,
+// which run on a pub/sub connection's runner. A pub/sub payload is a string
 // rueidis allocated, shared by a message's handlers, which must not modify
-// it. Goroutines: per pub/sub connection a runner, PubSubWorkers workers, a
-// sweeper, and on a cluster a topology refresher; Close stops and waits for
-// them all. Locks, in this order: a topic's stripe lock (held across its
-// SUBSCRIBE or UNSUBSCRIBE round trip), the cell table's mutex, the topic
-// table's RWMutex, the moved-topics mutex; each cell's mutex and the
-// sweeper's handler mutex are leaves. No lock is held while a handler runs. Stats returns the counters (round trips, pipeline sizes, errors,
+// it. Goroutines: per pub/sub connection a runner (which also probes it),
+// PubSubWorkers workers, a sweeper, the dissolver of lingering topics,
+// JoinBatches join senders, and on a cluster a topology refresher; Close
+// stops and waits for them all. Locks, in this order: a topic's stripe lock (held across its
+// SUBSCRIBE or UNSUBSCRIBE round trip; the dissolver alone takes several,
+// in ascending order), the cell table's mutex, the topic table's RWMutex,
+// the moved-topics mutex; each cell's mutex, the dissolver's queue mutex,
+// the joiner's mutex and the handler lists' mutexes are leaves. No lock is held while a handler runs. Stats returns the counters (round trips, pipeline sizes, errors,
 // pub/sub drops) for /metrics.
 package redis

@@ -71,11 +71,16 @@ func TestRedisRestart(t *testing.T) {
 	a := newCoord(t, testOptions([]string{r.Addr}))
 	b := newCoord(t, testOptions([]string{r.Addr}))
 	ctx := t.Context()
+	var reconnected atomic.Int32
+	defer b.OnReconnect(func() { reconnected.Add(1) })()
 	var got received
 	mustV(b.Subscribe(ctx, "topic", got.handler))(t)
 	publishUntil(t, a, "topic", &got)
 
 	must(t, b.Health(ctx))
+	if n := reconnected.Load(); n != 0 {
+		t.Fatalf("OnReconnect fired %d times before any loss", n)
+	}
 	r.Kill()
 	if err := a.Health(ctx); !errors.Is(err, coord.ErrUnavailable) {
 		t.Fatalf("Health with Redis down = %v", err)
@@ -102,6 +107,14 @@ func TestRedisRestart(t *testing.T) {
 
 	r.Restart(t)
 	publishUntil(t, a, "topic", &got) // resubscribed by itself
+	// The node is told, once its subscriptions are back, to write its state
+	// again: the restarted Redis is empty.
+	testutil.Eventually(t, wait, func() error {
+		if reconnected.Load() == 0 {
+			return errors.New("OnReconnect not called after Redis came back")
+		}
+		return nil
+	})
 	testutil.Eventually(t, wait, func() error { return b.Health(ctx) })
 	var other received
 	testutil.Eventually(t, wait, func() error { _, err := b.Subscribe(ctx, "other", other.handler); return err })
@@ -121,7 +134,7 @@ func TestRedisRestart(t *testing.T) {
 		t.Fatalf("IsInRoom after restart = %v, %v", in, err)
 	}
 	st := b.Stats()
-	if st.PubSubConnects < 2 || st.Resubscribed < 1 || st.Subscribed != 2 {
+	if st.PubSubConnects < 2 || st.Resubscribed < 1 || st.Subscribed != 2 || st.Reconnects != uint64(reconnected.Load()) {
 		t.Fatalf("Stats = %+v: want a reconnect that resubscribed", st)
 	}
 	if a.Stats().Errors < 3 {
@@ -337,6 +350,8 @@ func TestClusterMasterRestart(t *testing.T) {
 	mustV(b.Subscribe(ctx, onVictim, got.handler))(t)
 	mustV(b.Subscribe(ctx, elsewhere, got.handler))(t)
 	publishUntil(t, a, onVictim, &got)
+	var reconnected atomic.Int32
+	defer b.OnReconnect(func() { reconnected.Add(1) })()
 
 	victim.Kill()
 	publishUntil(t, a, elsewhere, &got) // the rest of the cluster works
@@ -348,6 +363,12 @@ func TestClusterMasterRestart(t *testing.T) {
 	rc.WaitOK(t)
 	publishUntil(t, a, onVictim, &got)
 	publishUntil(t, a, elsewhere, &got)
+	testutil.Eventually(t, wait, func() error {
+		if reconnected.Load() == 0 {
+			return errors.New("OnReconnect not called after the master came back")
+		}
+		return nil
+	})
 }
 
 // A slot migration: the master that loses a subscribed topic's slot drops

@@ -3,7 +3,7 @@ package redis
 import (
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"time"
 )
 
@@ -55,6 +55,26 @@ const (
 	// re-read to follow slot migrations and failovers (it is also re-read
 	// on a MOVED reply or a server-side SUNSUBSCRIBE).
 	DefaultTopologyRefreshInterval = 5 * time.Second
+	// DefaultProbeInterval is how long a pub/sub connection may receive
+	// nothing before it checks, with a probe it publishes to itself, that
+	// it still receives (centrifuge's 30 s): a connection that silently
+	// stopped receiving is replaced within two intervals.
+	DefaultProbeInterval = 30 * time.Second
+	// MinProbeInterval is the shortest ProbeInterval Validate accepts.
+	MinProbeInterval = 100 * time.Millisecond
+	// DefaultUnsubscribeDelay is how long the node stays subscribed in
+	// Redis to a topic after its last handler left (centrifuge's 1 s), so
+	// that a topic left and taken again costs no round trip.
+	DefaultUnsubscribeDelay = time.Second
+	// DefaultJoinBatches is how many JoinRoom batches may be in flight at
+	// once: with one, every join that arrives during a round trip waits for
+	// it; a second lets the next batch leave while the first is answered
+	// (see join.go and BenchmarkJoinStorm).
+	DefaultJoinBatches = 2
+	// DefaultJoinBatch is the most joins one script of a batch carries; a
+	// larger batch is split into several scripts of one round trip, so
+	// that no script holds Redis for long.
+	DefaultJoinBatch = 256
 	// DefaultCASAttempts bounds the compare-and-set retries of
 	// UpdateRoomMetadata and of SetRecord on a value meshfast did not write
 	// (ErrConflict after that many lost races).
@@ -94,16 +114,26 @@ type Options struct {
 	// PubSubQueue is the capacity of each worker's queue. A message that
 	// finds it full is dropped and counted (Stats.PubSubDropped): the
 	// connection's reader must never block (rueidis issue 596).
-	PubSubQueue             int
-	ResubscribeBatch        int
+	PubSubQueue      int
+	ResubscribeBatch int
+	// ProbeInterval: see DefaultProbeInterval. Negative turns probes off.
+	ProbeInterval time.Duration
+	// UnsubscribeDelay: see DefaultUnsubscribeDelay. Negative drops a
+	// topic's Redis subscription with its last handler.
+	UnsubscribeDelay        time.Duration
 	ReconnectDelay          time.Duration
 	MaxReconnectDelay       time.Duration
 	TopologyRefreshInterval time.Duration
 	CASAttempts             int
 
-	// Logf reports background failures (a pub/sub connection lost, a sweep
-	// that failed). Nil means log.Printf.
-	Logf func(format string, args ...any)
+	// JoinBatches is the number of JoinRoom batches in flight at once, and
+	// JoinBatch the most joins per script (see DefaultJoinBatches).
+	JoinBatches int
+	JoinBatch   int
+
+	// Logger reports background failures (a pub/sub connection lost, a
+	// sweep that failed) at warn, and recoveries at info. Nil means none.
+	Logger *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -139,12 +169,20 @@ func (o Options) withDefaults() Options {
 	defInt(&o.SweepBatch, DefaultSweepBatch)
 	defInt(&o.PubSubQueue, DefaultPubSubQueue)
 	defInt(&o.ResubscribeBatch, DefaultResubscribeBatch)
+	if o.ProbeInterval == 0 {
+		o.ProbeInterval = DefaultProbeInterval
+	}
+	if o.UnsubscribeDelay == 0 {
+		o.UnsubscribeDelay = DefaultUnsubscribeDelay
+	}
 	def(&o.ReconnectDelay, DefaultReconnectDelay)
 	def(&o.MaxReconnectDelay, DefaultMaxReconnectDelay)
 	def(&o.TopologyRefreshInterval, DefaultTopologyRefreshInterval)
 	defInt(&o.CASAttempts, DefaultCASAttempts)
-	if o.Logf == nil {
-		o.Logf = log.Printf
+	defInt(&o.JoinBatches, DefaultJoinBatches)
+	defInt(&o.JoinBatch, DefaultJoinBatch)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
 }
@@ -165,6 +203,9 @@ func (o Options) Validate() error {
 	}
 	if o.SweepInterval > 0 && o.IdleSweepInterval > 0 && o.SweepInterval > o.IdleSweepInterval {
 		return fmt.Errorf("coord/redis: SweepInterval %v > IdleSweepInterval %v", o.SweepInterval, o.IdleSweepInterval)
+	}
+	if o.ProbeInterval > 0 && o.ProbeInterval < MinProbeInterval {
+		return fmt.Errorf("coord/redis: ProbeInterval %v < %v", o.ProbeInterval, MinProbeInterval)
 	}
 	if o.ReconnectDelay > 0 && o.MaxReconnectDelay > 0 && o.ReconnectDelay > o.MaxReconnectDelay {
 		return fmt.Errorf("coord/redis: ReconnectDelay %v > MaxReconnectDelay %v", o.ReconnectDelay, o.MaxReconnectDelay)

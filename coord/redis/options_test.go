@@ -12,7 +12,7 @@ func TestOptions(t *testing.T) {
 	}
 	o := zero.withDefaults()
 	if len(o.Addrs) != 1 || o.Addrs[0] != DefaultAddr || o.MaxFlushDelay != DefaultMaxFlushDelay ||
-		o.Partitions != DefaultPartitions || o.SweepInterval != DefaultSweepInterval || o.Logf == nil {
+		o.Partitions != DefaultPartitions || o.SweepInterval != DefaultSweepInterval || o.Logger == nil {
 		t.Fatalf("defaults = %+v", o)
 	}
 	if err := o.Validate(); err != nil {

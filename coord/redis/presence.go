@@ -334,10 +334,10 @@ func (s *sweeper) run() {
 		switch {
 		case c.closed.Load():
 		case err != nil && !failing:
-			c.opts.Logf("coord/redis: presence sweeps failing (expiries wait): %v", err)
+			c.opts.Logger.Warn("coord/redis: presence sweeps failing; expiries wait", "err", err)
 			failing = true
 		case err == nil && failing:
-			c.opts.Logf("coord/redis: presence sweeps work again")
+			c.opts.Logger.Info("coord/redis: presence sweeps work again")
 			failing = false
 		}
 		plan = last.Add(min(next, c.opts.IdleSweepInterval)).UnixNano()

@@ -47,7 +47,14 @@ type pubsub struct {
 	locks [256]sync.Mutex // per-topic stripes, held across a (un)subscribe round trip
 
 	mu     sync.RWMutex
-	topics map[string][]handlerEntry // never modified in place: replaced
+	topics map[string]topicEntry // an entry's handlers are never modified in place: replaced
+
+	// The dissolver (see unsubscribe): topics whose last handler left, in
+	// the order they did, each dropped in Redis UnsubscribeDelay later if
+	// no handler came back. dissolveMu is a leaf.
+	dissolveMu sync.Mutex
+	dissolving []idleTopic
+	dissolveC  chan struct{} // capacity 1: the queue was empty
 
 	nextID  atomic.Uint64
 	workers []chan delivery
@@ -59,6 +66,8 @@ type pubsub struct {
 	movedMu sync.Mutex
 	moved   map[string]bool // topics a server-side SUNSUBSCRIBE dropped
 
+	started atomic.Bool // start has returned: later cells are new masters
+
 	done chan struct{}
 	wg   sync.WaitGroup
 }
@@ -66,6 +75,20 @@ type pubsub struct {
 type handlerEntry struct {
 	id uint64
 	h  coord.Handler
+}
+
+// topicEntry is a topic the node is subscribed to in Redis: its handlers,
+// or none while it lingers after the last one left (idleSince, unix ns,
+// then says since when; 0 while it has handlers).
+type topicEntry struct {
+	hs        []handlerEntry
+	idleSince int64
+}
+
+// idleTopic is one topic waiting in the dissolver's queue.
+type idleTopic struct {
+	topic string
+	since int64 // the topicEntry's idleSince when queued
 }
 
 type delivery struct{ topic, payload string }
@@ -88,11 +111,13 @@ func newPubSub(c *Coordinator) *pubsub {
 	ps := &pubsub{
 		c:       c,
 		sharded: c.cluster,
-		topics:  make(map[string][]handlerEntry),
+		topics:  make(map[string]topicEntry),
 		cells:   make(map[string]*cell),
 		refresh: make(chan struct{}, 1),
 		moved:   make(map[string]bool),
 		done:    make(chan struct{}),
+
+		dissolveC: make(chan struct{}, 1),
 	}
 	n := c.opts.PubSubWorkers
 	if n <= 0 {
@@ -111,6 +136,10 @@ func (ps *pubsub) start(ctx context.Context) error {
 	for _, w := range ps.workers {
 		ps.wg.Add(1)
 		go ps.worker(w)
+	}
+	if ps.c.opts.UnsubscribeDelay > 0 {
+		ps.wg.Add(1)
+		go ps.dissolver()
 	}
 	if !ps.sharded {
 		cl := ps.newCell("", ps.c.client)
@@ -132,6 +161,7 @@ func (ps *pubsub) start(ctx context.Context) error {
 		cells = append(cells, cl)
 	}
 	ps.cellsMu.Unlock()
+	defer ps.started.Store(true)
 	for _, cl := range cells {
 		select {
 		case <-cl.ready:
@@ -224,10 +254,11 @@ func (ps *pubsub) subscribe(ctx context.Context, topic string, h coord.Handler) 
 		return sub, ps.notReady(cl)
 	}
 	ps.mu.Lock()
-	hs, ok := ps.topics[topic]
+	te, ok := ps.topics[topic]
 	// Added before the round trip, so that a resubscription that snapshots
-	// the topics meanwhile includes it.
-	ps.topics[topic] = append(slices.Clip(hs), e)
+	// the topics meanwhile includes it. A lingering topic is still
+	// subscribed in Redis: taking it back costs nothing.
+	ps.topics[topic] = topicEntry{hs: append(slices.Clip(te.hs), e)}
 	ps.mu.Unlock()
 	if ok {
 		return sub, nil
@@ -285,10 +316,13 @@ func (ps *pubsub) subscribeCmd(dc rueidis.DedicatedClient, topics ...string) rue
 	return dc.B().Subscribe().Channel(topics...).Build()
 }
 
-// Unsubscribe removes the subscription; the last handler of a topic
-// unsubscribes the node in Redis. A failed UNSUBSCRIBE is not an error:
-// the topic is no longer resubscribed, and a message that still arrives
-// finds no handler.
+// Unsubscribe removes the subscription at once. The node's Redis
+// subscription to the topic is dropped UnsubscribeDelay (to 1.5× it) after
+// its last handler left, unless a handler came back meanwhile (centrifuge's
+// dissolver): a room left and joined again, a client reconnecting, cost no
+// UNSUBSCRIBE and SUBSCRIBE, each a round trip the next joiner would wait
+// for. A failed UNSUBSCRIBE is not an error: the topic is no longer
+// resubscribed, and a message that still arrives finds no handler.
 func (c *Coordinator) Unsubscribe(ctx context.Context, sub coord.Subscription) error {
 	c.ps.unsubscribe(ctx, sub)
 	return nil
@@ -299,31 +333,178 @@ func (ps *pubsub) unsubscribe(ctx context.Context, sub coord.Subscription) {
 	lk.Lock()
 	defer lk.Unlock()
 	ps.mu.Lock()
-	hs, ok := ps.topics[sub.Topic]
-	i := slices.IndexFunc(hs, func(e handlerEntry) bool { return e.id == sub.ID })
+	te, ok := ps.topics[sub.Topic]
+	i := slices.IndexFunc(te.hs, func(e handlerEntry) bool { return e.id == sub.ID })
 	if !ok || i < 0 {
 		ps.mu.Unlock()
 		return
 	}
-	hs = slices.Delete(slices.Clone(hs), i, i+1)
+	hs := slices.Delete(slices.Clone(te.hs), i, i+1)
 	if len(hs) > 0 {
-		ps.topics[sub.Topic] = hs
+		ps.topics[sub.Topic] = topicEntry{hs: hs}
 		ps.mu.Unlock()
+		return
+	}
+	if ps.c.opts.UnsubscribeDelay > 0 {
+		since := time.Now().UnixNano()
+		ps.topics[sub.Topic] = topicEntry{idleSince: since}
+		ps.mu.Unlock()
+		ps.dissolveLater(idleTopic{topic: sub.Topic, since: since})
 		return
 	}
 	delete(ps.topics, sub.Topic)
 	ps.mu.Unlock()
-	if cl := ps.topo.Load().cellFor(sub.Topic); cl != nil {
-		if dc := cl.current(); dc != nil {
-			var cmd rueidis.Completed
-			if ps.sharded {
-				cmd = dc.B().Sunsubscribe().Channel(sub.Topic).Build()
-			} else {
-				cmd = dc.B().Unsubscribe().Channel(sub.Topic).Build()
+	ps.redisUnsubscribe(ctx, []string{sub.Topic})
+}
+
+// redisUnsubscribe drops topics in Redis: per cell, one (S)UNSUBSCRIBE per
+// batch (per slot on a cluster), in one pipeline. The caller holds their
+// stripe locks, so that no SUBSCRIBE of one of them passes the
+// UNSUBSCRIBE.
+func (ps *pubsub) redisUnsubscribe(ctx context.Context, topics []string) {
+	t := ps.topo.Load()
+	byCell := make(map[*cell]map[uint16][]string)
+	for _, topic := range topics {
+		cl := t.cellFor(topic)
+		if cl == nil {
+			continue
+		}
+		var s uint16
+		if ps.sharded {
+			s = slot(topic)
+		}
+		if byCell[cl] == nil {
+			byCell[cl] = make(map[uint16][]string)
+		}
+		byCell[cl][s] = append(byCell[cl][s], topic)
+	}
+	for cl, groups := range byCell {
+		dc := cl.current()
+		if dc == nil {
+			continue // the next connection does not resubscribe them
+		}
+		var cmds []rueidis.Completed
+		for _, g := range groups {
+			for _, b := range chunk(g, ps.c.opts.ResubscribeBatch) {
+				if ps.sharded {
+					cmds = append(cmds, dc.B().Sunsubscribe().Channel(b...).Build())
+				} else {
+					cmds = append(cmds, dc.B().Unsubscribe().Channel(b...).Build())
+				}
 			}
-			_ = dc.Do(ctx, cmd).Error() // see Unsubscribe
+		}
+		_ = dc.DoMulti(ctx, cmds...) // see Unsubscribe
+	}
+}
+
+func (ps *pubsub) dissolveLater(it idleTopic) {
+	ps.dissolveMu.Lock()
+	wasEmpty := len(ps.dissolving) == 0
+	ps.dissolving = append(ps.dissolving, it)
+	ps.dissolveMu.Unlock()
+	if wasEmpty {
+		select {
+		case ps.dissolveC <- struct{}{}:
+		default:
 		}
 	}
+}
+
+// dissolver drops the topics that got no handler back, between
+// UnsubscribeDelay and 1.5× it after their last handler left: a topic is
+// due at the end of the half-delay window in which its delay ends, so that
+// the topics left together (a mass disconnect) are dropped together, every
+// due topic at once, each (S)UNSUBSCRIBE carrying up to ResubscribeBatch of
+// them: a few round trips, not one per room.
+func (ps *pubsub) dissolver() {
+	defer ps.wg.Done()
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		ps.dissolveMu.Lock()
+		queued := len(ps.dissolving) > 0
+		var wait time.Duration
+		if queued {
+			wait = time.Until(time.Unix(0, ps.dissolveAt(ps.dissolving[0].since)))
+		}
+		ps.dissolveMu.Unlock()
+		switch {
+		case !queued:
+			select {
+			case <-ps.done:
+				return
+			case <-ps.dissolveC:
+			}
+			continue
+		case wait > 0:
+			t.Reset(wait)
+			select {
+			case <-ps.done:
+				return
+			case <-t.C:
+			}
+		}
+		ps.dissolveDue(time.Now().UnixNano())
+	}
+}
+
+// dissolveAt is when a topic idle since since (unix ns) is due: its delay
+// rounded up to the next half-delay.
+func (ps *pubsub) dissolveAt(since int64) int64 {
+	delay := int64(ps.c.opts.UnsubscribeDelay)
+	q := max(delay/2, 1)
+	return (since + delay + q - 1) / q * q
+}
+
+// dissolveDue unsubscribes the queued topics due at now (unix ns) that
+// are still idle since they were queued.
+func (ps *pubsub) dissolveDue(now int64) {
+	ps.dissolveMu.Lock()
+	n := 0
+	for n < len(ps.dissolving) && ps.dissolveAt(ps.dissolving[n].since) <= now {
+		n++
+	}
+	due := slices.Clone(ps.dissolving[:n])
+	ps.dissolving = slices.Delete(ps.dissolving, 0, n)
+	ps.dissolveMu.Unlock()
+	if len(due) == 0 {
+		return
+	}
+	// Lock the stripes involved in ascending order (the only place that
+	// takes more than one), so that no Subscribe of these topics runs
+	// between the check and the UNSUBSCRIBE.
+	stripes := make([]int, 0, len(due))
+	for _, it := range due {
+		stripes = append(stripes, int(fnv32(it.topic)%uint32(len(ps.locks))))
+	}
+	slices.Sort(stripes)
+	stripes = slices.Compact(stripes)
+	for _, i := range stripes {
+		ps.locks[i].Lock()
+	}
+	defer func() {
+		for _, i := range stripes {
+			ps.locks[i].Unlock()
+		}
+	}()
+	var drop []string
+	ps.mu.Lock()
+	for _, it := range due {
+		// Still idle since this very leave: no handler came back (and left
+		// again, which queued a later entry).
+		if te, ok := ps.topics[it.topic]; ok && len(te.hs) == 0 && te.idleSince == it.since {
+			delete(ps.topics, it.topic)
+			drop = append(drop, it.topic)
+		}
+	}
+	ps.mu.Unlock()
+	if len(drop) == 0 {
+		return
+	}
+	ps.c.st.dissolved.Add(uint64(len(drop)))
+	ctx, cancel := context.WithTimeout(ps.c.bg, ps.c.opts.WriteTimeout)
+	defer cancel()
+	ps.redisUnsubscribe(ctx, drop)
 }
 
 // Publish sends payload on topic's name (PUBLISH; SPUBLISH on a cluster).
@@ -387,7 +568,7 @@ func (ps *pubsub) worker(w chan delivery) {
 			return
 		case d := <-w:
 			ps.mu.RLock()
-			hs := ps.topics[d.topic]
+			hs := ps.topics[d.topic].hs
 			ps.mu.RUnlock()
 			// The handlers must not modify the payload (coord.Handler), so
 			// the string rueidis allocated is shared, not copied.
@@ -411,13 +592,17 @@ type cell struct {
 
 	ready     chan struct{} // closed once the first connection is published
 	readyOnce sync.Once
-	stop      chan struct{} // closed when the cell is removed
-	stopOnce  sync.Once
+	// recovers: a connection established by this cell is a reconnect
+	// (OnReconnect), true after its first one, or from the start for a
+	// master that appeared after New. Runner only.
+	recovers bool
+	stop     chan struct{} // closed when the cell is removed
+	stopOnce sync.Once
 }
 
 func (ps *pubsub) newCell(addr string, client rueidis.Client) *cell {
 	return &cell{ps: ps, addr: addr, client: client, ready: make(chan struct{}),
-		stop: make(chan struct{})}
+		stop: make(chan struct{}), recovers: ps.started.Load()}
 }
 
 func (cl *cell) name() string {
@@ -464,7 +649,7 @@ func (cl *cell) run() {
 		default:
 		}
 		if err != nil {
-			ps.c.opts.Logf("coord/redis: pub/sub connection to %s: %v", cl.name(), err)
+			ps.c.opts.Logger.Warn("coord/redis: pub/sub connection lost", "node", cl.name(), "err", err)
 			if ps.sharded {
 				ps.askRefresh()
 			}
@@ -501,8 +686,18 @@ func (cl *cell) session() (established bool, err error) {
 		dc.Close()
 		release()
 	}()
-	wait := dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: ps.onMessage, OnSubscription: cl.onSubscription})
-	if err := cl.resubscribe(dc); err != nil {
+	var pr prober
+	probe := cl.probeTopic()
+	wait := dc.SetPubSubHooks(rueidis.PubSubHooks{
+		OnMessage: func(m rueidis.PubSubMessage) {
+			pr.received.Add(1)
+			if m.Channel != probe {
+				ps.onMessage(m)
+			}
+		},
+		OnSubscription: cl.onSubscription,
+	})
+	if err := cl.resubscribe(dc, probe); err != nil {
 		return false, err
 	}
 	cl.mu.Lock()
@@ -515,16 +710,116 @@ func (cl *cell) session() (established bool, err error) {
 	}()
 	ps.c.st.psConnects.Add(1)
 	cl.readyOnce.Do(func() { close(cl.ready) })
-	select {
-	case err := <-wait:
-		if err == nil {
-			err = errors.New("connection closed")
+	if cl.recovers {
+		ps.c.st.reconnects.Add(1)
+		ps.c.reconnects.fire()
+	}
+	cl.recovers = true
+	var tick <-chan time.Time
+	if probe != "" {
+		t := time.NewTicker(ps.c.opts.ProbeInterval / 8)
+		defer t.Stop()
+		tick = t.C
+		pr.reset(time.Now())
+	}
+	for {
+		select {
+		case err := <-wait:
+			if err == nil {
+				err = errors.New("connection closed")
+			}
+			return true, err
+		case <-cl.stop:
+			return true, nil
+		case <-ps.done:
+			return true, nil
+		case now := <-tick:
+			if err := cl.probe(&pr, probe, now); err != nil {
+				ps.c.st.probeRestarts.Add(1)
+				return true, err
+			}
 		}
-		return true, err
-	case <-cl.stop:
-		return true, nil
-	case <-ps.done:
-		return true, nil
+	}
+}
+
+// prober is a session's delivery probe (centrifuge PR 594): a connection
+// can stay up, answering its keepalive PINGs, and yet receive nothing,
+// e.g. attached to a master that failed over while the publishers moved to
+// the new one (centrifugo issue 1189). A connection that received nothing
+// for ProbeInterval publishes a probe to a channel of its own through the
+// command client, which reaches whatever Redis publishers reach; if the
+// probe has not come back half an interval later, the connection is
+// replaced. Checked every eighth of an interval, so a connection gone
+// silent is replaced within 1.9 intervals of its last message. A probe
+// whose PUBLISH failed does not count: then publishing is what is broken,
+// which calls report. received is the hook's; the rest the runner's.
+type prober struct {
+	received   atomic.Uint64
+	seen       uint64    // received at the last change noticed
+	lastChange time.Time // when it was noticed
+	sentAt     time.Time // the probe in flight, zero if none
+}
+
+func (pr *prober) reset(now time.Time) {
+	pr.seen, pr.lastChange, pr.sentAt = pr.received.Load(), now, time.Time{}
+}
+
+// probe runs one check of a session's prober, and returns an error when
+// the connection must be replaced.
+func (cl *cell) probe(pr *prober, topic string, now time.Time) error {
+	c := cl.ps.c
+	interval := c.opts.ProbeInterval
+	if n := pr.received.Load(); n != pr.seen {
+		pr.reset(now)
+		return nil
+	}
+	if !pr.sentAt.IsZero() {
+		if now.Sub(pr.sentAt) >= interval/2 {
+			return fmt.Errorf("a probe published %v ago did not come back: the connection receives nothing", now.Sub(pr.sentAt).Round(time.Millisecond))
+		}
+		return nil
+	}
+	if now.Sub(pr.lastChange) < interval {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(c.bg, min(c.opts.WriteTimeout, interval/2))
+	defer cancel()
+	if err := c.client.Do(ctx, c.publishCmd(topic, []byte("probe"))).Error(); err != nil {
+		return nil // publishing is broken, not this connection
+	}
+	c.st.probes.Add(1)
+	pr.sentAt = time.Now()
+	return nil
+}
+
+// probeTopic is the channel the session's probes go to, "" with probes
+// off: the coordinator's own ("mesh:probe:<random>"), on a cluster with a
+// hash tag that puts it in a slot of this cell's master.
+func (cl *cell) probeTopic() string {
+	ps := cl.ps
+	if ps.c.opts.ProbeInterval <= 0 {
+		return ""
+	}
+	name := "mesh:probe:" + ps.c.id
+	if !ps.sharded {
+		return name
+	}
+	t := ps.topo.Load()
+	for s, owner := range t.owner {
+		if owner == cl {
+			return name + ":{" + slotTag(uint16(s)) + "}"
+		}
+	}
+	return "" // the master serves no slot: nothing to receive
+}
+
+// slotTag returns a short string whose hash slot is s.
+func slotTag(s uint16) string {
+	for i := 0; ; i++ {
+		tag := "p" + strconv.Itoa(i)
+		if crc16(tag)%numSlots == s {
+			return tag
+		}
 	}
 }
 
@@ -547,8 +842,8 @@ func (cl *cell) clientFor() (rueidis.Client, error) {
 
 // resubscribe subscribes every topic the cell carries, in batches of at
 // most ResubscribeBatch channels (on a cluster, one slot per SSUBSCRIBE),
-// all in one pipeline.
-func (cl *cell) resubscribe(dc rueidis.DedicatedClient) error {
+// and the session's probe topic, unless "", all in one pipeline.
+func (cl *cell) resubscribe(dc rueidis.DedicatedClient, probe string) error {
 	ps := cl.ps
 	t := ps.topo.Load()
 	var groups map[uint16][]string
@@ -579,16 +874,19 @@ func (cl *cell) resubscribe(dc rueidis.DedicatedClient) error {
 	}
 	ctx, cancel := context.WithTimeout(ps.c.bg, 2*ps.c.opts.WriteTimeout)
 	defer cancel()
-	if len(batches) == 0 {
+	if len(batches) == 0 && probe == "" {
 		// Nothing to resubscribe: make sure the connection is up before
 		// publishing it, so that "ready" means reachable.
 		return dc.Do(ctx, dc.B().Ping().Build()).Error()
 	}
-	cmds := make([]rueidis.Completed, len(batches))
+	cmds := make([]rueidis.Completed, 0, len(batches)+1)
 	n := 0
-	for i, b := range batches {
-		cmds[i] = ps.subscribeCmd(dc, b...)
+	for _, b := range batches {
+		cmds = append(cmds, ps.subscribeCmd(dc, b...))
 		n += len(b)
+	}
+	if probe != "" {
+		cmds = append(cmds, ps.subscribeCmd(dc, probe))
 	}
 	for _, r := range dc.DoMulti(ctx, cmds...) {
 		if err := r.Error(); err != nil {
@@ -677,7 +975,7 @@ func (ps *pubsub) topologyLoop() {
 		}
 		ctx, cancel := context.WithTimeout(ps.c.bg, ps.c.opts.WriteTimeout)
 		if err := ps.refreshTopology(ctx); err != nil {
-			ps.c.opts.Logf("coord/redis: read cluster slots: %v", err)
+			ps.c.opts.Logger.Warn("coord/redis: could not read cluster slots", "err", err)
 		} else {
 			ps.resubscribeMoved(ctx)
 		}
@@ -773,6 +1071,7 @@ func (ps *pubsub) installTopology(owner []string) (old, t *topology, err error) 
 	}
 	t = &topology{owner: make([]*cell, numSlots)}
 	used := make(map[string]bool)
+	var fresh []*cell
 	for s, addr := range owner {
 		if addr == "" {
 			continue
@@ -781,12 +1080,16 @@ func (ps *pubsub) installTopology(owner []string) (old, t *topology, err error) 
 		if cl == nil {
 			cl = ps.newCell(addr, nil)
 			ps.cells[addr] = cl
-			ps.startCell(cl)
+			fresh = append(fresh, cl)
 		}
 		used[addr] = true
 		t.owner[s] = cl
 	}
 	old = ps.topo.Swap(t)
+	// Started once the map that names their slots is in place.
+	for _, cl := range fresh {
+		ps.startCell(cl)
+	}
 	for addr, cl := range ps.cells {
 		if !used[addr] {
 			delete(ps.cells, addr)

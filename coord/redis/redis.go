@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 // for concurrent use; see the package documentation.
 type Coordinator struct {
 	opts    Options
+	id      string // random, names this coordinator's probe channels
 	client  rueidis.Client
 	cluster bool
 	l       layout
@@ -25,6 +27,9 @@ type Coordinator struct {
 
 	ps    *pubsub
 	sweep sweeper
+	joins joiner
+
+	reconnects handlers
 
 	// bg is the context of the background work (sweeps, resubscriptions,
 	// slot map reads), canceled by Close so that it never waits them out.
@@ -42,6 +47,7 @@ type Coordinator struct {
 var (
 	_ coord.Coordinator = (*Coordinator)(nil)
 	_ coord.Admin       = (*Coordinator)(nil)
+	_ coord.Observed    = (*Coordinator)(nil)
 )
 
 // New connects to Redis, detects whether it is a cluster, and starts the
@@ -52,7 +58,7 @@ func New(ctx context.Context, o Options) (*Coordinator, error) {
 		return nil, err
 	}
 	o = o.withDefaults()
-	c := &Coordinator{opts: o, done: make(chan struct{})}
+	c := &Coordinator{opts: o, id: rand.Text(), done: make(chan struct{})}
 	c.bg, c.stopBG = context.WithCancel(context.Background())
 	client, err := rueidis.NewClient(c.clientOption(o.Addrs, false))
 	if err != nil {
@@ -73,7 +79,7 @@ func New(ctx context.Context, o Options) (*Coordinator, error) {
 	c.l = newLayout(c.cluster, parts)
 	if err := c.loadScripts(ctx); err != nil {
 		// Not fatal: a NOSCRIPT falls back to EVAL.
-		o.Logf("coord/redis: load scripts: %v", err)
+		o.Logger.Warn("coord/redis: could not load scripts (EVAL falls back)", "err", err)
 	}
 	c.ps = newPubSub(c)
 	if err := c.ps.start(ctx); err != nil {
@@ -85,6 +91,7 @@ func New(ctx context.Context, o Options) (*Coordinator, error) {
 	c.sweep.init(c)
 	c.wg.Add(1)
 	go c.sweep.run()
+	c.joins.init(c)
 	return c, nil
 }
 
@@ -151,6 +158,7 @@ func (c *Coordinator) Close() error {
 		c.closed.Store(true)
 		c.stopBG()
 		close(c.done)
+		c.joins.close()
 		c.ps.stop()
 		c.wg.Wait()
 		c.client.Close()

@@ -31,7 +31,6 @@ func testOptions(addrs []string) redis.Options {
 		ReconnectDelay:    20 * time.Millisecond,
 		MaxReconnectDelay: 200 * time.Millisecond,
 		Partitions:        8,
-		Logf:              func(string, ...any) {},
 	}
 }
 

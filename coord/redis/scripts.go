@@ -60,6 +60,8 @@ var (
 	scriptConnUnregister     = loadScript("conn_unregister")
 	scriptConnRemove         = loadScript("conn_remove")
 	scriptRoomAdd            = loadScript("room_add")
+	scriptRoomAddMany        = loadScript("room_add_many")
+	scriptPresenceJoinMany   = loadScript("presence_join_many")
 	scriptRoomRemove         = loadScript("room_remove")
 	scriptRoomLeaveAll       = loadScript("room_leave_all")
 	scriptRoomClear          = loadScript("room_clear")
@@ -129,7 +131,7 @@ func (c *Coordinator) reloadScripts() {
 		defer cancel()
 		c.st.scriptLoads.Add(1)
 		if err := c.loadScripts(ctx); err != nil && !c.closed.Load() {
-			c.opts.Logf("coord/redis: load scripts: %v", err)
+			c.opts.Logger.Warn("coord/redis: could not load scripts (EVAL falls back)", "err", err)
 		}
 	}()
 }

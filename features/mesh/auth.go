@@ -268,7 +268,7 @@ func (s *Server) verify(c *Connection, a *connActive, fn func(context.Context) (
 		}
 		meta = p.meta
 	}
-	if !s.opts.NoAssignID {
+	if c.wantsID {
 		// Before release: ahead of every reply, as for any connection.
 		var buf [128]byte
 		c.c.SendText(protocol.AppendAssignID(buf[:0], c.id))

@@ -24,7 +24,7 @@ func BenchmarkCommandRoundTrip(b *testing.B) {
 	}
 	defer nc.Close()
 	br := bufio.NewReader(nc)
-	_, _ = io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+	_, _ = io.WriteString(nc, "GET /?mesh-assign-id=1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 	for {
 		line, err := br.ReadString('\n')
@@ -83,7 +83,7 @@ func readFrame(b *testing.B, br *bufio.Reader) []byte {
 func BenchmarkRoomBroadcast(b *testing.B) {
 	for _, members := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("members=%d/msg=128B", members), func(b *testing.B) {
-			sim, s := simServer(b, 2, Options{PingInterval: -1, LatencyInterval: -1, NoAssignID: true})
+			sim, s := simServer(b, 2, Options{PingInterval: -1, LatencyInterval: -1, AssignID: AssignIDNever})
 			for i := 0; i < members; i++ {
 				sc := sim.Open(handlerOf(s))
 				c := sc.Conn().Value().(*Connection)
@@ -150,7 +150,7 @@ func BenchmarkCommandPipelined(b *testing.B) {
 	}
 	defer nc.Close()
 	br := bufio.NewReaderSize(nc, 64<<10)
-	_, _ = io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+	_, _ = io.WriteString(nc, "GET /?mesh-assign-id=1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 	for {
 		line, err := br.ReadString('\n')

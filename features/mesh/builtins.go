@@ -67,18 +67,12 @@ func (s *Server) registerBuiltins() {
 		if !s.mayJoinMore(c.Conn, room) {
 			return nil, errTooManyRooms
 		}
-		if err := s.AddToRoom(c, room, c.Conn.id); err != nil {
+		present, err := s.joinRoom(c, room, c.Conn.id)
+		if err != nil {
 			return nil, s.coordFailed(c.Command, err)
 		}
-		present := []string{}
-		if _, tracked := s.pres.lookup(room); tracked {
-			p, err := s.co.PresentConnections(c, room)
-			if err != nil {
-				return nil, s.coordFailed(c.Command, err)
-			}
-			if p != nil {
-				present = p
-			}
+		if present == nil {
+			present = []string{}
 		}
 		return protocol.JoinRoomReply{Success: true, Present: present}, nil
 	})

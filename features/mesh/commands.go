@@ -266,20 +266,42 @@ func (s *Server) execute(c *Connection, a *connActive, q *queued) (result any, e
 	}()
 	for _, mw := range global {
 		if err := mw(mc); err != nil {
-			return nil, err
+			return nil, s.unavailable(err)
 		}
 	}
 	for _, mw := range cmd.mws {
 		if err := mw(mc); err != nil {
-			return nil, err
+			return nil, s.unavailable(err)
 		}
 	}
-	return cmd.h(mc)
+	result, err = cmd.h(mc)
+	return result, s.unavailable(err)
+}
+
+// unavailable gives an application's error that comes from an unreachable
+// coordinator (a Server method it called) errUnavailable's code, unless it
+// chose a code of its own.
+func (s *Server) unavailable(err error) error {
+	if err == nil || !errors.Is(err, coord.ErrUnavailable) {
+		return err
+	}
+	var ce *protocol.CodeError
+	if errors.As(err, &ce) {
+		return err
+	}
+	s.m.coordError()
+	return fmt.Errorf("%w (%w)", errUnavailable, err)
 }
 
 // errCoordinator answers a command the coordinator failed. The client gets
 // this, not the coordinator's text, which names internals.
 var errCoordinator = protocol.NewCodeError("the server could not complete the command", protocol.CodeServer, protocol.NameError)
+
+// errUnavailable answers a command whose coordinator could not reach its
+// backend (coord.ErrUnavailable: Redis down or out of reach), built-in or
+// application: the client learns that retrying later may work, and the
+// call failed fast rather than waiting out the client's timeout.
+var errUnavailable = protocol.Unavailable("the server's shared state (Redis) is unavailable; try again later")
 
 // errInternal answers a command that failed on a bug (a panic with an
 // error value, a reply that could not be encoded).
@@ -301,6 +323,9 @@ func (s *Server) coordFailed(command string, err error) error {
 		return fmt.Errorf("%w (%s: %w)", errInvalidArgument, command, err)
 	case errors.Is(err, errConnectionGone):
 		return fmt.Errorf("%w (%s: %w)", errCoordinator, command, err) // no one reads the reply
+	case errors.Is(err, coord.ErrUnavailable):
+		s.m.coordError()
+		return fmt.Errorf("%w (%s: coordinator: %w)", errUnavailable, command, err)
 	}
 	s.m.coordError()
 	return fmt.Errorf("%w (%s: coordinator: %w)", errCoordinator, command, err)

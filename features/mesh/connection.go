@@ -39,6 +39,7 @@ type Connection struct {
 	// liveness, loop only (packed beside the atomics: an idle connection's
 	// size class is what it costs)
 	alive       bool
+	wantsID     bool         // asked for mesh/assign-id (Options.AssignID); set in OnOpen
 	missedPongs uint16       // saturates: past 65,534 allowed, never closed for them
 	latencyMs   atomic.Int32 // last measured round trip (ms), read by Latency from any goroutine
 	latencyAt   int64        // when the last latency:request went out (unix ns)
@@ -85,6 +86,9 @@ type connActive struct {
 	subsDone bool                     // cleanup has taken subs; no more may be added
 	subs     map[subKey]*route        // what it receives, and through which route (subscriptions.go)
 	present  map[string]time.Duration // tracked rooms it is present in, with their TTL
+	// meta is the connection's metadata as this node last set it, nil if
+	// it set none: what recovery writes back (recover.go).
+	meta []byte
 }
 
 // activate returns c's connActive, making it if c has none. The CAS makes
@@ -122,6 +126,15 @@ func (c *Connection) setPresent(room string, ttl time.Duration) {
 		a.present = make(map[string]time.Duration)
 	}
 	a.present[room] = ttl
+}
+
+// keepMetadata remembers meta (not copied: the caller's and never
+// modified) as what this node last set for c.
+func (c *Connection) keepMetadata(meta []byte) {
+	a := c.activate()
+	a.mu.Lock()
+	a.meta = meta
+	a.mu.Unlock()
 }
 
 // Registration states (Connection.life): the connection is registered with

@@ -97,6 +97,15 @@
 // caused, info for refused connections, warn for failures the server
 // survived, error for bugs; lines a lasting fault repeats are rate-limited
 // (internal/ratelog).
+// Several nodes on one coordinator (coord/redis) serve as one. A join is
+// one coordinator call (coord.Joins), batched with other connections'
+// joins. A command whose coordinator cannot reach its backend fails at
+// once with EUNAVAILABLE (protocol.CodeUnavailable), the connection stays
+// up, and when the coordinator reconnects (coord.Recovery) the node writes
+// back its connections, their metadata, rooms and presence (recover.go).
+// Every node's janitor removes, about once per NodeTTL, what nodes that
+// died without cleaning up left behind (janitor.go); a node that shuts
+// down cleanly removes its own state at once.
 //
 // Broadcasts are encoded once per node: a channel message, room broadcast or
 // broadcast to all travels through the coordinator's pub/sub as the encoded

@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/internal/testutil"
+	"github.com/meshfast/meshfast/protocol"
 )
 
 func TestMain(m *testing.M) {
@@ -81,7 +82,7 @@ func dialWireWith(t testing.TB, s *Server, path string, h http.Header) (*wire, *
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, resp, err := websocket.Dial(ctx, s.Engine().URL()+path, &websocket.DialOptions{HTTPClient: noKeepAlive, HTTPHeader: h})
+	c, resp, err := websocket.Dial(ctx, s.Engine().URL()+askID(path), &websocket.DialOptions{HTTPClient: noKeepAlive, HTTPHeader: h})
 	if err != nil {
 		return nil, resp, err
 	}
@@ -103,6 +104,15 @@ func dialWireWith(t testing.TB, s *Server, path string, h http.Header) (*wire, *
 		}
 	}()
 	return w, resp, nil
+}
+
+// askID adds the query parameter with which a client asks for the
+// mesh/assign-id push to path, as meshfast's Go client does.
+func askID(path string) string {
+	if strings.Contains(path, "?") {
+		return path + "&" + protocol.AssignIDParam + "=1"
+	}
+	return path + "?" + protocol.AssignIDParam + "=1"
 }
 
 // welcome reads the mesh/assign-id push and waits until s has the

@@ -11,7 +11,13 @@ func (s *Server) SetConnectionMetadata(ctx context.Context, connID string, meta 
 	if err != nil {
 		return err
 	}
-	return s.co.SetConnectionMetadata(ctx, connID, b)
+	if err := s.co.SetConnectionMetadata(ctx, connID, b); err != nil {
+		return err
+	}
+	if c := s.Connection(connID); c != nil {
+		c.keepMetadata(b)
+	}
+	return nil
 }
 
 // ConnectionMetadata returns connID's metadata, nil when it has none.

@@ -15,6 +15,9 @@ type metrics struct {
 	coordErrors *perf.Counter
 	refusals    *perf.Counter
 	limits      map[string]*perf.Counter // by limit (limits.go)
+	recoveries  *perf.Counter
+	deadNodes   *perf.Counter
+	deadConns   *perf.Counter
 	cmdTime     *perf.Tracker
 	rtt         *perf.Tracker
 }
@@ -33,6 +36,9 @@ func (m *metrics) init(reg *perf.Metrics) {
 		m.limits[l] = reg.Counter("mesh_limit_refusals_total", "Commands refused by a per-connection limit (code ELIMIT).",
 			perf.Label{Name: "limit", Value: l})
 	}
+	m.recoveries = reg.Counter("mesh_recoveries_total", "Times this node wrote its connections, rooms and presence back after the coordinator reconnected.")
+	m.deadNodes = reg.Counter("mesh_dead_nodes_removed_total", "Dead nodes (heartbeat lapsed) whose state this node's janitor removed.")
+	m.deadConns = reg.Counter("mesh_dead_node_connections_removed_total", "Connections of dead nodes this node's janitor removed.")
 	m.cmdTime = reg.Tracker("mesh_command_seconds", "Time from a command's arrival on the loop to its reply.", perf.Options{})
 	m.rtt = reg.Tracker("mesh_latency_rtt_seconds", "Round trip of latency:request to latency:response per connection.", perf.Options{})
 }
@@ -63,6 +69,19 @@ func (m *metrics) coordError() {
 func (m *metrics) limited(limit string) {
 	if m.on {
 		m.limits[limit].Inc()
+	}
+}
+
+func (m *metrics) recovery() {
+	if m.on {
+		m.recoveries.Inc()
+	}
+}
+
+func (m *metrics) deadNode(conns int) {
+	if m.on {
+		m.deadNodes.Inc()
+		m.deadConns.Add(uint64(conns))
 	}
 }
 

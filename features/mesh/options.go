@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/meshfast/meshfast/coord"
+	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/perf"
+	"github.com/meshfast/meshfast/protocol"
 )
 
 // Defaults of Options fields.
@@ -34,6 +36,8 @@ const (
 	DefaultCoordTimeout = 5 * time.Second
 	// DefaultAuthTimeout is the default of Options.AuthTimeout.
 	DefaultAuthTimeout = 10 * time.Second
+	// DefaultNodeTTL is the default of Options.NodeTTL.
+	DefaultNodeTTL = 30 * time.Second
 )
 
 // Options configures a Server. The zero value works.
@@ -47,6 +51,15 @@ type Options struct {
 
 	// NodeID names this node in the coordinator. Zero means a random id.
 	NodeID string
+
+	// NodeTTL is how long this node counts as alive after its last
+	// heartbeat (sent every third of it). Every node's janitor removes,
+	// about every NodeTTL, the connections, rooms and presence of the nodes
+	// whose heartbeat lapsed (a process killed with SIGKILL), so their
+	// clients leave rooms on the other nodes within about twice NodeTTL;
+	// their presence lapses sooner, with its own TTL. Zero means
+	// DefaultNodeTTL.
+	NodeTTL time.Duration
 
 	// PingInterval is how often each connection gets a "ping" push.
 	// Zero means DefaultPingInterval; negative disables pings.
@@ -119,10 +132,13 @@ type Options struct {
 	// Zero means DefaultCoordTimeout.
 	CoordTimeout time.Duration
 
-	// NoAssignID turns off the "mesh/assign-id" push that tells each
-	// connection its id right after it opens (Mesh's JS client ignores it;
-	// meshfast's Go client uses it).
-	NoAssignID bool
+	// AssignID says when a connection is told its id with a
+	// "mesh/assign-id" push right after it opens. The zero value,
+	// AssignIDOnRequest, sends it to clients that ask for it in the
+	// upgrade request (protocol.AssignIDParam), as meshfast's Go client
+	// does; Mesh's JavaScript client never asks, and would hand the push to
+	// its "message" listeners as if the application had sent it.
+	AssignID AssignIDMode
 
 	// Metrics, if set, receives the server's trackers and counters:
 	// mesh_command_seconds (time from a command's arrival to its reply),
@@ -211,6 +227,7 @@ func (o Options) Validate() error {
 		{"MaxRoomsPerConnection", int64(o.MaxRoomsPerConnection)},
 		{"MaxSubscriptionsPerConnection", int64(o.MaxSubscriptionsPerConnection)},
 		{"CommandBurst", int64(o.CommandBurst)},
+		{"NodeTTL", int64(o.NodeTTL)},
 	} {
 		if f.v < 0 {
 			return fmt.Errorf("%w: %s is negative (zero means the default)", ErrInvalidOptions, f.name)
@@ -263,8 +280,38 @@ func (o Options) withDefaults() Options {
 	if o.CommandRate > 0 && o.CommandBurst <= 0 {
 		o.CommandBurst = int(math.Max(1, math.Ceil(o.CommandRate)))
 	}
+	if o.NodeTTL <= 0 {
+		o.NodeTTL = DefaultNodeTTL
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
+}
+
+// AssignIDMode says when a connection gets the mesh/assign-id push
+// (Options.AssignID).
+type AssignIDMode uint8
+
+// AssignID modes.
+const (
+	// AssignIDOnRequest pushes the id when the upgrade request has the
+	// query parameter protocol.AssignIDParam.
+	AssignIDOnRequest AssignIDMode = iota
+	// AssignIDAlways pushes the id to every connection.
+	AssignIDAlways
+	// AssignIDNever never pushes it.
+	AssignIDNever
+)
+
+// wantsID reports whether a connection upgraded with r gets the push.
+// Loop only (r is valid during OnOpen).
+func (m AssignIDMode) wantsID(r *engine.Request) bool {
+	switch m {
+	case AssignIDAlways:
+		return true
+	case AssignIDOnRequest:
+		return r != nil && r.HasQuery(protocol.AssignIDParam)
+	}
+	return false
 }

@@ -136,17 +136,6 @@ func (p *presence) publishEvent(ctx context.Context, typ, connID, room string, s
 	}
 }
 
-func (p *presence) joinID(ctx context.Context, connID, room string, ttl time.Duration) error {
-	fresh, err := p.s.co.JoinPresence(ctx, room, connID, ttl)
-	if err != nil {
-		return err
-	}
-	if fresh {
-		p.publishEvent(ctx, protocol.PresenceJoin, connID, room, nil)
-	}
-	return nil
-}
-
 func (p *presence) leaveID(ctx context.Context, connID, room string) error {
 	if _, ok := p.lookup(room); !ok {
 		return nil

@@ -32,7 +32,7 @@ func BenchmarkPresenceChurn(b *testing.B) {
 		b.Run(fmt.Sprintf("conns=%d/subscribers=%d", conns, subscribers), func(b *testing.B) {
 			co := memory.New(memory.Options{})
 			defer co.Close() // after the servers: they do not close it
-			o := Options{Coordinator: co, PingInterval: -1, LatencyInterval: -1, NoAssignID: true}
+			o := Options{Coordinator: co, PingInterval: -1, LatencyInterval: -1, AssignID: AssignIDNever}
 			simA, simB := engine.NewSimulator(engine.Options{Loops: 2}), engine.NewSimulator(engine.Options{Loops: 2})
 			sa, err := New(simA.Engine(), o)
 			if err != nil {

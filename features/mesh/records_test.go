@@ -709,7 +709,7 @@ func raceEnabled() bool {
 // simRecordServer subscribes n simulated connections to id in patch mode
 // (and one in full mode), on the engine's in-process simulator.
 func simRecordServer(tb testing.TB, n int, id string) (*engine.Simulator, *Server) {
-	sim, s := simServer(tb, 2, Options{PingInterval: -1, LatencyInterval: -1, NoAssignID: true})
+	sim, s := simServer(tb, 2, Options{PingInterval: -1, LatencyInterval: -1, AssignID: AssignIDNever})
 	for i := 0; i <= n; i++ {
 		c := sim.Open((*handler)(s)).Conn().Value().(*Connection)
 		waitRegistered(tb, c)

@@ -2,32 +2,55 @@ package mesh
 
 import (
 	"context"
+	"time"
 
 	"github.com/meshfast/meshfast/coord"
+	"github.com/meshfast/meshfast/protocol"
 )
 
 // AddToRoom adds the connection connID, on any node, to room. The
-// connection starts receiving the room's broadcasts at once; if the room
-// is presence-tracked it becomes present (a "join" event).
+// connection starts receiving the room's broadcasts at once if it is on
+// this node, and a moment later on another (its node is sent the change:
+// a broadcast right after AddToRoom returns may miss it there, since the
+// two travel separately, on a Redis Cluster even through different
+// masters); if the room is presence-tracked it becomes present (a "join"
+// event).
 func (s *Server) AddToRoom(ctx context.Context, room, connID string) error {
-	if _, err := s.co.AddToRoom(ctx, room, connID); err != nil {
-		return err
+	_, err := s.joinRoom(ctx, room, connID)
+	return err
+}
+
+// joinRoom is AddToRoom, returning the room's present connections when it
+// is tracked (nil otherwise), as mesh/join-room answers. Membership,
+// presence, the "join" event and the present list are one coordinator call
+// (coord.Joins), which a Redis coordinator sends together with the joins
+// of other connections: a join storm costs Redis round trips per batch of
+// joins, not several per join as in Mesh.
+func (s *Server) joinRoom(ctx context.Context, room, connID string) ([]string, error) {
+	var ttl time.Duration
+	var event []byte
+	if o, ok := s.pres.lookup(room); ok {
+		ttl = o.TTL
+		event = protocol.AppendPresenceUpdate(nil, protocol.PresenceJoin, connID, room, time.Now().UnixMilli(), nil)
+	}
+	j, err := s.co.JoinRoom(ctx, room, connID, ttl, event)
+	if err != nil {
+		return nil, err
 	}
 	if c := s.Connection(connID); c != nil {
 		if err := s.joinLocal(ctx, c, room); err != nil {
-			return err
+			return nil, err
 		}
 	} else if err := s.tellOwner(ctx, nodeMsgJoin, room, connID); err != nil {
-		return err
+		return nil, err
 	}
-	if o, ok := s.pres.lookup(room); ok {
-		return s.pres.joinID(ctx, connID, room, o.TTL)
-	}
-	return nil
+	return j.Present, nil
 }
 
 // RemoveFromRoom removes connID, on any node, from room (marking it absent
-// first when the room is tracked, as Mesh does).
+// first when the room is tracked, as Mesh does). For a connection of
+// another node the membership is gone at once but its node stops its
+// delivery a moment later, as for AddToRoom.
 func (s *Server) RemoveFromRoom(ctx context.Context, room, connID string) error {
 	if err := s.pres.leaveID(ctx, connID, room); err != nil {
 		return err

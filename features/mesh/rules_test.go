@@ -58,10 +58,21 @@ func TestBroadcastAcrossNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// b1 joined from node A: wait until node B applied it.
+	// b1 joined from node A: wait until node B applied it, its loop
+	// included. The connection's set holds the room before the loop does
+	// (subscriptions.take), so wait for the task that applies the join,
+	// in b1's queue, to have finished.
 	testutil.Eventually(t, 5*time.Second, func() error {
-		if sb.subs.holds(sb.Connection(b1.id), roomSource, "r") == nil {
+		c := sb.Connection(b1.id)
+		if sb.subs.holds(c, roomSource, "r") == nil {
 			return fmt.Errorf("node B has not joined %s to the room", b1.id)
+		}
+		a := c.active.Load()
+		a.qmu.Lock()
+		busy := a.running
+		a.qmu.Unlock()
+		if busy {
+			return fmt.Errorf("node B is still applying the join of %s", b1.id)
 		}
 		return nil
 	})

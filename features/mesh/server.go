@@ -56,6 +56,10 @@ type Server struct {
 	// set by the presence feature
 	presenceHook func(ctx context.Context, r coord.RemovedConnection)
 	pongHook     func(c *Connection)
+
+	// recovery (recover.go)
+	recoverKick chan struct{} // capacity 1
+	stopRecover func()
 }
 
 // New creates a Mesh server and registers it on e at Options.Path. Call it
@@ -92,7 +96,7 @@ func New(e *engine.Engine, o Options) (*Server, error) {
 	s.m.init(o.Metrics)
 	ctx, cancel := context.WithTimeout(context.Background(), o.CoordTimeout)
 	defer cancel()
-	if err := s.co.RegisterNode(ctx, s.nodeID, nodeTTL); err != nil {
+	if err := s.co.RegisterNode(ctx, s.nodeID, o.NodeTTL); err != nil {
 		return nil, fmt.Errorf("mesh: register node: %w", err)
 	}
 	if err := s.subscribeNode(ctx); err != nil {
@@ -102,17 +106,17 @@ func New(e *engine.Engine, o Options) (*Server, error) {
 	s.registerRecordBuiltins()
 	s.registerPresenceBuiltins()
 	s.pres.start(s)
+	s.startRecovery()
 	e.Handle(o.Path, (*handler)(s))
-	s.bg.Add(1)
+	s.bg.Add(2)
 	go s.heartbeat()
+	go s.janitor()
 	return s, nil
 }
 
-const nodeTTL = 30 * time.Second
-
 func (s *Server) heartbeat() {
 	defer s.bg.Done()
-	t := time.NewTicker(nodeTTL / 3)
+	t := time.NewTicker(s.opts.NodeTTL / 3)
 	defer t.Stop()
 	for {
 		select {
@@ -121,7 +125,7 @@ func (s *Server) heartbeat() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.CoordTimeout)
-		if err := s.co.RegisterNode(ctx, s.nodeID, nodeTTL); err != nil {
+		if err := s.co.RegisterNode(ctx, s.nodeID, s.opts.NodeTTL); err != nil {
 			s.log.Warn("mesh: node heartbeat failed", "err", err)
 		}
 		cancel()
@@ -146,6 +150,7 @@ func (s *Server) Close() error {
 	}
 	close(s.stop)
 	s.pres.stopExp()
+	s.stopRecovery()
 	s.bg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CoordTimeout)
 	defer cancel()
@@ -183,20 +188,21 @@ func (s *Server) ctx() (context.Context, context.CancelFunc) {
 // handler is the Server seen by the engine; its methods run on the loop.
 type handler Server
 
-func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
+func (h *handler) OnOpen(ec *engine.Conn, r *engine.Request) {
 	s := (*Server)(h)
 	now := time.Now().UnixNano()
 	c := &Connection{
-		id:    s.newConnID(ec),
-		c:     ec,
-		alive: true,
+		id:      s.newConnID(ec),
+		c:       ec,
+		alive:   true,
+		wantsID: s.opts.AssignID.wantsID(r),
 	}
 	p, _ := ec.Value().(*pendingAuth) // left by CheckHandshake
 	if p != nil && p.auth != nil {
 		c.auth.Store(p.auth)
 	}
 	ec.SetValue(c)
-	if !s.opts.NoAssignID && (p == nil || p.verify == nil) {
+	if c.wantsID && (p == nil || p.verify == nil) {
 		// (A connection still to be verified is told its id once it is.)
 		var buf [128]byte
 		_ = ec.WriteText(protocol.AppendAssignID(buf[:0], c.id))
@@ -251,6 +257,9 @@ func (s *Server) register(c *Connection, meta []byte, hooks []func(*Connection))
 		ctx, cancel = s.ctx()
 	}
 	err := s.co.RegisterConnection(ctx, c.id, s.nodeID)
+	if meta != nil {
+		c.keepMetadata(meta) // written back if the coordinator loses it
+	}
 	if err == nil && meta != nil {
 		// Before the CAS below: a cleanup never runs before it, so it
 		// cannot leave the metadata of a gone connection behind.

@@ -353,6 +353,12 @@ func rawConnect(t *testing.T, n *Node, query string) (*websocket.Conn, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// The client asks for its id, as meshfast's Go client does.
+	if query == "" {
+		query = "?mesh-assign-id=1"
+	} else {
+		query += "&mesh-assign-id=1"
+	}
 	ws, _, err := websocket.Dial(ctx, "ws://"+n.Addr().String()+"/"+query, &websocket.DialOptions{
 		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{KeepAlive: -1}).DialContext}}})
 	if err != nil {

@@ -16,6 +16,13 @@
 // keys.go lists every key; the environment variable and flag of each are
 // derived from its path (EnvName, FlagName).
 //
+// With Config.Redis.URL set (redis.url, MESHFAST_REDIS_URL, -redis) Start
+// connects to Redis (coord/redis) and the node serves with every other
+// node on that Redis as one; Shutdown removes the node's state and closes
+// the connection. /health shows the backend as checked every
+// DefaultHealthInterval by a goroutine of the node (503 while it is down),
+// and /metrics its counters, through coord.Observed.
+//
 // # Concurrency
 //
 // Config and Settings are values; Validate and Start may be called from

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/meshfast/meshfast/coord/redis"
 )
 
 // A key is one setting of the configuration. Its path is where it sits in
@@ -19,8 +21,8 @@ import (
 // Flat keys at the top are the node's listener, limits and liveness: their
 // variables are the ones the binary read before it had a file
 // (MESHFAST_ADDR, MESHFAST_MAX_CONNECTIONS). Sections hold the features
-// with several keys: log, expose, and later redis (redis.url,
-// MESHFAST_REDIS_URL), the server API's keys, JWT and the command proxy.
+// with several keys: log, expose, redis (redis.url, MESHFAST_REDIS_URL,
+// -redis), and later the server API's keys, JWT and the command proxy.
 // A key that stops meaning anything is removed, never kept as a no-op: the
 // loader refuses what this table does not list.
 type key struct {
@@ -31,6 +33,9 @@ type key struct {
 	// (Settings.Redacted), and the README says to keep it out of files
 	// others read.
 	secret bool
+	// flagAs, if set, is the flag's name instead of FlagName(path): a
+	// short name for a key everyone sets (-redis for redis.url).
+	flagAs string
 	// value is how the key reads and writes its field of a Settings. Set
 	// parses what an environment variable or flag gives (and a scalar in
 	// the file); String gives it back in a form Set takes, which
@@ -110,6 +115,11 @@ var table = []key{
 	{path: "log.level", flag: true, usage: "least severe `level` logged: debug, info, warn or error",
 		value: func(s *Settings) flag.Value { return (*logLevel)(&s.Log.Level) }},
 
+	{path: "redis.url", flag: true, flagAs: "redis", usage: "run the node on Redis at this `URL` (redis://host:port, redis://:password@host:port/db; a comma-separated list of nodes for a Redis Cluster): nodes on one Redis serve as one; empty runs the node alone",
+		value: func(s *Settings) flag.Value { return (*redisURL)(&s.Node.Redis.URL) }},
+	{path: "redis.node_ttl", usage: "a node counts as alive this `duration` after its last heartbeat (sent every third of it); the others remove a dead node's clients from rooms within about twice it (their presence lapses with its own ttl)",
+		value: func(s *Settings) flag.Value { return (*positiveDuration)(&s.Node.Mesh.NodeTTL) }},
+
 	{path: "expose.channels", usage: "channels clients may subscribe to: a list of {name or pattern, history}",
 		value: func(s *Settings) flag.Value { return channelList(&s.Node.Expose.Channels) }},
 	{path: "expose.records", usage: "records clients may subscribe to: a list of {name or pattern}",
@@ -164,6 +174,14 @@ func FlagName(path string) string {
 	return strings.NewReplacer(".", "-", "_", "-").Replace(path)
 }
 
+// flagName is the key's flag, without its dash.
+func (k key) flagName() string {
+	if k.flagAs != "" {
+		return k.flagAs
+	}
+	return FlagName(k.path)
+}
+
 // KeyInfo describes one configuration key, for documentation.
 type KeyInfo struct {
 	Path    string // in the file
@@ -181,7 +199,7 @@ func Keys() []KeyInfo {
 	for i, k := range table {
 		out[i] = KeyInfo{Path: k.path, Env: EnvName(k.path), Default: k.value(&def).String(), Usage: k.usage, Secret: k.secret}
 		if k.flag {
-			out[i].Flag = FlagName(k.path)
+			out[i].Flag = k.flagName()
 		}
 	}
 	return out
@@ -362,6 +380,21 @@ func (v *positiveDuration) Set(s string) error {
 		return errors.New("must be more than 0")
 	}
 	*v = positiveDuration(d)
+	return nil
+}
+
+// redisURL is a Redis URL (coord/redis.ParseURL), or empty for none.
+type redisURL string
+
+func (v *redisURL) String() string { return string(*v) }
+
+func (v *redisURL) Set(s string) error {
+	if s != "" {
+		if _, err := redis.ParseURL(s); err != nil {
+			return errors.New(strings.TrimPrefix(err.Error(), "coord/redis: "))
+		}
+	}
+	*v = redisURL(s)
 	return nil
 }
 

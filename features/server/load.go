@@ -219,7 +219,7 @@ func (l *Loader) LoadEnv(lookup func(string) (string, bool)) error {
 func (l *Loader) Flags(fs *flag.FlagSet) {
 	for _, k := range table {
 		if k.flag {
-			fs.Var(k.value(&l.Settings), FlagName(k.path), k.usage+" ($"+EnvName(k.path)+")")
+			fs.Var(k.value(&l.Settings), k.flagName(), k.usage+" ($"+EnvName(k.path)+")")
 		}
 	}
 }
@@ -230,7 +230,7 @@ func (l *Loader) ParseFlags(fs *flag.FlagSet, args []string) error {
 	err := fs.Parse(args)
 	fs.Visit(func(f *flag.Flag) {
 		for _, k := range table {
-			if k.flag && FlagName(k.path) == f.Name {
+			if k.flag && k.flagName() == f.Name {
 				l.from[k.path] = fmt.Sprintf("-%s %q", f.Name, f.Value.String())
 			}
 		}

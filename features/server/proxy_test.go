@@ -291,7 +291,7 @@ func TestConnectProxy(t *testing.T) {
 		t.Fatalf("metadata from the backend: %s %v", m, err)
 	}
 	call := *got.Load()
-	if h := call["headers"].(map[string]any); h["Cookie"] != "session=s1" || call["query"] != "who=bob" || call["path"] != "/" || call["remote_addr"] == "" {
+	if h := call["headers"].(map[string]any); h["Cookie"] != "session=s1" || call["query"] != "who=bob&mesh-assign-id=1" || call["path"] != "/" || call["remote_addr"] == "" {
 		t.Fatalf("the backend was told %v", call)
 	}
 	if r, err := c.JoinRoom(ctx, "ok"); err != nil || !r.Success {

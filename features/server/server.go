@@ -8,9 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
-	"strconv"
+	"sync"
 	"time"
 
+	"github.com/meshfast/meshfast/coord"
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/features/mesh"
 	"github.com/meshfast/meshfast/features/realtime"
@@ -52,6 +53,10 @@ type Config struct {
 	// Mesh's (each at its own level, with a "component" attribute) where
 	// their Options leave Logger nil. Nil leaves them as the options say.
 	Logger *slog.Logger
+	// Redis, when its URL is set, makes Start connect to Redis and run the
+	// node on it (Mesh.Coordinator must then be nil): several nodes on one
+	// Redis serve as one.
+	Redis RedisConfig
 }
 
 // Node is a running meshfast node.
@@ -67,6 +72,9 @@ type Node struct {
 
 	history      histories // written by Start, read-only after
 	coordTimeout time.Duration
+	ownedCo      coord.Coordinator // the coordinator Start opened (Redis), closed by Shutdown
+	health       *health           // checks of the coordinator's backend, nil without one
+	closeOnce    sync.Once         // closeCoordinator
 }
 
 // ErrInvalidConfig is wrapped by every error Config.Validate returns.
@@ -102,6 +110,9 @@ func (c Config) Validate() error {
 	if (c.JWT.Enabled() || c.Proxy.ConnectURL != "") && c.Mesh.Authenticate != nil {
 		return fmt.Errorf("%w: JWT or a connect proxy and Mesh.Authenticate both authenticate connections: choose one", ErrInvalidConfig)
 	}
+	if err := c.Redis.validate(c.Mesh.Coordinator != nil); err != nil {
+		return err
+	}
 	return c.Expose.validate()
 }
 
@@ -129,6 +140,7 @@ func Start(cfg Config) (*Node, error) {
 	if eo.PingInterval == 0 {
 		eo.PingInterval = -1
 	}
+	eo.SweepPeriod, eo.TickInterval = sweepFor(eo, cfg.Mesh)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -158,6 +170,13 @@ func Start(cfg Config) (*Node, error) {
 	case cfg.Proxy.ConnectURL != "":
 		cfg.Mesh.Authenticate = px.authenticate
 	}
+	if cfg.Redis.URL != "" {
+		rc, err := connectRedis(cfg.Redis, log.With("component", "redis"))
+		if err != nil {
+			return nil, err
+		}
+		n.ownedCo, cfg.Mesh.Coordinator = rc, rc
+	}
 	e := engine.New(eo)
 	so := cfg.SSE
 	if so.MaxConnections == 0 {
@@ -171,6 +190,7 @@ func Start(cfg Config) (*Node, error) {
 		History:   func(ch string) int { h, _ := n.history.lookup(ch); return h },
 	})
 	if err != nil {
+		_ = n.closeCoordinator()
 		return nil, err
 	}
 	ms := rt.Mesh()
@@ -178,6 +198,10 @@ func Start(cfg Config) (*Node, error) {
 	n.registerMetrics()
 	if cfg.Proxy.CommandURL != "" {
 		ms.ExposeFallback(px.command)
+	}
+	if ob, ok := ms.Coordinator().(coord.Observed); ok {
+		registerCoordMetrics(reg, ob)
+		n.health = startHealth(ob, DefaultHealthInterval)
 	}
 	ms.Expose("echo", func(c *mesh.Context) (any, error) { return c.Payload, nil })
 	if cfg.Bench {
@@ -202,18 +226,14 @@ func Start(cfg Config) (*Node, error) {
 			a.register(n.Admin)
 		}
 	}
-	e.HandleHTTP("/health", e.HealthHandler(func(dst []byte) []byte {
-		dst = append(dst, `"node":`...)
-		dst = strconv.AppendQuote(dst, ms.NodeID())
-		dst = append(dst, `,"metrics":`...)
-		return n.Metrics.WriteJSON(dst)
-	}))
+	e.HandleHTTP("/health", n.healthHandler())
 	e.HandleHTTP("/metrics", func(w *engine.Response, _ *engine.Request) {
 		w.ContentType = "text/plain; version=0.0.4"
 		w.Body = n.Metrics.WritePrometheus(nil)
 	})
 	if err := e.Start(); err != nil {
 		_ = rt.Close()
+		_ = n.closeCoordinator()
 		return nil, err
 	}
 	if n.Admin != nil {
@@ -232,7 +252,9 @@ func Start(cfg Config) (*Node, error) {
 func (n *Node) Addr() net.Addr { return n.Engine.Addr() }
 
 // Shutdown closes every connection (1001), waits for them until ctx ends,
-// then releases the coordinator.
+// then releases the coordinator: each connection's shared state goes with
+// it, then the node's own, so the other nodes of a Redis see this one's
+// clients leave at once, not after a TTL.
 func (n *Node) Shutdown(ctx context.Context) error {
 	var aerr error
 	if n.Admin != nil {
@@ -244,7 +266,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if errors.Is(err, engine.ErrServerClosed) {
 		err = nil
 	}
-	return errors.Join(aerr, err, n.Realtime.Close())
+	return errors.Join(aerr, err, n.Realtime.Close(), n.closeCoordinator())
 }
 
 func (n *Node) registerMetrics() {
@@ -331,3 +353,33 @@ func (n *Node) exposeBench() {
 		return json.RawMessage("true"), nil
 	})
 }
+
+// sweepFor returns the engine's sweep period and tick for Mesh's timers.
+// A connection's ping and latency probe fire on the engine's sweep, which
+// looks at each connection once per SweepPeriod (1 s by default): an
+// interval shorter than that would silently stretch to it (a 10 ms
+// -ping-interval gave pings 250–750 ms apart). The sweep follows the
+// finest Mesh interval, at half of it, unless the engine's are set.
+func sweepFor(eo engine.Options, mo mesh.Options) (sweep, tick time.Duration) {
+	sweep, tick = eo.SweepPeriod, eo.TickInterval
+	if sweep != 0 {
+		return sweep, tick
+	}
+	finest := time.Duration(0)
+	for _, d := range []time.Duration{mo.PingInterval, mo.LatencyInterval} {
+		if d > 0 && (finest == 0 || d < finest) {
+			finest = d
+		}
+	}
+	if finest == 0 || finest >= 2*engine.DefaultSweepPeriod {
+		return sweep, tick
+	}
+	sweep = max(finest/2, minSweep)
+	if tick == 0 || tick > sweep {
+		tick = sweep
+	}
+	return sweep, tick
+}
+
+// minSweep bounds how often a loop looks at every connection's timers.
+const minSweep = 5 * time.Millisecond

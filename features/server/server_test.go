@@ -60,7 +60,7 @@ func TestNodeServesMeshHealthAndMetrics(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	hc := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{KeepAlive: -1}).DialContext}}
-	c, _, err := websocket.Dial(ctx, "ws://"+n.Addr().String()+"/", &websocket.DialOptions{HTTPClient: hc})
+	c, _, err := websocket.Dial(ctx, "ws://"+n.Addr().String()+"/?mesh-assign-id=1", &websocket.DialOptions{HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,5 +234,31 @@ func TestValidateExposures(t *testing.T) {
 		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %s", tc.x, err, tc.want)
 		}
+	}
+}
+
+// Mesh intervals finer than the engine's default sweep make the sweep finer,
+// so that a 100 ms ping interval means pings 100 ms apart, not a second.
+func TestSweepFollowsMeshIntervals(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		eo          engine.Options
+		mo          mesh.Options
+		sweep, tick time.Duration
+	}{
+		{"defaults untouched", engine.Options{}, mesh.Options{}, 0, 0},
+		{"coarse intervals untouched", engine.Options{}, mesh.Options{PingInterval: 30 * time.Second, LatencyInterval: 5 * time.Second}, 0, 0},
+		{"fine ping", engine.Options{}, mesh.Options{PingInterval: 100 * time.Millisecond, LatencyInterval: -1}, 50 * time.Millisecond, 50 * time.Millisecond},
+		{"fine latency, tick kept when finer", engine.Options{TickInterval: 10 * time.Millisecond}, mesh.Options{LatencyInterval: 300 * time.Millisecond}, 150 * time.Millisecond, 10 * time.Millisecond},
+		{"floor", engine.Options{}, mesh.Options{PingInterval: time.Millisecond}, minSweep, minSweep},
+		{"explicit sweep wins", engine.Options{SweepPeriod: time.Second}, mesh.Options{PingInterval: 10 * time.Millisecond}, time.Second, 0},
+	} {
+		if sweep, tick := sweepFor(c.eo, c.mo); sweep != c.sweep || tick != c.tick {
+			t.Errorf("%s: sweep %v tick %v, want %v %v", c.name, sweep, tick, c.sweep, c.tick)
+		}
+	}
+	n := startNode(t, Config{Engine: engine.Options{Addr: "127.0.0.1:0"}, Mesh: mesh.Options{PingInterval: 100 * time.Millisecond}})
+	if o := n.Engine.Options(); o.SweepPeriod != 50*time.Millisecond || o.TickInterval != 50*time.Millisecond {
+		t.Fatalf("a node with 100 ms pings sweeps every %v (tick %v)", o.SweepPeriod, o.TickInterval)
 	}
 }

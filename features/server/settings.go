@@ -64,6 +64,7 @@ func DefaultSettings() Settings {
 				MaxQueuedBytes:    mesh.DefaultMaxQueuedBytes,
 				MaxInFlight:       mesh.DefaultMaxInFlight,
 				AuthTimeout:       mesh.DefaultAuthTimeout,
+				NodeTTL:           mesh.DefaultNodeTTL,
 			},
 			API:   APIConfig{Prefix: DefaultAPIPrefix, MaxBodySize: DefaultAPIMaxBodySize},
 			JWT:   JWTConfig{QueryParam: DefaultJWTQueryParam},

@@ -1,8 +1,10 @@
 package testutil
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -154,4 +156,47 @@ func TestEventually(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A proxy forwards to its target; after Retarget new connections reach the
+// new target while open ones stay on the old.
+func TestProxy(t *testing.T) {
+	a, b := StartRedis(t), StartRedis(t)
+	if _, err := a.Do("SET", "who", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Do("SET", "who", "b"); err != nil {
+		t.Fatal(err)
+	}
+	p := StartProxy(t, a.Addr)
+	old, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	get := func(c net.Conn) string {
+		t.Helper()
+		if _, err := c.Write([]byte("*2\r\n$3\r\nGET\r\n$3\r\nwho\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		v, err := readRESP(bufio.NewReader(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(v)
+	}
+	if v := get(old); v != "a" {
+		t.Fatalf("through the proxy: %q, want a", v)
+	}
+	p.Retarget(b.Addr)
+	if v, err := Do(p.Addr, "GET", "who"); err != nil || v != "b" {
+		t.Fatalf("new connection after Retarget: %v, %v; want b", v, err)
+	}
+	if v := get(old); v != "a" {
+		t.Fatalf("open connection after Retarget: %q, want a", v)
+	}
+	p.Close()
+	if _, err := Do(p.Addr, "PING"); err == nil {
+		t.Fatal("proxy answers after Close")
+	}
 }
