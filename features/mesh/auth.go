@@ -7,7 +7,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/meshfast/meshfast/engine"
-	"github.com/meshfast/meshfast/protocol"
 )
 
 // Authentication at connect.
@@ -268,13 +267,8 @@ func (s *Server) verify(c *Connection, a *connActive, fn func(context.Context) (
 		}
 		meta = p.meta
 	}
-	if c.wantsID {
-		// Before release: ahead of every reply, as for any connection.
-		var buf [128]byte
-		c.c.SendText(protocol.AppendAssignID(buf[:0], c.id))
-	}
 	if hooks := s.openHooks(); s.localRegistry && len(hooks) == 0 {
-		s.register(c, meta, nil)
+		s.register(c, meta, nil, false) // tells the connection its id, if it asked
 		return
 	}
 	s.work.push(s, job{c: c, kind: jobRegister, meta: meta})

@@ -132,19 +132,21 @@ func TestAuthenticateAccepts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			first := w.next()
-			if !strings.HasPrefix(first, `{"command":"mesh/assign-id","payload":"conn-`) {
-				t.Fatalf("first frame %s", first)
-			}
-			_ = json.Unmarshal([]byte(first), &struct{ Payload *string }{&w.id})
 			meta := `{"cookie":"s3cr3t","local":true,"origin":"https://app.example.com","path":"/","user":"alice"}`
 			// sent at once, before registration is done on a slow coordinator
 			w.send(`{"id":1,"command":"mesh/get-my-connection-metadata","payload":{}}`)
 			w.send(`{"id":2,"command":"whoami"}`)
 			if slow {
-				w.silent(30 * time.Millisecond) // they wait for the metadata
+				// Nothing until it is registered: the commands wait for
+				// the metadata, and the id is told once it can be routed.
+				w.silent(30 * time.Millisecond)
 				close(co.gate)
 			}
+			first := w.next()
+			if !strings.HasPrefix(first, `{"command":"mesh/assign-id","payload":"conn-`) {
+				t.Fatalf("first frame %s", first)
+			}
+			_ = json.Unmarshal([]byte(first), &struct{ Payload *string }{&w.id})
 			if got, want := w.next(), `{"id":1,"command":"mesh/get-my-connection-metadata","payload":{"metadata":`+meta+`}}`; got != want {
 				t.Fatalf("got  %s\nwant %s", got, want)
 			}

@@ -202,11 +202,6 @@ func (h *handler) OnOpen(ec *engine.Conn, r *engine.Request) {
 		c.auth.Store(p.auth)
 	}
 	ec.SetValue(c)
-	if c.wantsID && (p == nil || p.verify == nil) {
-		// (A connection still to be verified is told its id once it is.)
-		var buf [128]byte
-		_ = ec.WriteText(protocol.AppendAssignID(buf[:0], c.id))
-	}
 	if s.opts.PingInterval > 0 {
 		c.nextPing = now + int64(s.opts.PingInterval)
 	}
@@ -230,12 +225,16 @@ func (h *handler) OnOpen(ec *engine.Conn, r *engine.Request) {
 		// not have seen this connection open anyway. Metadata from
 		// authentication is set before this returns, so before the loop
 		// reads the connection's first command.
-		s.register(c, meta, nil)
+		if s.register(c, meta, nil, true) && c.wantsID {
+			var buf [128]byte
+			_ = ec.WriteText(protocol.AppendAssignID(buf[:0], c.id))
+		}
 		return
 	}
-	if meta != nil || c.User() != "" {
+	if meta != nil || c.User() != "" || c.wantsID {
 		// No command may read the metadata before it is set, nor run
-		// before the user's subscription is queued (users.go).
+		// before the user's subscription is queued (users.go), nor be
+		// answered before the connection is told its id.
 		s.hold(c)
 	}
 	s.work.push(s, job{c: c, kind: jobRegister, meta: meta})
@@ -251,7 +250,12 @@ func (s *Server) openHooks() []func(*Connection) {
 // register records c with the coordinator, with meta (its metadata from
 // authentication) if not nil, releases its held commands and then runs
 // hooks.
-func (s *Server) register(c *Connection, meta []byte, hooks []func(*Connection)) {
+//
+// A connection that asked for its id is told it here, once registered and
+// before its held commands are released (onLoop: the caller, OnOpen, writes
+// it itself): whoever learns the id from the client can then route to it,
+// and no reply overtakes it.
+func (s *Server) register(c *Connection, meta []byte, hooks []func(*Connection), onLoop bool) (registered bool) {
 	ctx, cancel := context.Background(), context.CancelFunc(func() {})
 	if !s.localRegistry {
 		ctx, cancel = s.ctx()
@@ -276,20 +280,25 @@ func (s *Server) register(c *Connection, meta []byte, hooks []func(*Connection))
 	if !c.life.CompareAndSwap(lifeRegistering, lifeRegistered) {
 		s.release(c)
 		s.cleanupNow(c) // it closed while we registered
-		return
+		return false
 	}
 	if err == nil {
 		if u := c.User(); u != "" {
 			s.subscribeUser(c, u) // queued ahead of what release lets run
 		}
+		if c.wantsID && !onLoop {
+			var buf [128]byte
+			c.c.SendText(protocol.AppendAssignID(buf[:0], c.id))
+		}
 	}
 	s.release(c)
 	if err != nil {
-		return
+		return false
 	}
 	for _, fn := range hooks {
 		fn(c)
 	}
+	return true
 }
 
 func (h *handler) OnClose(ec *engine.Conn, _ engine.CloseInfo) {

@@ -84,7 +84,7 @@ func (w *workQueue) run(s *Server) {
 
 		switch j.kind {
 		case jobRegister:
-			s.register(j.c, j.meta, s.openHooks())
+			s.register(j.c, j.meta, s.openHooks(), false)
 		case jobCleanup:
 			s.cleanupNow(j.c)
 		}

@@ -102,7 +102,11 @@ func TestWorkQueueBound(t *testing.T) {
 	})
 	const n = maxWorkers + 4
 	for range n {
-		dialWire(t, s)
+		// Not dialWire: a connection is told its id once registered,
+		// and the hooks that follow registration hold every worker.
+		if _, _, err := dialWireWith(t, s, "/", nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	testutil.Eventually(t, 5*time.Second, func() error {
 		if c := cur.Load(); c != maxWorkers {

@@ -143,6 +143,9 @@ func (p *proxy) post(ctx context.Context, url string, body any, out any) error {
 		return errSlot
 	}
 	defer func() { <-p.slots }()
+	if ctx.Err() != nil {
+		return errSlot // the slot came free as the call's time ran out: no doomed request
+	}
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err

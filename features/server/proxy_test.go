@@ -28,7 +28,6 @@ type backend struct {
 	mu       sync.Mutex
 	calls    []map[string]any // command calls, in arrival order
 	inflight atomic.Int32
-	peak     atomic.Int32
 }
 
 func startBackend(t *testing.T, connect func(call map[string]any) (int, string)) *backend {
@@ -47,14 +46,8 @@ func startBackend(t *testing.T, connect func(call map[string]any) (int, string))
 			io.WriteString(w, ans)
 			return
 		}
-		n := b.inflight.Add(1)
+		b.inflight.Add(1)
 		defer b.inflight.Add(-1)
-		for {
-			p := b.peak.Load()
-			if n <= p || b.peak.CompareAndSwap(p, n) {
-				break
-			}
-		}
 		b.mu.Lock()
 		b.calls = append(b.calls, call)
 		b.mu.Unlock()
@@ -100,6 +93,11 @@ func TestCommandProxy(t *testing.T) {
 	cfg := Config{Proxy: ProxyConfig{CommandURL: b.URL + "/command", Timeout: 500 * time.Millisecond, MaxConcurrency: 2},
 		JWT: JWTConfig{HMACSecret: testSecret}}
 	n := startNode(t, cfg)
+	// The cap is on meshfast's calls: counted where they leave it (the
+	// backend's own count lags a cancelled call by however long its server
+	// takes to notice the hang-up). Set before any call is made.
+	var calls concurrency
+	n.proxy.client.Transport = &countingTransport{next: n.proxy.client.Transport, c: &calls}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := connectTo(t, n, "?token="+hsToken(t, map[string]any{"sub": "alice", "meta": map[string]any{"team": "a"}}), nil)
@@ -204,7 +202,13 @@ func TestCommandProxy(t *testing.T) {
 			}
 			return nil
 		})
-		b.peak.Store(0)
+		testutil.Eventually(t, 5*time.Second, func() error {
+			if n := calls.now.Load(); n != 0 {
+				return fmt.Errorf("%d calls still in flight", n)
+			}
+			return nil
+		})
+		calls.peak.Store(0)
 		var conns []*client.Client
 		for i := 0; i < 5; i++ {
 			conns = append(conns, connectTo(t, n, "?token="+hsToken(t, map[string]any{"sub": fmt.Sprint("u", i)}), nil))
@@ -226,7 +230,7 @@ func TestCommandProxy(t *testing.T) {
 			}(cc)
 		}
 		wg.Wait()
-		if p := b.peak.Load(); p != 2 {
+		if p := calls.peak.Load(); p != 2 {
 			t.Fatalf("%d calls at once, want the cap of 2", p)
 		}
 		if failed.Load() != 5 {
@@ -336,4 +340,44 @@ func TestConnectProxy(t *testing.T) {
 	if !errors.As(err, &cerr) || cerr.Code != 1013 {
 		t.Fatalf("backend down: %v, want 1013", err)
 	}
+}
+
+// concurrency counts calls in progress and the most at once.
+type concurrency struct{ now, peak atomic.Int32 }
+
+func (c *concurrency) enter() {
+	n := c.now.Add(1)
+	for p := c.peak.Load(); n > p && !c.peak.CompareAndSwap(p, n); p = c.peak.Load() {
+	}
+}
+
+func (c *concurrency) leave() { c.now.Add(-1) }
+
+// countingTransport counts the requests a proxy has in flight: from the
+// moment it sends one until its response body is closed or it fails.
+type countingTransport struct {
+	next http.RoundTripper
+	c    *concurrency
+}
+
+func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.c.enter()
+	resp, err := t.next.RoundTrip(r)
+	if err != nil {
+		t.c.leave()
+		return nil, err
+	}
+	resp.Body = &countedBody{ReadCloser: resp.Body, c: t.c}
+	return resp, nil
+}
+
+type countedBody struct {
+	io.ReadCloser
+	c    *concurrency
+	once sync.Once
+}
+
+func (b *countedBody) Close() error {
+	b.once.Do(b.c.leave)
+	return b.ReadCloser.Close()
 }

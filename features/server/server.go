@@ -72,6 +72,7 @@ type Node struct {
 
 	history      histories // written by Start, read-only after
 	coordTimeout time.Duration
+	proxy        *proxy            // the command and connect proxies, nil without a backend
 	ownedCo      coord.Coordinator // the coordinator Start opened (Redis), closed by Shutdown
 	health       *health           // checks of the coordinator's backend, nil without one
 	closeOnce    sync.Once         // closeCoordinator
@@ -163,6 +164,7 @@ func Start(cfg Config) (*Node, error) {
 	var px *proxy
 	if cfg.Proxy.CommandURL != "" || cfg.Proxy.ConnectURL != "" {
 		px = newProxy(n, cfg.Proxy, reg, log.With("component", "proxy"))
+		n.proxy = px
 	}
 	switch {
 	case jwtCfg.Enabled():
