@@ -75,7 +75,8 @@ type AppendRequest struct {
 	// Without it the id is assumed unique (generated) and costs nothing.
 	Dedupe bool
 	// MaxLen, if positive, trims the room to its newest MaxLen events
-	// once this one is stored.
+	// once this one is stored. Among the requests of one room in one
+	// Append, the smallest positive MaxLen applies to them all.
 	MaxLen int
 }
 

@@ -107,14 +107,25 @@ func (s *Store) Append(ctx context.Context, reqs []store.AppendRequest) ([]store
 			return nil, fmt.Errorf("streams/store/memory: append: %w", err)
 		}
 	}
+	var maxLen map[string]int // the smallest positive MaxLen of each room
+	for i := range reqs {
+		if m := reqs[i].MaxLen; m > 0 {
+			if maxLen == nil {
+				maxLen = make(map[string]int)
+			}
+			if cur, ok := maxLen[reqs[i].Event.Room]; !ok || m < cur {
+				maxLen[reqs[i].Event.Room] = m
+			}
+		}
+	}
 	out := make([]store.Appended, len(reqs))
 	for i := range reqs {
-		out[i] = s.append1(&reqs[i])
+		out[i] = s.append1(&reqs[i], maxLen[reqs[i].Event.Room])
 	}
 	return out, nil
 }
 
-func (s *Store) append1(req *store.AppendRequest) store.Appended {
+func (s *Store) append1(req *store.AppendRequest, maxLen int) store.Appended {
 	r := s.room(req.Event.Room, true)
 	now := s.opts.Now()
 	r.mu.Lock()
@@ -141,8 +152,8 @@ func (s *Store) append1(req *store.AppendRequest) store.Appended {
 		}
 		r.ids[ev.ID] = ev.Sequence
 	}
-	if req.MaxLen > 0 && len(r.events) > req.MaxLen {
-		r.dropLocked(len(r.events) - req.MaxLen)
+	if maxLen > 0 && len(r.events) > maxLen {
+		r.dropLocked(len(r.events) - maxLen)
 	}
 	return store.Appended{Event: ev}
 }
