@@ -77,8 +77,9 @@ type Options struct {
 	// and a Redis (or other shared) store.
 	PubSub coord.PubSub
 
-	// Metrics receives the feature's metrics (names in metrics.go). Nil
-	// means a registry of its own, read with Metrics.
+	// Metrics receives the feature's metrics (names in metrics.go); one
+	// Streams per registry (its gauges register once). Nil means a
+	// registry of its own, read with Metrics.
 	Metrics *perf.Metrics
 
 	// Logger: nil discards.

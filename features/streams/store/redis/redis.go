@@ -277,15 +277,17 @@ func decodeFields(room string, seq uint64, m rueidis.RedisMessage) (zps.Event, e
 		if err != nil {
 			return zps.Event{}, err
 		}
+		// The reply's strings are immutable and not reused: the event
+		// takes them as they are.
 		v, err := f[j+1].AsBytes()
 		if err != nil {
 			return zps.Event{}, err
 		}
 		switch k {
 		case "i":
-			ev.ID = string(v)
+			ev.ID, _ = f[j+1].ToString()
 		case "t":
-			ev.Type = string(v)
+			ev.Type, _ = f[j+1].ToString()
 		case "w", "x":
 			ms, err := strconv.ParseInt(string(v), 10, 64)
 			if err != nil {

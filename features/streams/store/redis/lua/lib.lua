@@ -39,6 +39,13 @@ end
 -- is positive), and returns how many it removed.
 local function prune(stream, idprefix, now, limit, maxlen, cap)
   local removed = 0
+  -- The oldest event alone first: almost always it has not expired, and
+  -- reading limit entries for every append would cost more than the rest
+  -- of the append.
+  if limit > 0 then
+    local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)
+    if #first == 0 or tonumber(field(first[1][2], 'x')) > now then limit = 0 end
+  end
   if limit > 0 then
     local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', limit)
     local n = 0
