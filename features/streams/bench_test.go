@@ -186,3 +186,38 @@ func BenchmarkCatchUpMillion(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDeliver: one event published to a room with 10 or 100
+// subscriptions on the node, each op waiting until every handler had it.
+// allocs/op must not grow with the subscriptions: delivering to one more
+// subscriber allocates nothing.
+func BenchmarkDeliver(b *testing.B) {
+	for _, subs := range []int{10, 100} {
+		b.Run(strconv.Itoa(subs)+"subs", func(b *testing.B) {
+			s := newNode(b, Options{})
+			var got atomic.Int64
+			for range subs {
+				sub, err := s.Subscribe(context.Background(), SubscribeOptions{Rooms: []string{"fan:1"}, From: Live},
+					func(context.Context, *Event) error { got.Add(1); return nil })
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { _ = sub.Close() })
+			}
+			m := Message{Room: "fan:1", Type: "t", Payload: benchPayload}
+			b.ReportAllocs()
+			b.ResetTimer()
+			want := int64(0)
+			for b.Loop() {
+				if _, err := s.Publish(context.Background(), m); err != nil {
+					b.Fatal(err)
+				}
+				want += int64(subs)
+				for got.Load() < want {
+					runtime.Gosched()
+				}
+			}
+			b.ReportMetric(float64(b.N*subs)/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}

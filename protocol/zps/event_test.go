@@ -151,11 +151,3 @@ func TestPresenceUserJSON(t *testing.T) {
 		t.Fatalf("no userId: %v", err)
 	}
 }
-
-func TestAppendJSONAllocs(t *testing.T) {
-	ev := sampleEvent()
-	buf := make([]byte, 0, 1024)
-	if n := testing.AllocsPerRun(100, func() { buf = ev.AppendJSON(buf[:0]) }); n != 0 {
-		t.Fatalf("AppendJSON allocates %v times", n)
-	}
-}
