@@ -62,6 +62,15 @@ func StartRedis(t testing.TB) *Redis {
 	return startRedis(t, lookRedis(t, "redis-server"), nil)
 }
 
+// StartRedisArgs is StartRedis with extra redis-server arguments, which
+// override the defaults: "--appendonly", "yes", "--appendfsync",
+// "always" makes a server that Kill and Restart leave with its data, for
+// tests of what a crash leaves behind.
+func StartRedisArgs(t testing.TB, args ...string) *Redis {
+	t.Helper()
+	return startRedis(t, lookRedis(t, "redis-server"), func(int) []string { return args })
+}
+
 func startRedis(t testing.TB, bin string, extra func(port int) []string) *Redis {
 	t.Helper()
 	dir := t.TempDir()
