@@ -71,16 +71,6 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// FuzzAppendJSONString checks string escaping against encoding/json.
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "plain", "\"\\/\b\f\n\r\t\x00\x1f\x7f", "café\xff\xe2\x82", "\u2028<>&", "12345678\"abcdefgh"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		checkStringEncoding(t, s, AppendJSONString(nil, s))
-	})
-}
-
 // FuzzParseErrorPayload checks the error-payload reader against a reference
 // built on encoding/json.
 func FuzzParseErrorPayload(f *testing.F) {

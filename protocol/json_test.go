@@ -3,65 +3,8 @@ package protocol
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
 	"testing"
-	"unicode/utf8"
 )
-
-func TestAppendJSONString(t *testing.T) {
-	tests := []struct {
-		in, want string
-	}{
-		{"", `""`},
-		{"mesh/join-room", `"mesh/join-room"`},
-		{"exactly8", `"exactly8"`},
-		{"a longer plain ascii string over 16", `"a longer plain ascii string over 16"`},
-		{`"quoted"`, `"\"quoted\""`},
-		{`back\slash`, `"back\\slash"`},
-		{"\b\f\n\r\t", `"\b\f\n\r\t"`},
-		{"\x00\x01\x1f\x7f", `"\u0000\u0001\u001f` + "\x7f" + `"`},
-		{"</script>&", `"</script>&"`},
-		{"\u2028\u2029", "\"\u2028\u2029\""},
-		{"café ☕ 😀", `"café ☕ 😀"`},
-		{"bad\xffutf8", `"bad\ufffdutf8"`},
-		{"\xe2\x82", `"\ufffd\ufffd"`},
-		{"\xed\xa0\x80", `"\ufffd\ufffd\ufffd"`}, // an encoded surrogate is invalid UTF-8
-		{"12345678\"12345678", `"12345678\"12345678"`},
-		{"1234567\xc3\xa9", `"1234567é"`},
-	}
-	for _, tt := range tests {
-		got := AppendJSONString([]byte("x"), tt.in)
-		if string(got) != "x"+tt.want {
-			t.Errorf("AppendJSONString(%q) = %s, want %s", tt.in, got[1:], tt.want)
-		}
-		checkStringEncoding(t, tt.in, got[1:])
-	}
-}
-
-// checkStringEncoding checks AppendJSONString's output for s against
-// encoding/json: same bytes once encoding/json's unconditional U+2028/U+2029
-// escapes are undone, valid UTF-8, and decoding back to s (UTF-8 repaired).
-func checkStringEncoding(t testing.TB, s string, got []byte) {
-	t.Helper()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		t.Fatal(err)
-	}
-	want := strings.TrimSuffix(buf.String(), "\n")
-	want = strings.NewReplacer(`\u2028`, "\u2028", `\u2029`, "\u2029").Replace(want)
-	if string(got) != want {
-		t.Fatalf("AppendJSONString(%q) = %s, encoding/json says %s", s, got, want)
-	}
-	if !utf8.Valid(got) {
-		t.Fatalf("AppendJSONString(%q) is not valid UTF-8", s)
-	}
-	var back string
-	if err := json.Unmarshal(got, &back); err != nil || back != validUTF8([]byte(s)) {
-		t.Fatalf("AppendJSONString(%q) decodes to %q, %v", s, back, err)
-	}
-}
 
 func TestValid(t *testing.T) {
 	for _, s := range []string{
