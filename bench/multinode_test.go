@@ -3,9 +3,6 @@ package bench
 import (
 	"context"
 	"net"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -119,13 +116,5 @@ func TestMultiNodeStartsNodes(t *testing.T) {
 // buildMeshfast builds cmd/meshfast into a temporary folder.
 func buildMeshfast(t *testing.T) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(t.TempDir(), "meshfast")
-	if out, err := exec.Command(goBin, "build", "-o", bin, "../cmd/meshfast").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return testutil.BuildBinary(t, "../cmd/meshfast")
 }

@@ -7,9 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,16 +26,9 @@ func TestMain(m *testing.M) {
 // sends SIGTERM: the client must get close 1001 (going away) and the
 // process must exit 0 after saying it stopped, as cmd/meshfast does.
 func TestGracefulShutdown(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
 	for _, tc := range []struct{ name, path string }{{"chat", "/chat"}, {"meshserver", "/"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			bin := filepath.Join(t.TempDir(), tc.name)
-			if out, err := exec.Command(goBin, "build", "-o", bin, "./"+tc.name).CombinedOutput(); err != nil {
-				t.Fatalf("go build: %v\n%s", err, out)
-			}
+			bin := testutil.BuildBinary(t, "./"+tc.name)
 			cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
 			stderr, err := cmd.StderrPipe()
 			if err != nil {

@@ -7,6 +7,9 @@ package testutil
 import (
 	"fmt"
 	"net"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -73,4 +76,25 @@ func VerifyNoLeaks(m *testing.M) {
 		goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2"),
 		goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*call).DelayDo.func1"),
 	)
+}
+
+// BuildBinary builds the Go package pkg (a path as `go build` takes it,
+// relative to the test's package directory or a full import path) into a
+// fresh temporary folder and returns the binary's path: tests that run a
+// program as a user would.
+func BuildBinary(t testing.TB, pkg string) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	name := filepath.Base(pkg)
+	if name == "." || name == ".." || name == "/" {
+		name = "prog"
+	}
+	bin := filepath.Join(t.TempDir(), name)
+	if out, err := exec.Command(goBin, "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	return bin
 }

@@ -11,9 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -45,14 +43,7 @@ func (n *node) output() string { n.mu.Lock(); defer n.mu.Unlock(); return n.log.
 // clients' address on a free port and the command proxy at backendURL.
 func startNode(t *testing.T, backendURL string, env ...string) *node {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(t.TempDir(), "meshfast")
-	if out, err := exec.Command(goBin, "build", "-o", bin, "github.com/meshfast/meshfast/cmd/meshfast").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testutil.BuildBinary(t, "github.com/meshfast/meshfast/cmd/meshfast")
 	cmd := exec.Command(bin, "-config", "../meshfast.yaml", "-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), append([]string{"MESHFAST_PROXY_COMMAND_URL=" + backendURL + "/mesh/command"}, env...)...)
 	stderr, err := cmd.StderrPipe()
