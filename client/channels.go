@@ -141,6 +141,9 @@ func (c *Client) SubscribeChannelMessages(ctx context.Context, channel string, f
 // pushes around the reply.
 func (c *Client) channelHook(channel string, sub *channelSub, after *uint64, history bool) func([]byte) {
 	return func(payload []byte) {
+		if ce, ok := protocol.ParseErrorPayload(payload); ok && after != nil && ce.Code == protocol.CodeUnavailable {
+			return // an outage: restore tries again, with what it holds (reconnect.go)
+		}
 		var r protocol.SubscribeChannelReply
 		if protocol.Unmarshal(payload, &r) != nil || !r.Success {
 			c.dropChannel(channel, sub)
@@ -190,10 +193,7 @@ func (c *Client) settleChannel(channel string, sub *channelSub, r *protocol.Subs
 	}
 	sub.durable.Store(true)
 	for _, m := range held {
-		if !c.deliverSequenced(sub, m) {
-			return
-		}
-		if !c.channelIs(channel, sub) {
+		if c.deliverSequenced(sub, m) && !c.channelIs(channel, sub) {
 			return
 		}
 	}
