@@ -428,3 +428,46 @@ func TestDurableClientFollowsRestartedStream(t *testing.T) {
 		t.Fatalf("sequences %v", seqs)
 	}
 }
+
+// A node's delivery of one durable channel message (its two frames, each
+// encoded once, the two publishes, the fan-out to both kinds of
+// subscribers) allocates nothing, whatever the number of subscribers.
+func TestDurableDeliveryAllocs(t *testing.T) {
+	if raceEnabled() {
+		t.Skip("allocation counts are meaningless under -race")
+	}
+	sim, s := simServer(t, 2, Options{PingInterval: -1, LatencyInterval: -1, AssignID: AssignIDNever})
+	if err := s.ExposeDurableChannel("alloc:1", nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		c := sim.Open((*handler)(s)).Conn().Value().(*Connection)
+		waitRegistered(t, c)
+		r := durablePlainRoute
+		if i%2 == 0 {
+			r = durableSeqRoute
+		}
+		if err := s.subs.take(bg(), c, r, "alloc:1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dr := s.subs.room("alloc:1")
+	const runs = 200
+	evs := make([]streams.Event, runs+2)
+	for i := range evs {
+		evs[i] = streams.Event{Room: "alloc:1", Sequence: uint64(i + 1), Payload: json.RawMessage(`"hello \"world\""`)}
+	}
+	next := 0
+	deliver := func() { dr.deliver(&evs[next]); next++ }
+	before := sim.Engine().Stats().FramesWritten
+	deliver() // warm the pools
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if got := sim.Engine().Stats().FramesWritten - before; got != 100 {
+			return fmt.Errorf("%d frames written, want 100", got)
+		}
+		return nil
+	})
+	if n := testing.AllocsPerRun(runs, deliver); n != 0 {
+		t.Fatalf("%.1f allocations per delivered message", n)
+	}
+}
