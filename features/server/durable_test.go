@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/meshfast/meshfast/client"
+	"github.com/meshfast/meshfast/internal/ssetest"
 	"github.com/meshfast/meshfast/internal/testutil"
 )
 
@@ -254,5 +255,28 @@ func TestDurableChannelConfig(t *testing.T) {
 	}
 	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), `durable channel "lobby": its name must be scope:resourceId`) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// A Server-Sent Events stream on a durable channel gets its messages live,
+// through the topic of the channel's Mesh frames.
+func TestDurableChannelReachesStreams(t *testing.T) {
+	n := startNode(t, Config{Expose: Exposures{Channels: []ChannelExposure{{Exposure: Exposure{Name: durableChannel}, Durable: true}}}})
+	c, err := ssetest.Dial(n.Addr().String(), "/events?channel="+durableChannel, "", "Accept: text/event-stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if st, err := c.ReadHead(wait); err != nil || st != 200 {
+		t.Fatalf("GET: %d %v\n%s", st, err, c.Head)
+	}
+	if ev, err := c.Next(wait); err != nil || ev.Type != "ready" {
+		t.Fatalf("first event %+v %v", ev, err)
+	}
+	if err := n.PublishToChannel(tctx(t), durableChannel, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := c.Next(wait); err != nil || ev.Type != "message" || ev.Data != "hello" {
+		t.Fatalf("got %+v %v", ev, err)
 	}
 }
