@@ -34,11 +34,11 @@ func TestBuiltinWire(t *testing.T) {
 		{"subscribe-channel", func() (any, error) {
 			return c.SubscribeChannel(ctx, "chat:lobby", func(string) {}, WithHistoryLimit(10))
 		},
-			`{"id":%d,"command":"mesh/subscribe-channel","payload":{"channel":"chat:lobby","historyLimit":10}}`,
+			`{"id":%d,"command":"mesh/subscribe-channel","payload":{"channel":"chat:lobby","historyLimit":10,"sequenced":true}}`,
 			`{"success":true,"history":[]}`,
 			SubscribeChannelResult{Success: true, History: []string{}}},
 		{"subscribe-channel-no-history", func() (any, error) { return c.SubscribeChannel(ctx, "c2", func(string) {}) },
-			`{"id":%d,"command":"mesh/subscribe-channel","payload":{"channel":"c2"}}`,
+			`{"id":%d,"command":"mesh/subscribe-channel","payload":{"channel":"c2","sequenced":true}}`,
 			`{"success":false,"history":[]}`,
 			SubscribeChannelResult{History: []string{}}},
 		{"unsubscribe-channel", func() (any, error) { return c.UnsubscribeChannel(ctx, "chat:lobby") },

@@ -14,7 +14,13 @@
 //   - request ids are never reused, so a late reply cannot be mistaken for
 //     the reply to another request;
 //   - the connection id the server announces in a mesh/assign-id push is
-//     available from ConnectionID.
+//     available from ConnectionID;
+//   - on a meshfast durable channel (its messages stored with a sequence),
+//     a subscription resumes after a reconnect from the last message its
+//     callback got: each message is delivered once, in order, none lost
+//     while the connection was down (SubscribeChannelMessages shows the
+//     sequences). The client asks for sequences with a request member Mesh
+//     ignores; elsewhere a channel behaves as in Mesh.
 //
 // Frames are encoded and decoded by package protocol; the WebSocket is
 // github.com/gobwas/ws over a plain net.Conn.
@@ -34,6 +40,9 @@
 //	c.On("chat:message", func(payload json.RawMessage) { … })
 //	c.JoinRoom(ctx, "lobby", client.WithPresence(func(u client.PresenceUpdate) { … }))
 //	c.SubscribeChannel(ctx, "news", func(msg string) { … }, client.WithHistoryLimit(10))
+//	c.SubscribeChannelMessages(ctx, "orders:eu", func(m client.ChannelMessage) {
+//		// m.Sequence: 1, 2, 3… across reconnects, on a durable channel
+//	})
 //	c.SubscribeRecord(ctx, "doc:1", client.RecordPatch, func(u client.RecordUpdate) {
 //		// u.Value is the whole document, patches already applied
 //	})

@@ -107,6 +107,11 @@ func (c *Client) restore(ctx context.Context, cn *conn) error {
 		req        *request
 		check      func(json.RawMessage) bool // reports whether the reply is a success
 		forget     func()
+		// retry: a server that could not reach its shared state
+		// (EUNAVAILABLE) fails the attempt instead of forgetting the
+		// entry; a durable channel's position is not given up for an
+		// outage.
+		retry bool
 	}
 
 	c.mu.Lock()
@@ -141,7 +146,8 @@ func (c *Client) restore(ctx context.Context, cn *conn) error {
 	channels := make(map[string]*channelSub, len(c.channels))
 	for channel, sub := range c.channels {
 		channels[channel] = sub
-		rest = append(rest, item{kind: "channel", name: channel, check: successReply, forget: func() { c.dropChannel(channel, sub) }})
+		rest = append(rest, item{kind: "channel", name: channel, check: successReply, forget: func() { c.dropChannel(channel, sub) },
+			retry: sub.durable.Load()})
 	}
 	records := make(map[string]*recordSub, len(c.records))
 	for id, s := range c.records {
@@ -170,7 +176,14 @@ func (c *Client) restore(ctx context.Context, cn *conn) error {
 				}
 				it.req, err = c.beginPublishState(ctx, cn, it.name, st.state, left)
 			case "channel":
-				it.req, err = c.begin(ctx, cn, protocol.CmdSubscribeChannel, mustMarshal(protocol.SubscribeChannelRequest{Channel: it.name}), nil)
+				sub := channels[it.name]
+				req := sub.resumeRequest(it.name)
+				if req.After != nil {
+					// Posted before the request leaves, so before anything
+					// the new connection delivers for the channel.
+					c.events.post(func() { sub.resuming = true })
+				}
+				it.req, err = c.begin(ctx, cn, protocol.CmdSubscribeChannel, mustMarshal(req), c.channelHook(it.name, sub, req.After, false))
 			case "record":
 				ns := records[it.name]
 				it.req, err = c.begin(ctx, cn, protocol.CmdSubscribeRecord, recordSubscribeRequest(ns), c.recordHook(ns))
@@ -186,7 +199,7 @@ func (c *Client) restore(ctx context.Context, cn *conn) error {
 		for _, it := range items {
 			raw, err := it.req.wait(ctx)
 			switch {
-			case err != nil && !refusal(err):
+			case err != nil && (!refusal(err) || it.retry && unavailable(err)):
 				if failed == nil {
 					failed = err
 				}
@@ -208,6 +221,12 @@ func (c *Client) restore(ctx context.Context, cn *conn) error {
 func refusal(err error) bool {
 	var ce *protocol.CodeError
 	return errors.As(err, &ce) && ce.Code != protocol.CodeTimeout
+}
+
+// unavailable reports an EUNAVAILABLE error reply.
+func unavailable(err error) bool {
+	var ce *protocol.CodeError
+	return errors.As(err, &ce) && ce.Code == protocol.CodeUnavailable
 }
 
 func errOr(err error, raw json.RawMessage) any {

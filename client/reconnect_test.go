@@ -214,8 +214,8 @@ func TestReconnectRestores(t *testing.T) {
 	}
 	wantRest := []string{
 		`"command":"mesh/publish-presence-state","payload":{"roomName":"test:room:p","state":{"status":"online"}}}`,
-		`"command":"mesh/subscribe-channel","payload":{"channel":"news"}}`,
-		`"command":"mesh/subscribe-channel","payload":{"channel":"refused"}}`,
+		`"command":"mesh/subscribe-channel","payload":{"channel":"news","sequenced":true}}`,
+		`"command":"mesh/subscribe-channel","payload":{"channel":"refused","sequenced":true}}`,
 		`"command":"mesh/subscribe-presence","payload":{"roomName":"test:room:p"}}`,
 		`"command":"mesh/subscribe-record","payload":{"recordId":"doc","mode":"patch"}}`,
 	}

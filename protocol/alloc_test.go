@@ -29,6 +29,9 @@ func TestZeroAllocs(t *testing.T) {
 		{"Message.AppendTo", func() { buf = m.AppendTo(buf[:0]) }},
 		{"AppendErrorPayload", func() { buf = AppendErrorPayload(buf[:0], errNotAllowed) }},
 		{"AppendSubscriptionMessage", func() { buf = AppendSubscriptionMessage(buf[:0], "chat:lobby", "hello \"world\"\n") }},
+		{"AppendSequencedSubscriptionMessage", func() {
+			buf = AppendSequencedSubscriptionMessage(buf[:0], "chat:lobby", "hello \"world\"\n", 1234567)
+		}},
 		{"AppendRecordUpdateFull", func() { buf = AppendRecordUpdateFull(buf[:0], "user:1", raw, 4) }},
 		{"AppendRecordUpdatePatch", func() { buf = AppendRecordUpdatePatch(buf[:0], "user:1", patch, 5) }},
 		{"AppendPresenceUpdate", func() { buf = AppendPresenceUpdate(buf[:0], PresenceState, "conn-1", "lobby", 1, raw) }},

@@ -47,11 +47,23 @@ const (
 // are raw bytes so that they pass through without a decode/encode cycle.
 
 // SubscribeChannelRequest is the payload of mesh/subscribe-channel.
+//
+// Sequenced and After are meshfast's durable-channel extension (the
+// package documentation, "Durable channels"); Mesh ignores members it does
+// not know, and Mesh's client never sends them.
 type SubscribeChannelRequest struct {
 	Channel string `json:"channel"`
 	// HistoryLimit asks for up to this many stored messages, newest first;
 	// zero (or absent) asks for none.
 	HistoryLimit int `json:"historyLimit,omitempty"`
+	// Sequenced asks, on a durable channel, for the sequence of every
+	// message: the reply carries Sequence and the pushes carry theirs.
+	// Ignored on other channels.
+	Sequenced bool `json:"sequenced,omitempty"`
+	// After, with Sequenced, resumes a durable channel: the messages with
+	// a sequence above it are pushed, in order, before the reply, and the
+	// live ones follow without a gap or a duplicate. Nil: from now on.
+	After *uint64 `json:"after,omitempty"`
 }
 
 // UnsubscribeChannelRequest is the payload of mesh/unsubscribe-channel; the
@@ -147,14 +159,39 @@ type SubscribeChannelReply struct {
 	Success bool `json:"success"`
 	// History holds raw published strings, newest first; nil is sent as [].
 	History []string `json:"history"`
+	// Sequence is set only in the reply to a Sequenced subscription of a
+	// durable channel: the position the subscription attached at. Every
+	// message up to it came in History or, resuming, before the reply;
+	// every one after it comes as a push. Below the request's After, the
+	// channel's stream started again (its store lost what it held), and
+	// the pushes before the reply began at its start.
+	Sequence *uint64 `json:"sequence,omitempty"`
+	// HistorySequences, with Sequence, are the sequences of History's
+	// entries, in the same order.
+	HistorySequences []uint64 `json:"historySequences,omitempty"`
 }
 
-// AppendJSON appends the reply payload.
+// AppendJSON appends the reply payload. Without Sequence it is exactly
+// Mesh's {"success","history"}.
 func (r SubscribeChannelReply) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"success":`...)
 	dst = AppendBool(dst, r.Success)
 	dst = append(dst, `,"history":`...)
 	dst = appendStringArray(dst, r.History)
+	if r.Sequence != nil {
+		dst = append(dst, `,"sequence":`...)
+		dst = strconv.AppendUint(dst, *r.Sequence, 10)
+		if len(r.HistorySequences) > 0 {
+			dst = append(dst, `,"historySequences":[`...)
+			for i, q := range r.HistorySequences {
+				if i > 0 {
+					dst = append(dst, ',')
+				}
+				dst = strconv.AppendUint(dst, q, 10)
+			}
+			dst = append(dst, ']')
+		}
+	}
 	return append(dst, '}')
 }
 

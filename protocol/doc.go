@@ -51,6 +51,28 @@
 // Arguments documented as raw JSON are copied verbatim and not validated:
 // they must come from an encoder or from a decoded, validated frame.
 //
+// # Durable channels
+//
+// meshfast extends mesh/subscribe-channel for channels it keeps in a
+// durable stream (every message with a sequence 1, 2, 3… per channel),
+// without changing a byte of what Mesh's client sees. Mesh's client hands
+// the whole payload of a mesh/subscription-message push to its listeners
+// and the reply of a command to whoever sent it, so a member Mesh does not
+// send would reach the application; the extension is therefore opt-in, by
+// members of the request that Mesh ignores:
+//
+//	-> {"id":3,"command":"mesh/subscribe-channel","payload":{"channel":"chat:1","sequenced":true}}
+//	<- {"id":3,"command":"mesh/subscribe-channel","payload":{"success":true,"history":[],"sequence":41}}
+//	<- {"command":"mesh/subscription-message","payload":{"channel":"chat:1","message":"hi","sequence":42}}
+//
+// A subscription that asked gets Sequence in the reply and "sequence" in
+// every push; one that did not (every Mesh client) gets Mesh's frames. To
+// resume after a lost connection, the client subscribes again with
+// "after": the last sequence it saw; the server pushes the messages after
+// it, in order, before the reply, then the live ones, with no gap and no
+// duplicate. On a channel that is not durable both members are ignored and
+// the reply is Mesh's.
+//
 // # Concurrency
 //
 // Everything here is safe to call from any goroutine: the package has no

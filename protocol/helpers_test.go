@@ -103,3 +103,5 @@ func checkJSON(t *testing.T, got []byte, want string) {
 		t.Fatalf("output is not valid JSON: %s", got)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -52,10 +52,18 @@ type AssignIDPayload string
 type SubscriptionMessage struct {
 	Channel string `json:"channel"`
 	Message string `json:"message"`
+	// Sequence is the message's position in a durable channel, sent only
+	// to a subscription that asked for it (SubscribeChannelRequest.
+	// Sequenced); zero, and absent from the wire, otherwise.
+	Sequence uint64 `json:"sequence,omitempty"`
 }
 
-// AppendJSON appends the payload.
+// AppendJSON appends the payload: Mesh's {"channel","message"}, with
+// "sequence" after them when Sequence is not zero.
 func (p SubscriptionMessage) AppendJSON(dst []byte) []byte {
+	if p.Sequence != 0 {
+		return appendSequencedPayload(dst, p.Channel, p.Message, p.Sequence)
+	}
 	return appendSubscriptionPayload(dst, p.Channel, p.Message)
 }
 
@@ -189,6 +197,23 @@ func appendSubscriptionPayload(dst []byte, channel, message string) []byte {
 	dst = AppendJSONString(dst, channel)
 	dst = append(dst, `,"message":`...)
 	dst = AppendJSONString(dst, message)
+	return append(dst, '}')
+}
+
+// AppendSequencedSubscriptionMessage appends the frame of a durable
+// channel's message for a subscription that asked for sequences,
+// {"command":"mesh/subscription-message","payload":{"channel":…,"message":…,"sequence":…}}.
+// Mesh's client never asks, so it never gets this form.
+func AppendSequencedSubscriptionMessage(dst []byte, channel, message string, sequence uint64) []byte {
+	dst = append(dst, `{"command":"mesh/subscription-message","payload":`...)
+	dst = appendSequencedPayload(dst, channel, message, sequence)
+	return append(dst, '}')
+}
+
+func appendSequencedPayload(dst []byte, channel, message string, sequence uint64) []byte {
+	dst = appendSubscriptionPayload(dst, channel, message)
+	dst = append(dst[:len(dst)-1], `,"sequence":`...)
+	dst = strconv.AppendUint(dst, sequence, 10)
 	return append(dst, '}')
 }
 

@@ -23,6 +23,8 @@ func TestPushFrames(t *testing.T) {
 			`{"command":"mesh/subscription-message","payload":{"channel":"chat:lobby","message":"hello"}}`},
 		{"subscription-message JSON text stays a string", AppendSubscriptionMessage(nil, "c", `{"a":"<b>"}`),
 			`{"command":"mesh/subscription-message","payload":{"channel":"c","message":"{\"a\":\"<b>\"}"}}`},
+		{"subscription-message sequenced", AppendSequencedSubscriptionMessage(nil, "chat:1", "hi \"you\"", 42),
+			`{"command":"mesh/subscription-message","payload":{"channel":"chat:1","message":"hi \"you\"","sequence":42}}`},
 		{"record-update full", AppendRecordUpdateFull(nil, "user:1", []byte(`{"name":"a"}`), 4),
 			`{"command":"mesh/record-update","payload":{"recordId":"user:1","full":{"name":"a"},"version":4}}`},
 		{"record-update full null", AppendRecordUpdateFull(nil, "r", nil, 0),
@@ -63,6 +65,8 @@ func TestPushPayloadTypes(t *testing.T) {
 	}{
 		{"subscription-message", SubscriptionMessage{Channel: "chat:lobby", Message: "hello"},
 			`{"channel":"chat:lobby","message":"hello"}`},
+		{"subscription-message sequenced", SubscriptionMessage{Channel: "chat:1", Message: "hello", Sequence: 7},
+			`{"channel":"chat:1","message":"hello","sequence":7}`},
 		{"record-update full", RecordUpdate{RecordID: "user:1", Full: json.RawMessage(`{"name":"a"}`), Version: 4},
 			`{"recordId":"user:1","full":{"name":"a"},"version":4}`},
 		{"record-update full null", RecordUpdate{RecordID: "guarded:record", Full: json.RawMessage(`null`)},
@@ -92,6 +96,10 @@ func TestPushStructsMatchEncoders(t *testing.T) {
 	}
 	frame = AppendSubscriptionMessage(nil, "c\n", "m\"")
 	if want := AppendPush(nil, CmdSubscriptionMessage, SubscriptionMessage{Channel: "c\n", Message: "m\""}.AppendJSON(nil)); string(frame) != string(want) {
+		t.Fatalf("%s != %s", frame, want)
+	}
+	frame = AppendSequencedSubscriptionMessage(nil, "c:1", "m\u2028", 1<<63)
+	if want := AppendPush(nil, CmdSubscriptionMessage, SubscriptionMessage{Channel: "c:1", Message: "m\u2028", Sequence: 1 << 63}.AppendJSON(nil)); string(frame) != string(want) {
 		t.Fatalf("%s != %s", frame, want)
 	}
 	frame = AppendPresenceUpdate(nil, PresenceState, "c", "r", 5, nil)

@@ -43,8 +43,18 @@ func (s *Server) registerBuiltins() {
 		if c.Bind(&req) != nil || req.Channel == "" {
 			return protocol.SubscribeChannelReply{Success: false, History: []string{}}, nil
 		}
-		if !s.maySubscribeMore(c.Conn, channelSource, req.Channel) {
+		src := channelSource
+		if s.durable(req.Channel) {
+			src = durableSource
+		}
+		if !s.maySubscribeMore(c.Conn, src, req.Channel) {
 			return nil, errTooManySubs
+		}
+		if src == durableSource {
+			if checkChannel(req.Channel) != nil || !s.channels.allowed(c.Conn, req.Channel) {
+				return protocol.SubscribeChannelReply{Success: false, History: []string{}}, nil
+			}
+			return s.subscribeDurable(c, &req)
 		}
 		ok, history := s.subscribeChannel(c, c.Conn, req.Channel, req.HistoryLimit)
 		return protocol.SubscribeChannelReply{Success: ok, History: history}, nil
@@ -54,7 +64,11 @@ func (s *Server) registerBuiltins() {
 		if c.Bind(&req) != nil {
 			return false, nil
 		}
-		return s.subs.drop(c, c.Conn, channelSource, req.Channel), nil
+		// Whichever the connection holds: the exposure may have changed
+		// since it subscribed.
+		plain := s.subs.drop(c, c.Conn, channelSource, req.Channel)
+		durable := s.subs.drop(c, c.Conn, durableSource, req.Channel)
+		return plain || durable, nil
 	})
 	s.Expose(protocol.CmdJoinRoom, func(c *Context) (any, error) {
 		room, err := roomRequest(c)

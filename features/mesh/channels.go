@@ -18,16 +18,27 @@ func (s *Server) ExposeChannelPattern(re *regexp.Regexp, guard Guard) {
 }
 
 // PublishToChannel sends message to every subscriber of channel on every
-// node. If history > 0 the channel keeps its history newest messages.
+// node. If history > 0 the channel keeps its history newest messages. On a
+// channel exposed as durable it is PublishDurable, and history is the
+// stream's retention's business.
 func (s *Server) PublishToChannel(ctx context.Context, channel, message string, history int) error {
 	if err := checkChannel(channel); err != nil {
+		return err
+	}
+	if s.durable(channel) {
+		_, err := s.PublishDurable(ctx, channel, message)
 		return err
 	}
 	return s.co.PublishToChannel(ctx, channel, []byte(message), history)
 }
 
-// ChannelHistory returns up to limit of channel's kept messages, newest first.
+// ChannelHistory returns up to limit of channel's kept messages, newest
+// first: for a channel exposed as durable, its stream's newest (at most
+// store.MaxLimit).
 func (s *Server) ChannelHistory(ctx context.Context, channel string, limit int) ([]string, error) {
+	if s.durable(channel) {
+		return s.durableChannelHistory(ctx, channel, limit)
+	}
 	raw, err := s.co.ChannelHistory(ctx, channel, limit)
 	if err != nil {
 		return nil, err

@@ -356,50 +356,68 @@ type Guard func(c *Connection, name string) bool
 // guard. Exposing the same name or pattern again replaces its guard.
 type exposures struct {
 	mu       sync.RWMutex
-	exact    map[string]Guard
+	exact    map[string]exposure
 	patterns []patternGuard
 }
 
-type patternGuard struct {
-	re    *regexp.Regexp
+// exposure is what a name or pattern is exposed with.
+type exposure struct {
 	guard Guard
+	// durable: channels kept in a durable stream (ExposeDurableChannel);
+	// the other kinds leave it false.
+	durable bool
 }
 
-func (x *exposures) addExact(name string, g Guard) {
+type patternGuard struct {
+	re *regexp.Regexp
+	exposure
+}
+
+func (x *exposures) addExact(name string, g Guard) { x.putExact(name, exposure{guard: g}) }
+
+func (x *exposures) addPattern(re *regexp.Regexp, g Guard) { x.putPattern(re, exposure{guard: g}) }
+
+func (x *exposures) putExact(name string, e exposure) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.exact == nil {
-		x.exact = make(map[string]Guard)
+		x.exact = make(map[string]exposure)
 	}
-	x.exact[name] = g
+	x.exact[name] = e
 }
 
-func (x *exposures) addPattern(re *regexp.Regexp, g Guard) {
+func (x *exposures) putPattern(re *regexp.Regexp, e exposure) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for i, p := range x.patterns {
 		if p.re.String() == re.String() {
-			x.patterns[i].guard = g
+			x.patterns[i].exposure = e
 			return
 		}
 	}
-	x.patterns = append(x.patterns, patternGuard{re: re, guard: g})
+	x.patterns = append(x.patterns, patternGuard{re: re, exposure: e})
 }
 
-// lookup reports whether name is exposed, and with which guard: an exact
-// name's if there is one, else the first matching pattern's (Mesh's rule).
-func (x *exposures) lookup(name string) (Guard, bool) {
+// find reports whether name is exposed, and how: an exact name's exposure
+// if there is one, else the first matching pattern's (Mesh's rule).
+func (x *exposures) find(name string) (exposure, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	if g, ok := x.exact[name]; ok {
-		return g, true
+	if e, ok := x.exact[name]; ok {
+		return e, true
 	}
 	for _, p := range x.patterns {
 		if p.re.MatchString(name) {
-			return p.guard, true
+			return p.exposure, true
 		}
 	}
-	return nil, false
+	return exposure{}, false
+}
+
+// lookup reports whether name is exposed, and with which guard.
+func (x *exposures) lookup(name string) (Guard, bool) {
+	e, ok := x.find(name)
+	return e.guard, ok
 }
 
 // allowed reports whether name is exposed and its guard lets c in. A guard

@@ -68,6 +68,15 @@
 // (A tally function instead of nil, and a field in TopicCounts, would
 // count it in LocalTopics.)
 //
+// A durable channel (ExposeDurableChannel) is such a source whose node
+// side is a listener on a features/streams room instead of a coordinator
+// topic, with two routes: Mesh's frames, and the frames with sequences
+// that a client asks for with "sequenced" (protocol's "Durable channels").
+// Its messages are stored with a sequence before they are delivered, its
+// history is the stream's, and a subscription that resumes "after" a
+// sequence is sent what followed, then the live messages, each once and in
+// order (durable.go says how the seam is kept).
+//
 // A local connection is found by its Mesh id through the engine's
 // registry: the id carries the engine connection's id (connid.go), and the
 // server keeps no connection table of its own.

@@ -44,7 +44,7 @@ const (
 // subscriptionSources are what MaxSubscriptionsPerConnection counts: what a
 // client subscribes to itself. Rooms have their own limit; a user's own
 // subscription (SendToUser) is the server's.
-var subscriptionSources = []*source{channelSource, recordSource, presenceSource}
+var subscriptionSources = []*source{channelSource, durableSource, recordSource, presenceSource}
 
 // admitRate takes a token from c's bucket for a command arriving at now
 // (unix ns); false: over the rate. The bucket starts full. Loop only: the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshfast/meshfast/coord"
 	"github.com/meshfast/meshfast/engine"
+	"github.com/meshfast/meshfast/features/streams"
 	"github.com/meshfast/meshfast/perf"
 	"github.com/meshfast/meshfast/protocol"
 )
@@ -48,6 +49,16 @@ type Options struct {
 	// Coordinator holds the state shared between nodes. Nil means a new
 	// in-memory coordinator owned (and closed) by the server: one node.
 	Coordinator coord.Coordinator
+
+	// Streams keeps the durable channels (ExposeDurableChannel): their
+	// messages, sequences and history. Nil means one the server makes at
+	// the first durable exposure, on memory storage and the Coordinator's
+	// pub/sub, and closes: right for one node, which is why it is refused
+	// with a Coordinator whose registry is not in-process (Redis). Several
+	// nodes need a Streams on a store they share (Redis Streams), made
+	// with this Coordinator as its PubSub; the server does not close one it
+	// was given.
+	Streams *streams.Streams
 
 	// NodeID names this node in the coordinator. Zero means a random id.
 	NodeID string

@@ -1,6 +1,8 @@
 package mesh
 
 import (
+	"context"
+
 	"github.com/meshfast/meshfast/coord"
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/protocol"
@@ -27,6 +29,11 @@ type source struct {
 	// not block; it is made once per subscribed name, so per-name work
 	// (topic strings) belongs outside the returned function.
 	deliver func(s *Server, src *source, name string) coord.Handler
+	// attach replaces coordTopic and deliver for a source the node does
+	// not follow through a coordinator topic: a durable channel, which it
+	// follows through features/streams (durable.go). It returns once the
+	// node follows name.
+	attach func(s *Server, ctx context.Context, src *source, name string) (*durableRoom, error)
 	// tally counts one subscribed name in LocalTopics; nil: not counted.
 	tally  func(*TopicCounts)
 	routes []*route
@@ -50,6 +57,14 @@ func newSource(kind string, coordTopic func(string) string, deliver func(*Server
 	return src
 }
 
+// newAttachedSource declares a source the node follows through attach.
+func newAttachedSource(kind string, attach func(*Server, context.Context, *source, string) (*durableRoom, error),
+	tally func(*TopicCounts), enginePrefixes ...string) *source {
+	src := newSource(kind, nil, nil, tally, enginePrefixes...)
+	src.attach = attach
+	return src
+}
+
 // The sources and routes. Each engine topic prefix is unique, and no
 // coordinator topic of one source can be another's: channel names may not
 // start with "mesh:" (checkChannel).
@@ -62,12 +77,18 @@ var (
 		(*Server).deliverRecord, func(tc *TopicCounts) { tc.Records++ }, "rf:", "rp:")
 	presenceSource = newSource("presence", coord.PresenceTopic,
 		(*Server).deliverPresence, func(tc *TopicCounts) { tc.Presence++ }, "p:")
+	// A durable channel has Mesh's frames (plain) and the frames with
+	// sequences that meshfast's client asks for (durable.go).
+	durableSource = newAttachedSource("durable channel", (*Server).attachDurable,
+		func(tc *TopicCounts) { tc.Channels++ }, "dc:", "ds:")
 
-	channelRoute     = channelSource.routes[0]
-	roomRoute        = roomSource.routes[0]
-	recordFullRoute  = recordSource.routes[0]
-	recordPatchRoute = recordSource.routes[1]
-	presenceRoute    = presenceSource.routes[0]
+	channelRoute      = channelSource.routes[0]
+	roomRoute         = roomSource.routes[0]
+	recordFullRoute   = recordSource.routes[0]
+	recordPatchRoute  = recordSource.routes[1]
+	presenceRoute     = presenceSource.routes[0]
+	durablePlainRoute = durableSource.routes[0]
+	durableSeqRoute   = durableSource.routes[1]
 )
 
 // Coordinator topics of the node as a whole and of rooms and records.

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -34,13 +35,14 @@ type Server struct {
 	global   []Middleware
 	fallback *command // ExposeFallback's, nil: none
 
-	channels exposures // exposed channels
-	access   access    // who may join rooms and read metadata (access.go)
-	pres     presence
-	rec      recordState
-	subs     subscriptions
-	nodeSubs []coord.Subscription // for the node's life (subscribeNode)
-	streams  streamHooks          // members that are not Mesh connections (streams.go)
+	channels  exposures    // exposed channels
+	durableSt durableState // the Streams of the durable channels (durable.go)
+	access    access       // who may join rooms and read metadata (access.go)
+	pres      presence
+	rec       recordState
+	subs      subscriptions
+	nodeSubs  []coord.Subscription // for the node's life (subscribeNode)
+	streams   streamHooks          // members that are not Mesh connections (streams.go)
 
 	hooksMu  sync.RWMutex
 	onOpen   []func(*Connection)
@@ -88,6 +90,7 @@ func New(e *engine.Engine, o Options) (*Server, error) {
 		s.co = memory.New(memory.Options{})
 		s.ownsCo = true
 	}
+	s.durableSt.st = o.Streams
 	_, s.localRegistry = s.co.(coord.LocalRegistry)
 	if s.nodeID == "" {
 		s.nodeID = randomID()
@@ -155,14 +158,15 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CoordTimeout)
 	defer cancel()
 	s.subs.closeAll(ctx)
+	err := s.closeStreams()
 	for _, sub := range s.nodeSubs {
 		_ = s.co.Unsubscribe(ctx, sub)
 	}
 	_ = s.co.UnregisterNode(ctx, s.nodeID)
 	if s.ownsCo {
-		return s.co.Close()
+		return errors.Join(err, s.co.Close())
 	}
-	return nil
+	return err
 }
 
 // OnConnection registers fn to run for each new connection once it is

@@ -169,21 +169,36 @@ func (s *Server) publishChannel(channel, topic string, message []byte, f *engine
 // (engine.Engine.Subscribe). Every successful call must be matched by one
 // ReleaseChannel. It checks the name (the "mesh:" prefix is reserved), not
 // the exposures: see ChannelAllowed. Any goroutine but a loop's.
+//
+// A channel exposed as durable is followed through its stream, and the
+// topic is the one its Mesh frames are published to (durable.go); the
+// exposure must not change between RetainChannel and ReleaseChannel.
 func (s *Server) RetainChannel(ctx context.Context, channel string) (topic string, err error) {
 	if err := checkChannel(channel); err != nil {
 		return "", err
 	}
-	if err := s.subs.retain(ctx, subKey{channelSource, channel}); err != nil {
+	r := channelRoute
+	if s.durable(channel) {
+		if err := checkDurable(channel); err != nil {
+			return "", err
+		}
+		r = durablePlainRoute
+	}
+	if err := s.subs.retain(ctx, subKey{r.src, channel}); err != nil {
 		return "", err
 	}
-	return channelRoute.engineTopic(channel), nil
+	return r.engineTopic(channel), nil
 }
 
 // ReleaseChannel drops a reference RetainChannel took, unsubscribing the
 // node from the coordinator with the last one. Any goroutine but a loop's
 // (it may wait on the coordinator).
 func (s *Server) ReleaseChannel(ctx context.Context, channel string) {
-	s.subs.release(ctx, subKey{channelSource, channel})
+	src := channelSource
+	if s.durable(channel) {
+		src = durableSource
+	}
+	s.subs.release(ctx, subKey{src, channel})
 }
 
 // AuthenticateRequest applies to a request that is not a Mesh handshake

@@ -16,7 +16,8 @@ import (
 //   - the connection's set (connActive.subs): which route, if any, c
 //     receives each (source, name) through; this is the truth the other
 //     two layers follow;
-//   - the node's coordinator subscription to the source's topic for name,
+//   - the node's coordinator subscription to the source's topic for name
+//     (for a durable channel, its listener on the stream, durable.go),
 //     shared by every local connection that holds it and counted by
 //     reference (nodeSub);
 //   - the engine topic of the route on c's loop.
@@ -40,12 +41,23 @@ type subKey struct {
 	name string
 }
 
-// nodeSub is the node's coordinator subscription to one subKey.
+// nodeSub is the node's coordinator subscription to one subKey, or, for
+// a source with attach, what attach returned.
 type nodeSub struct {
 	refs  int           // subs.mu
-	ready chan struct{} // closed once sub and err are set
+	ready chan struct{} // closed once sub, room and err are set
 	sub   coord.Subscription
+	room  *durableRoom
 	err   error
+}
+
+// unsubscribe ends what retain started for ns. Any goroutine but a loop's.
+func (x *subscriptions) unsubscribe(ctx context.Context, ns *nodeSub) error {
+	if ns.room != nil {
+		ns.room.close()
+		return nil
+	}
+	return x.s.co.Unsubscribe(ctx, ns.sub)
 }
 
 // errSubscriptionChanged: a concurrent take or release of the same thing
@@ -62,6 +74,13 @@ func (x *subscriptions) init(s *Server) {
 // publish made after take returns reaches c. Taking what c already has is
 // a no-op that still waits for the loop. Any goroutine but a loop.
 func (x *subscriptions) take(ctx context.Context, c *Connection, r *route, name string) error {
+	return x.takeWith(ctx, c, r, name, nil)
+}
+
+// takeWith is take, calling prepare (if not nil) once the node holds its
+// reference to name and before c's loop changes c's engine topics: what
+// prepare sets up is in place before c receives anything through r.
+func (x *subscriptions) takeWith(ctx context.Context, c *Connection, r *route, name string, prepare func()) error {
 	key := subKey{r.src, name}
 	a := c.activate()
 	a.mu.Lock()
@@ -73,6 +92,9 @@ func (x *subscriptions) take(ctx context.Context, c *Connection, r *route, name 
 	if cur != r {
 		if err := x.retain(ctx, key); err != nil {
 			return err
+		}
+		if prepare != nil {
+			prepare()
 		}
 		a.mu.Lock()
 		if a.subsDone { // cleanup took the set meanwhile
@@ -89,6 +111,8 @@ func (x *subscriptions) take(ctx context.Context, c *Connection, r *route, name 
 		if had {
 			x.release(ctx, key) // the entry already held a reference
 		}
+	} else if prepare != nil {
+		prepare()
 	}
 	var now *route
 	if !c.c.DoWait(func(ec *engine.Conn) { now = x.sync(ec, c, key) }) {
@@ -118,7 +142,7 @@ func (x *subscriptions) release(ctx context.Context, key subKey) {
 	x.mu.Unlock()
 	<-ns.ready
 	if ns.err == nil {
-		if err := x.s.co.Unsubscribe(ctx, ns.sub); err != nil {
+		if err := x.unsubscribe(ctx, ns); err != nil {
 			x.s.log.Warn("mesh: unsubscribing the node failed", "kind", key.src.kind, "name", key.name, "err", err)
 		}
 	}
@@ -212,8 +236,13 @@ func (x *subscriptions) retain(ctx context.Context, key subKey) error {
 	ns = &nodeSub{refs: 1, ready: make(chan struct{})}
 	x.node[key] = ns
 	x.mu.Unlock()
-	topic := key.src.coordTopic(key.name)
-	ns.sub, ns.err = x.s.co.Subscribe(ctx, topic, key.src.deliver(x.s, key.src, key.name))
+	topic := key.name
+	if key.src.attach != nil {
+		ns.room, ns.err = key.src.attach(x.s, ctx, key.src, key.name)
+	} else {
+		topic = key.src.coordTopic(key.name)
+		ns.sub, ns.err = x.s.co.Subscribe(ctx, topic, key.src.deliver(x.s, key.src, key.name))
+	}
 	close(ns.ready)
 	if ns.err != nil {
 		x.mu.Lock()
@@ -222,6 +251,18 @@ func (x *subscriptions) retain(ctx context.Context, key subKey) error {
 		}
 		x.mu.Unlock()
 		return fmt.Errorf("mesh: subscribe %q: %w", topic, ns.err)
+	}
+	return nil
+}
+
+// room returns the node's durableRoom for the durable channel name. The
+// caller must hold a node reference to it (a connection's set does while
+// it holds the channel), which keeps it from being replaced.
+func (x *subscriptions) room(name string) *durableRoom {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if ns := x.node[subKey{durableSource, name}]; ns != nil {
+		return ns.room
 	}
 	return nil
 }
@@ -235,7 +276,7 @@ func (x *subscriptions) closeAll(ctx context.Context) {
 	for _, ns := range subs {
 		<-ns.ready
 		if ns.err == nil {
-			_ = x.s.co.Unsubscribe(ctx, ns.sub)
+			_ = x.unsubscribe(ctx, ns)
 		}
 	}
 }

@@ -23,6 +23,12 @@
 // DefaultHealthInterval by a goroutine of the node (503 while it is down),
 // and /metrics its counters, through coord.Observed.
 //
+// A channel exposure with Durable set makes Start keep the node's durable
+// channels in a features/streams Streams it owns (expose.go): on Redis
+// Streams, with the Redis coordinator as its pub/sub, when the node is on
+// Redis; in memory otherwise. Shutdown closes it after the Mesh server and
+// before the coordinator.
+//
 // # Concurrency
 //
 // Config and Settings are values; Validate and Start may be called from

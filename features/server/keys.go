@@ -120,7 +120,7 @@ var table = []key{
 	{path: "redis.node_ttl", usage: "a node counts as alive this `duration` after its last heartbeat (sent every third of it); the others remove a dead node's clients from rooms within about twice it (their presence lapses with its own ttl)",
 		value: func(s *Settings) flag.Value { return (*positiveDuration)(&s.Node.Mesh.NodeTTL) }},
 
-	{path: "expose.channels", usage: "channels clients may subscribe to: a list of {name or pattern, history}",
+	{path: "expose.channels", usage: "channels clients may subscribe to: a list of {name or pattern, history, durable}; durable keeps a channel (scope:resourceId) in a stream that meshfast's Go client resumes without a loss",
 		value: func(s *Settings) flag.Value { return channelList(&s.Node.Expose.Channels) }},
 	{path: "expose.records", usage: "records clients may subscribe to: a list of {name or pattern}",
 		value: func(s *Settings) flag.Value { return recordList(&s.Node.Expose.Records) }},

@@ -50,8 +50,11 @@ type field[T any] struct {
 
 func channelList(p *[]ChannelExposure) *list[ChannelExposure] {
 	return &list[ChannelExposure]{p: p,
-		exp:    func(c *ChannelExposure) *Exposure { return &c.Exposure },
-		fields: []field[ChannelExposure]{{"history", func(c *ChannelExposure) flag.Value { return (*count)(&c.History) }}},
+		exp: func(c *ChannelExposure) *Exposure { return &c.Exposure },
+		fields: []field[ChannelExposure]{
+			{"history", func(c *ChannelExposure) flag.Value { return (*count)(&c.History) }},
+			{"durable", func(c *ChannelExposure) flag.Value { return (*boolean)(&c.Durable) }},
+		},
 	}
 }
 

@@ -143,7 +143,7 @@ func TestLoadFileErrors(t *testing.T) {
 		{"expose:\n  channels: chat\n", `c.yaml:2: expose.channels: not a list`},
 		{"expose:\n  channels:\n    - chat\n", `c.yaml:3: expose.channels[0]: not a mapping of name, pattern, history`},
 		{"expose:\n  channels:\n    - name: a\n      history: -1\n", `c.yaml:4: expose.channels[0].history: "-1": negative`},
-		{"expose:\n  channels:\n    - name: a\n    - name: b\n      histroy: 3\n", `c.yaml:5: expose.channels[1]: unknown key "histroy" (an entry has name, pattern, history)`},
+		{"expose:\n  channels:\n    - name: a\n    - name: b\n      histroy: 3\n", `c.yaml:5: expose.channels[1]: unknown key "histroy" (an entry has name, pattern, history, durable)`},
 		{"expose:\n  channels:\n    - name: a\n      pattern: ^a\n", `c.yaml:3: expose.channels[0]: needs a name or a pattern, and not both`},
 		{"expose:\n  channels:\n    - history: 3\n", `c.yaml:3: expose.channels[0]: needs a name or a pattern`},
 		{"expose:\n  records:\n    - pattern: \"(\"\n", `c.yaml:3: expose.records[0].pattern: "(": error parsing regexp`},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"regexp"
@@ -12,9 +13,11 @@ import (
 	"time"
 
 	"github.com/meshfast/meshfast/coord"
+	"github.com/meshfast/meshfast/coord/redis"
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/features/mesh"
 	"github.com/meshfast/meshfast/features/realtime"
+	"github.com/meshfast/meshfast/features/streams"
 	"github.com/meshfast/meshfast/perf"
 	"github.com/meshfast/meshfast/protocol"
 )
@@ -74,6 +77,8 @@ type Node struct {
 	coordTimeout time.Duration
 	proxy        *proxy            // the command and connect proxies, nil without a backend
 	ownedCo      coord.Coordinator // the coordinator Start opened (Redis), closed by Shutdown
+	streams      *streams.Streams  // the durable channels' streams Start made, closed by Shutdown (expose.go)
+	streamStore  io.Closer         // their Redis store
 	health       *health           // checks of the coordinator's backend, nil without one
 	closeOnce    sync.Once         // closeCoordinator
 }
@@ -179,6 +184,15 @@ func Start(cfg Config) (*Node, error) {
 		}
 		n.ownedCo, cfg.Mesh.Coordinator = rc, rc
 	}
+	if cfg.Mesh.Streams == nil {
+		rc, _ := n.ownedCo.(*redis.Coordinator)
+		st, err := n.startStreams(cfg.Expose, rc, cfg.Redis, reg, log.With("component", "streams"))
+		if err != nil {
+			_ = n.closeCoordinator()
+			return nil, err
+		}
+		cfg.Mesh.Streams = st
+	}
 	e := engine.New(eo)
 	so := cfg.SSE
 	if so.MaxConnections == 0 {
@@ -192,6 +206,7 @@ func Start(cfg Config) (*Node, error) {
 		History:   func(ch string) int { h, _ := n.history.lookup(ch); return h },
 	})
 	if err != nil {
+		_ = n.closeStreams()
 		_ = n.closeCoordinator()
 		return nil, err
 	}
@@ -209,7 +224,12 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Bench {
 		n.exposeBench()
 	}
-	n.expose(cfg.Expose)
+	if err := n.expose(cfg.Expose); err != nil {
+		_ = rt.Close()
+		_ = n.closeStreams()
+		_ = n.closeCoordinator()
+		return nil, err
+	}
 	if cfg.Demo {
 		n.serveDemo(rt.Options().Mesh.Path, rt.Options().SSE.Path)
 	}
@@ -235,6 +255,7 @@ func Start(cfg Config) (*Node, error) {
 	})
 	if err := e.Start(); err != nil {
 		_ = rt.Close()
+		_ = n.closeStreams()
 		_ = n.closeCoordinator()
 		return nil, err
 	}
@@ -244,6 +265,7 @@ func Start(cfg Config) (*Node, error) {
 			defer cancel()
 			_ = e.Shutdown(ctx)
 			_ = rt.Close()
+			_ = n.closeStreams()
 			return nil, fmt.Errorf("API address: %w", err)
 		}
 	}
@@ -268,7 +290,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if errors.Is(err, engine.ErrServerClosed) {
 		err = nil
 	}
-	return errors.Join(aerr, err, n.Realtime.Close(), n.closeCoordinator())
+	return errors.Join(aerr, err, n.Realtime.Close(), n.closeStreams(), n.closeCoordinator())
 }
 
 func (n *Node) registerMetrics() {
@@ -334,7 +356,7 @@ func registerMetrics(m *perf.Metrics, e *engine.Engine, stats func() engine.Stat
 // configuration that names them too decides their history.
 func (n *Node) exposeBench() {
 	ms := n.Mesh
-	n.expose(Exposures{Channels: []ChannelExposure{
+	_ = n.expose(Exposures{Channels: []ChannelExposure{ // no durable channel: no error
 		{Exposure: Exposure{Name: "bench"}},
 		{Exposure: Exposure{Pattern: regexp.MustCompile(`^bench:`)}},
 	}})

@@ -10,6 +10,7 @@ import (
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/features/mesh"
 	"github.com/meshfast/meshfast/features/realtime"
+	"github.com/meshfast/meshfast/protocol/zps"
 )
 
 // Defaults of the Settings fields that are not a Config's.
@@ -178,6 +179,15 @@ type ChannelExposure struct {
 	// messages, and a client's historyLimit is lowered to it. Zero keeps
 	// none and gives subscribers none.
 	History int
+	// Durable keeps the channel in a durable stream (mesh.
+	// ExposeDurableChannel): every message is stored with the channel's
+	// next sequence before it is delivered, on the node's Redis when it
+	// has one, so that meshfast's Go client resumes it after a reconnect
+	// with nothing lost or repeated; Mesh clients see Mesh's frames. Its
+	// name, or every name its pattern matches, must be scope:resourceId.
+	// History then bounds what a subscriber gets back, from the stream,
+	// whose retention (a day) decides what is kept.
+	Durable bool
 }
 
 // PresenceExposure is a room, or pattern of rooms, whose presence is
@@ -196,6 +206,9 @@ func (e Exposures) validate() error {
 		}
 		if c.History < 0 {
 			return fmt.Errorf("%w: channel %s: negative history", ErrInvalidConfig, c.Exposure)
+		}
+		if c.Durable && c.Pattern == nil && !zps.ValidRoom(c.Name) {
+			return fmt.Errorf("%w: durable channel %s: its name must be scope:resourceId", ErrInvalidConfig, c.Exposure)
 		}
 	}
 	for _, list := range []struct {

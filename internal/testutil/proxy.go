@@ -47,6 +47,17 @@ func (p *Proxy) Retarget(target string) {
 	p.mu.Unlock()
 }
 
+// Drop closes every connection open now, abruptly (what is in flight is
+// lost), and keeps accepting new ones: a network failure the clients
+// recover from by reconnecting.
+func (p *Proxy) Drop() {
+	p.mu.Lock()
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	p.mu.Unlock()
+}
+
 // Close stops accepting, closes every connection and waits for the
 // forwarding goroutines. Idempotent.
 func (p *Proxy) Close() {
