@@ -577,3 +577,35 @@ func TestTwoNodesRedis(t *testing.T) {
 		t.Fatalf("replayed from Redis: %+v", ev)
 	}
 }
+
+// A durable channel's history is its stream's (not the coordinator's
+// list): Last-Event-ID resumes from it as from any channel's.
+func TestResumeDurableChannel(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, Options{})
+	must(t, n.rt.Mesh().ExposeDurableChannel("orders:1", nil))
+	pub := func(m string) {
+		if _, err := n.rt.Mesh().PublishDurable(ctxT(t), "orders:1", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := n.stream(t, "/events?channel=orders:1")
+	ready(t, s)
+	pub("a")
+	pub("b")
+	next(t, s)
+	last := next(t, s)
+	s.Close()
+	pub("c")
+	pub("d")
+	s2 := n.stream(t, "/events?channel=orders:1", "Last-Event-ID: "+last.LastEventID)
+	if r := ready(t, s2); r.Resumed != "orders:1" || r.Replayed != 2 || r.Missed {
+		t.Fatalf("ready %+v", r)
+	}
+	pub("e")
+	for _, want := range []string{"c", "d", "e"} {
+		if ev := next(t, s2); ev.Data != want {
+			t.Fatalf("got %+v, want %s", ev, want)
+		}
+	}
+}

@@ -296,10 +296,13 @@ func (rt *Realtime) joinResuming(ctx context.Context, st *Stream, topics []strin
 	cs.mu.Lock()
 	cs.pending = append(cs.pending, p)
 	cs.mu.Unlock()
-	raw, err := rt.ms.Coordinator().ChannelHistory(ctx, ch, rt.opts.SSE.MaxReplay)
+	// Mesh's ChannelHistory, not the coordinator's: a durable channel's
+	// history is its stream's.
+	raw, err := rt.ms.ChannelHistory(ctx, ch, rt.opts.SSE.MaxReplay)
 	hist := make([]entry, len(raw))
 	for i, m := range raw {
-		hist[i] = entry{d: digest(m), msg: m}
+		b := []byte(m)
+		hist[i] = entry{d: digest(b), msg: b}
 	}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
