@@ -266,6 +266,7 @@ func Start(cfg Config) (*Node, error) {
 			_ = e.Shutdown(ctx)
 			_ = rt.Close()
 			_ = n.closeStreams()
+			_ = n.closeCoordinator()
 			return nil, fmt.Errorf("API address: %w", err)
 		}
 	}
