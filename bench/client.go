@@ -123,6 +123,11 @@ func (cc *cconn) upgraded() {
 		cc.write(w.subFrame)
 		return
 	}
+	if w.zps && cc.role == rolePub {
+		cc.state = stSubscribing // until init is answered
+		cc.write(w.pubInit)
+		return
+	}
 	cc.setReady()
 }
 
@@ -163,6 +168,9 @@ func (cc *cconn) onMessage(op byte, p []byte) error {
 }
 
 func (cc *cconn) onData(p []byte) error {
+	if cc.w.zps {
+		return cc.onZPS(p)
+	}
 	// Mesh's liveness pushes: a server closes a client that misses pongs.
 	if bytes.HasPrefix(p, meshPingPrefix) {
 		cc.w.counts.inc(cLiveness)
@@ -199,7 +207,7 @@ func (cc *cconn) onData(p []byte) error {
 
 // deliver accounts one subscription message.
 func (cc *cconn) deliver(p []byte) {
-	ts, seq, ok := parseDelivery(p)
+	ts, seq, ok := parseDelivery(p, messageKey)
 	if !ok {
 		return
 	}
@@ -225,13 +233,14 @@ func (cc *cconn) delivered(ts int64, seq uint64) {
 	w.lastRecv.Store(cc.now)
 }
 
-// parseDelivery finds "<ts-ns>|<seq>|" at the start of the message string.
-func parseDelivery(p []byte) (ts int64, seq uint64, ok bool) {
-	i := bytes.Index(p, messageKey)
+// parseDelivery finds "<ts-ns>|<seq>|" at the start of the string after
+// key (the Mesh message's, or a zps event's payload).
+func parseDelivery(p, key []byte) (ts int64, seq uint64, ok bool) {
+	i := bytes.Index(p, key)
 	if i < 0 {
 		return 0, 0, false
 	}
-	s := p[i+len(messageKey):]
+	s := p[i+len(key):]
 	t, n := parseUint(s)
 	if n == 0 || n >= len(s) || s[n] != '|' {
 		return 0, 0, false
@@ -346,8 +355,10 @@ func (r *requester) send(cc *cconn) {
 	w := cc.w
 	r.sent++
 	id := int64(r.sent)
-	switch r.kind {
-	case reqPublish:
+	switch {
+	case r.kind == reqPublish && w.zps:
+		r.msg = w.appendZPSPublish(r.msg[:0], r.pub, id, cc.now, uint64(id-1)*r.pubs+r.pub)
+	case r.kind == reqPublish:
 		b := append(r.body[:0], w.pubPrefix...)
 		mark := len(b)
 		b = strconv.AppendInt(b, cc.now, 10)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -238,5 +239,38 @@ func TestIsStream(t *testing.T) {
 		if n != int(share*100) {
 			t.Errorf("share %v: %d of 100 are streams", share, n)
 		}
+	}
+}
+
+// TestZPSNode fans durable events out over the zero-pub-sub gateway: every
+// subscriber gets every publish once, and publishers' acks are matched to
+// their publishes.
+func TestZPSNode(t *testing.T) {
+	cfg := server.Config{Engine: engine.Options{Addr: "127.0.0.1:0"}, Bench: true}
+	cfg.Streams.Gateway.Limits.AllowClientPublish = true
+	cfg.Streams.Gateway.Limits.MaxMessagesPerWindow = -1
+	n, err := server.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	})
+	fan := quick(ScenarioFanout, n.Addr().String())
+	fan.Fanout.Protocol = ProtocolZPS
+	fan.Conns, fan.Fanout.Publishers, fan.Fanout.Rate, fan.Fanout.Messages, fan.Duration = 40, 2, 400, 100, 1500*time.Millisecond
+	r := run(t, fan).Runs[0]
+	if metric(t, r, "published") != 100 || metric(t, r, "delivered") != 4000 || metric(t, r, "lost") != 0 ||
+		metric(t, r, "duplicates") != 0 || r.Counts["replies"] != 100 {
+		t.Fatalf("fanout: %+v %v", r.Metrics, r.Counts)
+	}
+	metric(t, r, "delivery p99")
+	metric(t, r, "rtt p99")
+	o := quick(ScenarioFanout, n.Addr().String())
+	o.Fanout.Protocol, o.SSE = ProtocolZPS, 0.5
+	if err := o.Validate(); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("zps with SSE: %v", err)
 	}
 }

@@ -23,6 +23,18 @@ const (
 // Scenarios lists every scenario Run knows.
 var Scenarios = []string{ScenarioConnect, ScenarioIdle, ScenarioRPC, ScenarioFanout, ScenarioCeiling, ScenarioSim, ScenarioMultiNode}
 
+// Protocols of a fanout, the values of FanoutOptions.Protocol.
+const (
+	// ProtocolMesh: subscribers subscribe to a Mesh channel, publishers
+	// send the publish command (-bench's bench/publish).
+	ProtocolMesh = "mesh"
+	// ProtocolZPS: subscribers speak zero-pub-sub's gateway protocol
+	// (init, subscribe to a room from sequence 0) and get each publish as
+	// a durable event; publishers publish over the gateway too (the node
+	// must allow client publishing and lift the gateway's rate limit).
+	ProtocolZPS = "zps"
+)
+
 // TCP probe modes, the values of ConnectOptions.TCPProbe.
 const (
 	ProbeServer   = "server"   // connect + close to the target's own port
@@ -38,6 +50,7 @@ const MaxConnsPerWorker = 19000
 // Defaults. Each names the field it fills when that field is zero.
 const (
 	DefaultPath             = "/"              // Options.Path
+	DefaultZPSPath          = "/zps"           // Options.Path with FanoutOptions.Protocol zps
 	DefaultSSEPath          = "/events"        // Options.SSEPath
 	DefaultConns            = 1000             // Options.Conns
 	DefaultConnsPerWorker   = 10000            // Options.ConnsPerWorker
@@ -263,6 +276,11 @@ type FanoutOptions struct {
 	// message to the channel and answers. Zero means DefaultPublishCommand,
 	// which a meshfast node started with -bench exposes.
 	Command string
+	// Protocol is ProtocolMesh or ProtocolZPS. Zero means ProtocolMesh.
+	// With ProtocolZPS, Channel is the room (a fresh "Channel:<run>" when
+	// it has no ':', so that every run starts an empty room from sequence
+	// 0) and Options.Path DefaultZPSPath when it is DefaultPath.
+	Protocol string
 	// Drain bounds the wait for deliveries after the last publish (the wait
 	// also ends once every message has arrived, or after a second without
 	// any delivery). A message not received by then counts as lost. Zero
@@ -352,8 +370,14 @@ func (o Options) withDefaults() Options {
 	if o.SSEPath == "" {
 		o.SSEPath = DefaultSSEPath
 	}
-	if o.Path == "" {
+	if o.Fanout.Protocol == "" {
+		o.Fanout.Protocol = ProtocolMesh
+	}
+	if o.Path == "" || o.Fanout.Protocol == ProtocolZPS && o.Path == DefaultPath {
 		o.Path = DefaultPath
+		if o.Fanout.Protocol == ProtocolZPS {
+			o.Path = DefaultZPSPath
+		}
 	}
 	def(&o.Conns, DefaultConns)
 	def(&o.ConnsPerWorker, DefaultConnsPerWorker)
@@ -479,6 +503,10 @@ func (o Options) Validate() error {
 		return bad("rpc depth must be 1..%d, rate and counts non-negative", maxRing/2)
 	case o.Fanout.Publishers < 1 || o.Fanout.Messages < 0 || o.Fanout.Payload < 0:
 		return bad("fanout needs a publisher and non-negative counts")
+	case o.Fanout.Protocol != ProtocolMesh && o.Fanout.Protocol != ProtocolZPS:
+		return bad("protocol %q: %s or %s", o.Fanout.Protocol, ProtocolMesh, ProtocolZPS)
+	case o.Fanout.Protocol == ProtocolZPS && (o.Scenario != ScenarioFanout || o.SSE > 0 || o.Fanout.Ceiling):
+		return bad("protocol %s is for fanout, without SSE or the ceiling", ProtocolZPS)
 	case !simpleName(o.Fanout.Channel):
 		return bad("channel %q: use letters, digits and -_:./", o.Fanout.Channel)
 	case !simpleName(o.Fanout.Command):

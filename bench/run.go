@@ -114,7 +114,7 @@ func (o Options) plans(targets []string, r role) []plan {
 	for i := range ps {
 		p := plan{Index: i, Role: r, Targets: targets, Path: o.Path, Dialers: o.Dialers,
 			DialConcurrency: o.DialConcurrency, ClientLoops: o.ClientLoops, Progress: progress,
-			Payload: o.Fanout.Payload, Channel: o.Fanout.Channel, Command: o.Fanout.Command, Depth: 1,
+			Payload: o.Fanout.Payload, Channel: o.Fanout.Channel, Command: o.Fanout.Command, Depth: 1, Protocol: o.Fanout.Protocol,
 			SSE: o.SSE, SSEPath: o.SSEPath}
 		for k := range o.SourceIPs {
 			p.SourceIPs = append(p.SourceIPs, sourceIP(i*o.SourceIPs+k))
@@ -479,6 +479,9 @@ func runRPC(ctx context.Context, o Options, label string, targets []string, pid 
 }
 
 func runFanout(ctx context.Context, o Options, label string, targets []string, pid int) (*RunResult, error) {
+	if o.Fanout.Protocol == ProtocolZPS {
+		o.Fanout.Channel = zpsRoom(o.Fanout.Channel)
+	}
 	ps := o.plans(targets, roleSub)
 	f, err := startFleet(ctx, o, label, ps, []showCounter{showOpen, {c: cRequests, rate: true, name: "publishes"},
 		{c: cDeliveries, rate: true, name: "deliveries"}, showClosed, {c: cSlowCloses, name: "slow"}})

@@ -105,11 +105,11 @@ func TestParseHelpers(t *testing.T) {
 	if _, ok := scanID([]byte(`{"command":"mesh/subscription-message"}`)); ok {
 		t.Fatal("push has no id")
 	}
-	ts, seq, ok := parseDelivery([]byte(`{"command":"mesh/subscription-message","payload":{"channel":"c","message":"123|45|xx"}}`))
+	ts, seq, ok := parseDelivery([]byte(`{"command":"mesh/subscription-message","payload":{"channel":"c","message":"123|45|xx"}}`), messageKey)
 	if !ok || ts != 123 || seq != 45 {
 		t.Fatalf("parseDelivery = %d %d %v", ts, seq, ok)
 	}
-	if _, _, ok := parseDelivery([]byte(`{"payload":{"message":"hello"}}`)); ok {
+	if _, _, ok := parseDelivery([]byte(`{"payload":{"message":"hello"}}`), messageKey); ok {
 		t.Fatal("foreign message parsed")
 	}
 }

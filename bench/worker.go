@@ -53,8 +53,9 @@ type plan struct {
 	Depth           int           `json:"depth,omitempty"`
 	Payload         int           `json:"payload,omitempty"`
 	Channel         string        `json:"channel,omitempty"`
-	Command         string        `json:"command,omitempty"` // publish command; "" is cmdPublish
-	SSE             float64       `json:"sse,omitempty"`     // share of held or subscribed connections that are streams
+	Command         string        `json:"command,omitempty"`  // publish command; "" is cmdPublish
+	Protocol        string        `json:"protocol,omitempty"` // "" is Mesh; ProtocolZPS
+	SSE             float64       `json:"sse,omitempty"`      // share of held or subscribed connections that are streams
 	SSEPath         string        `json:"sse_path,omitempty"`
 	Progress        time.Duration `json:"progress"`
 }
@@ -171,6 +172,8 @@ type worker struct {
 	latencyFrame []byte // Mesh latency:response
 	pubPrefix    []byte
 	pubCommand   string
+	zps          bool   // the gateway protocol (zps.go)
+	pubInit      []byte // zps: a publisher's init frame
 	echoPayload  []byte
 	pad          []byte
 	sem          chan struct{} // handshakes in flight
@@ -214,6 +217,9 @@ func newWorker(p *plan, out *eventWriter) (*worker, error) {
 	w.pubCommand = p.Command
 	if w.pubCommand == "" {
 		w.pubCommand = cmdPublish
+	}
+	if p.Protocol == ProtocolZPS {
+		w.setupZPS()
 	}
 	w.pad = bytes.Repeat([]byte{'x'}, max(p.Payload, 1))
 	w.echoPayload = []byte(`"` + string(w.pad[:p.Payload]) + `"`)

@@ -105,6 +105,9 @@ type route struct {
 	// while it is set (Engine.reserve).
 	max  int64
 	open atomic.Int64
+	// maxPending, if positive, is the route's own MaxPendingBytes
+	// (Engine.LimitPendingBytes).
+	maxPending int
 }
 
 // noCopy makes go vet flag copies of loop-owned structs.
@@ -197,6 +200,23 @@ func (c *Conn) IsStream() bool { return c.kind == kindStream || c.kind == kindSt
 // LoopIndex is the index of the owning event loop, for per-loop sharding by
 // the application. Safe from any goroutine.
 func (c *Conn) LoopIndex() int { return c.loop.idx }
+
+// LastRead is when bytes were last read from the connection (a pong
+// included), in unix nanoseconds of the loop's clock, the clock OnTimer's
+// now comes from: a protocol with a heartbeat of its own sends pings and
+// reads this to tell a live peer from a silent one. Loop only.
+func (c *Conn) LastRead() int64 { return c.lastRead }
+
+// Buffered is how many bytes the connection owes its peer: queued in this
+// loop pass and not yet taken by the kernel at the last flush (WebSocket's
+// bufferedAmount). A protocol that sends a long backlog paces itself by it
+// rather than be closed as a slow consumer. Loop only.
+func (c *Conn) Buffered() int {
+	if c.state == stateClosed || c.sock == nil {
+		return 0
+	}
+	return int(c.pending) + c.sock.OutboundBuffered()
+}
 
 // WriteText queues p as one WebSocket text message. p is copied. Loop only.
 func (c *Conn) WriteText(p []byte) error { return c.writeMessage(OpText, p) }

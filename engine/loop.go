@@ -387,7 +387,7 @@ func (l *loop) queueCopy(c *Conn, p, hdr []byte) error {
 // it owes, up to the frame's size, is taken as the frame's, which errs
 // towards keeping the connection.
 func (l *loop) admit(c *Conn, n int) bool {
-	max := l.e.opts.MaxPendingBytes
+	max := l.maxPending(c)
 	if int(c.pending)+n+int(c.owed) <= max {
 		return true
 	}
@@ -409,6 +409,15 @@ func (l *loop) admit(c *Conn, n int) bool {
 	}
 	l.slowConsumer(c, 1)
 	return false
+}
+
+// maxPending is c's cap on what it may owe: its route's, if the route has
+// one (Engine.LimitPendingBytes), else Options.MaxPendingBytes.
+func (l *loop) maxPending(c *Conn) int {
+	if r := c.route; r != nil && r.maxPending > 0 {
+		return r.maxPending
+	}
+	return l.e.opts.MaxPendingBytes
 }
 
 // oversize is a frame admitted over MaxPendingBytes (see admit).
@@ -585,7 +594,7 @@ func (l *loop) flush(c *Conn) {
 	if len(l.over) > 0 {
 		aside = l.oversizeFlushed(c, owed)
 	}
-	if owed-aside > l.e.opts.MaxPendingBytes {
+	if owed-aside > l.maxPending(c) {
 		l.slowConsumer(c, 0)
 	}
 }

@@ -24,6 +24,33 @@ func (e *Engine) LimitConnections(path string, n int) error {
 	return nil
 }
 
+// LimitPendingBytes gives the WebSocket route on path a MaxPendingBytes of
+// its own: a connection of the route that owes more than n bytes is closed
+// as a slow consumer, whatever Options.MaxPendingBytes says for the
+// others (a protocol whose clients must keep up more closely, or may lag
+// more, than the engine's default). Zero or less removes it; n may not
+// exceed the most Options.MaxPendingBytes may be. Call it after Handle and
+// before Serve.
+func (e *Engine) LimitPendingBytes(path string, n int) error {
+	e.routesMu.Lock()
+	defer e.routesMu.Unlock()
+	wr := e.ws[path]
+	if wr == nil {
+		return fmt.Errorf("%w: LimitPendingBytes: no WebSocket route on %q", ErrInvalidRoute, path)
+	}
+	if n > maxPendingBytes {
+		return fmt.Errorf("%w: LimitPendingBytes %d on %q: at most %d", ErrInvalidOptions, n, path, maxPendingBytes)
+	}
+	e.serveMu.Lock()
+	serving := e.serving
+	e.serveMu.Unlock()
+	if serving {
+		return fmt.Errorf("%w: LimitPendingBytes on %q after Serve", ErrInvalidRoute, path)
+	}
+	wr.maxPending = max(n, 0)
+	return nil
+}
+
 // RouteConnections is how many connections the WebSocket route on path has
 // open, counted only while it has a cap (LimitConnections): 0 otherwise.
 func (e *Engine) RouteConnections(path string) int64 {

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"errors"
 	"testing"
+	"time"
 )
 
 // owingConn is a socket whose peer reads nothing: of each write the kernel
@@ -145,3 +147,90 @@ func TestSlowConsumerAtFlush(t *testing.T) {
 		t.Fatalf("%d bytes written, want the frame (admit had no reason to refuse it)", out.written)
 	}
 }
+
+// A route's own cap (Engine.LimitPendingBytes) replaces MaxPendingBytes
+// for its connections, at admit and after a flush, and Buffered reports
+// what the connection owes.
+func TestRoutePendingCap(t *testing.T) {
+	_, sc, out, rec := slowSetup(t) // MaxPendingBytes 1000
+	c := sc.Conn()
+	c.route.maxPending = 500
+	if err := send(c, 400); err != nil || closedSlow(t, rec) {
+		t.Fatal(err)
+	}
+	c.loop.enter()
+	if got := c.Buffered(); got != 400 {
+		c.loop.leave()
+		t.Fatalf("Buffered = %d after a 400-byte frame the socket did not take, want 400", got)
+	}
+	c.loop.leave()
+	if err := send(c, 200); err == nil || !closedSlow(t, rec) {
+		t.Fatalf("200 more on 400 owed (route cap 500, engine's 1000): %v, want a slow consumer", err)
+	}
+	if c.Buffered() != 0 {
+		t.Fatalf("Buffered = %d on a closed connection", c.Buffered())
+	}
+	_ = out
+
+	_, sc, out, rec = slowSetup(t)
+	c = sc.Conn()
+	c.route.maxPending = 500
+	out.owed = 450 // owed around the write path
+	if err := send(c, 100); err == nil && !closedSlow(t, rec) {
+		t.Fatal("a write leaving 550 owed (route cap 500) did not close the connection")
+	}
+}
+
+func TestLimitPendingBytes(t *testing.T) {
+	e := New(Options{Addr: "127.0.0.1:0"})
+	if err := e.LimitPendingBytes("/x", 10); !errors.Is(err, ErrInvalidRoute) {
+		t.Fatalf("no route: %v", err)
+	}
+	e.Handle("/x", Echo{})
+	if err := e.LimitPendingBytes("/x", maxPendingBytes+1); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("over the most: %v", err)
+	}
+	if err := e.LimitPendingBytes("/x", 64); err != nil {
+		t.Fatal(err)
+	}
+	if e.ws["/x"].maxPending != 64 {
+		t.Fatal("cap not set")
+	}
+	if err := e.LimitPendingBytes("/x", -1); err != nil || e.ws["/x"].maxPending != 0 {
+		t.Fatalf("removing the cap: %v", err)
+	}
+}
+
+// LastRead moves when the peer sends anything, a pong included, on the
+// clock OnTimer's now comes from.
+func TestLastRead(t *testing.T) {
+	h := &openedConn{opened: make(chan *Conn, 1)}
+	e := startEngine(t, Options{IdleTimeout: -1, PingInterval: -1}, h)
+	rc := rawDial(t, e, "/ws")
+	c := <-h.opened
+	var first int64
+	if !c.DoWait(func(c *Conn) { first = c.LastRead() }) || first == 0 {
+		t.Fatalf("LastRead after the handshake = %d", first)
+	}
+	time.Sleep(5 * time.Millisecond) // the loop's clock must move
+	rc.send(clientFrame(0x80|byte(OpPong), true, nil))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var now int64
+		c.DoWait(func(c *Conn) { now = c.LastRead() })
+		if now > first {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("LastRead did not move after a pong")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+type openedConn struct {
+	Echo
+	opened chan *Conn
+}
+
+func (h *openedConn) OnOpen(c *Conn, _ *Request) { h.opened <- c }

@@ -154,6 +154,7 @@ var (
 	fanoutFlags = group{"fanout", func(fs *flag.FlagSet, c *cli) {
 		publishFlags(fs, c)
 		fs.BoolVar(&c.o.Fanout.Ceiling, "ceiling", false, "also measure the write(2) ceiling (its flags below)")
+		fs.StringVar(&c.o.Fanout.Protocol, "protocol", bench.ProtocolMesh, "mesh (a channel) or zps (durable events over the zero-pub-sub gateway, -path /zps; the node must allow client publishing without a rate limit)")
 	}}
 	multiNodeFlags = group{"multi-node", func(fs *flag.FlagSet, c *cli) {
 		o := &c.o.MultiNode

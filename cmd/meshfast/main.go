@@ -78,7 +78,7 @@ func run(args, env []string, stdout, stderr io.Writer) int {
 		logger.Error("cannot start", "err", err)
 		return 1
 	}
-	attrs := []any{"addr", node.Addr().String(), "path", s.Node.Mesh.Path, "node", node.Mesh.NodeID()}
+	attrs := []any{"addr", node.Addr().String(), "path", s.Node.Mesh.Path, "gateway", node.Gateway.Options().Path, "node", node.Mesh.NodeID()}
 	if node.Admin != nil {
 		attrs = append(attrs, "api_addr", node.Admin.Addr().String())
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -47,6 +48,7 @@ import (
 //	POST room_leave       {"room", "connection_id"}                 → {"ok": true}
 //	GET  presence         ?room=                                    → {"room", "present": [ids], "states": {id: state}}
 //	POST disconnect       {"connection_id", "code", "reason"}       → {"ok": true}
+//	POST streams/publish, streams/publish_batch, streams/publish_ephemeral: durable and ephemeral events (streams.go)
 //
 // A channel message is a string: "message" as a JSON string is sent as
 // that string, any other JSON value as its JSON text. "payload" is any
@@ -125,7 +127,7 @@ func newAPI(n *Node, cfg APIConfig, reg *perf.Metrics, log *slog.Logger) *api {
 	for _, k := range cfg.Keys {
 		a.keys = append(a.keys, sha256.Sum256([]byte(k)))
 	}
-	for _, s := range []int{200, 400, 401, 404, 413, 500} {
+	for _, s := range []int{200, 400, 401, 403, 404, 413, 500} {
 		a.status[s] = reg.Counter("meshfast_api_requests_total", "Server API requests by the status answered.",
 			perf.Label{Name: "status", Value: strconv.Itoa(s)})
 	}
@@ -136,7 +138,7 @@ func newAPI(n *Node, cfg APIConfig, reg *perf.Metrics, log *slog.Logger) *api {
 func (a *api) register(e *engine.Engine) {
 	byPath := map[string][]endpoint{}
 	var order []string
-	for _, ep := range endpoints {
+	for _, ep := range append(slices.Clip(endpoints), streamEndpoints...) {
 		if byPath[ep.path] == nil {
 			order = append(order, ep.path)
 		}

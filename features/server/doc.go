@@ -42,6 +42,14 @@
 // read-only once the node serves, so the subscribe middleware and
 // PublishToChannel read them without a lock.
 //
+// Every node also keeps durable event streams (features/streams: memory,
+// or Redis Streams on the node's Redis) and serves zero-pub-sub's gateway
+// protocol over them on Config.Streams.Gateway.Path (/zps) beside Mesh
+// (streams.go): the gateway takes the node's JWT settings for init's
+// token, and the API publishes durable and ephemeral events. Node.Streams
+// and Node.Gateway are safe from any goroutine; Shutdown closes them after
+// the engine, before the coordinator their live events travel on.
+//
 // The edge tier: the API's HTTP handler (api.go) runs on an event loop and
 // only checks the key and copies the body there; the request's work runs
 // on a goroutine of its own and answers through engine.Response.Defer. A

@@ -2,17 +2,10 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"regexp"
-	"slices"
 
-	"github.com/meshfast/meshfast/coord/redis"
 	"github.com/meshfast/meshfast/features/mesh"
-	"github.com/meshfast/meshfast/features/streams"
-	redisstore "github.com/meshfast/meshfast/features/streams/store/redis"
-	"github.com/meshfast/meshfast/perf"
 	"github.com/meshfast/meshfast/protocol"
 )
 
@@ -70,54 +63,6 @@ func (n *Node) expose(x Exposures) error {
 		}
 	}
 	return nil
-}
-
-// startStreams makes the Streams the node's durable channels are kept in,
-// when x has one: on Redis Streams, with the node's Redis coordinator (rc)
-// as its pub/sub, when the node is on Redis; in memory otherwise. Its
-// metrics join the node's. The node closes it (closeStreams).
-func (n *Node) startStreams(x Exposures, rc *redis.Coordinator, r RedisConfig, reg *perf.Metrics, log *slog.Logger) (*streams.Streams, error) {
-	if !slices.ContainsFunc(x.Channels, func(c ChannelExposure) bool { return c.Durable }) {
-		return nil, nil
-	}
-	o := streams.Options{Metrics: reg, Logger: log}
-	if rc != nil {
-		ro, err := r.options()
-		if err != nil {
-			return nil, err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*(redis.DefaultDialTimeout+redis.DefaultWriteTimeout))
-		defer cancel()
-		st, err := redisstore.New(ctx, redisstore.Options{Addrs: ro.Addrs, Username: ro.Username, Password: ro.Password, DB: ro.DB})
-		if err != nil {
-			return nil, fmt.Errorf("redis %s: durable channels: %w", r.URL, err)
-		}
-		n.streamStore = st
-		o.Store, o.PubSub = st, rc
-	}
-	s, err := streams.New(o)
-	if err != nil {
-		_ = n.closeStreams()
-		return nil, err
-	}
-	n.streams = s
-	return s, nil
-}
-
-// closeStreams closes what startStreams made; after the Mesh server, whose
-// durable channels listen on it, and before the coordinator it publishes
-// on. Idempotent.
-func (n *Node) closeStreams() error {
-	var err error
-	if n.streams != nil {
-		err = n.streams.Close()
-		n.streams = nil
-	}
-	if n.streamStore != nil {
-		err = errors.Join(err, n.streamStore.Close())
-		n.streamStore = nil
-	}
-	return err
 }
 
 // guardAllRooms puts the permissions' room check on every room a client

@@ -159,6 +159,45 @@ var table = []key{
 		value: func(s *Settings) flag.Value { return (*positiveDuration)(&s.Node.Proxy.Timeout) }},
 	{path: "proxy.max_concurrency", usage: "backend calls this node makes at once; more wait for a slot",
 		value: func(s *Settings) flag.Value { return (*positiveCount)(&s.Node.Proxy.MaxConcurrency) }},
+
+	{path: "streams.storage", flag: true, usage: "where durable events are kept: auto (redis with redis.url, else memory), memory or redis (Redis Streams on redis.url)",
+		value: func(s *Settings) flag.Value { return (*storageName)(&s.Node.Streams.Storage) }},
+	{path: "streams.ttl", usage: "`duration` an event published without a ttlMs stays in replay",
+		value: func(s *Settings) flag.Value { return (*positiveDuration)(&s.Node.Streams.TTL) }},
+	{path: "streams.max_len", usage: "keep at most `n` newest events per room; 0 = no limit (retention by age only)",
+		value: func(s *Settings) flag.Value { return (*count)(&s.Node.Streams.MaxLen) }},
+	{path: "streams.gateway.path", flag: true, usage: "WebSocket `path` of the zero-pub-sub gateway, starting with /",
+		value: func(s *Settings) flag.Value { return (*nonEmpty)(&s.Node.Streams.Gateway.Path) }},
+	{path: "streams.gateway.max_connections", usage: "gateway connections past `n` are told 4410 and closed; 0 = no limit",
+		value: func(s *Settings) flag.Value { return (*limitCount)(&s.Node.Streams.Gateway.Limits.MaxConnections) }},
+	{path: "streams.gateway.max_subscriptions", usage: "rooms and patterns one gateway connection may subscribe to; past it 4409; 0 = no limit",
+		value: func(s *Settings) flag.Value { return (*limitCount)(&s.Node.Streams.Gateway.Limits.MaxSubscriptions) }},
+	{path: "streams.gateway.max_payload_bytes", usage: "a gateway message over this many `bytes` is dropped and answered 4406; 0 = no limit (max_message_size still closes)",
+		value: func(s *Settings) flag.Value { return (*limitSize)(&s.Node.Streams.Gateway.Limits.MaxPayloadBytes) }},
+	{path: "streams.gateway.max_messages_per_window", usage: "messages one gateway connection may send per rate_limit_window; past it 4407; 0 = no limit",
+		value: func(s *Settings) flag.Value {
+			return (*limitCount)(&s.Node.Streams.Gateway.Limits.MaxMessagesPerWindow)
+		}},
+	{path: "streams.gateway.rate_limit_window", usage: "the `duration` max_messages_per_window counts over",
+		value: func(s *Settings) flag.Value {
+			return (*positiveDuration)(&s.Node.Streams.Gateway.Limits.RateLimitWindow)
+		}},
+	{path: "streams.gateway.init_timeout", usage: "a gateway connection without init after this `duration` is told 4403 and closed; off waits forever",
+		value: func(s *Settings) flag.Value { return (*offDuration)(&s.Node.Streams.Gateway.Limits.InitTimeout) }},
+	{path: "streams.gateway.heartbeat_interval", usage: "a gateway connection silent this `duration` is sent a WebSocket ping; off sends none",
+		value: func(s *Settings) flag.Value { return (*offDuration)(&s.Node.Streams.Gateway.Limits.HeartbeatInterval) }},
+	{path: "streams.gateway.heartbeat_timeout", usage: "`duration` a pinged gateway connection has to answer before it is closed",
+		value: func(s *Settings) flag.Value {
+			return (*positiveDuration)(&s.Node.Streams.Gateway.Limits.HeartbeatTimeout)
+		}},
+	{path: "streams.gateway.max_socket_buffered_bytes", usage: "outbound `bytes` a gateway connection may owe before it is closed as a slow consumer; 0 = max_pending_bytes",
+		value: func(s *Settings) flag.Value {
+			return (*limitSize)(&s.Node.Streams.Gateway.Limits.MaxSocketBufferedBytes)
+		}},
+	{path: "streams.gateway.allow_client_publish", usage: "let gateway clients publish (off: only the backend does, through the API or Go)",
+		value: func(s *Settings) flag.Value { return (*boolean)(&s.Node.Streams.Gateway.Limits.AllowClientPublish) }},
+	{path: "streams.gateway.scopes", usage: "the only scopes gateway rooms may have (chat, order); [] allows every scope",
+		value: func(s *Settings) flag.Value { return stringList{&s.Node.Streams.Gateway.Auth.Scopes} }},
 }
 
 // EnvName is the environment variable of a key: "max_message_size" is

@@ -306,6 +306,7 @@ func equalSettings(a, b Settings) bool {
 		x.Rooms = append([]Exposure{}, x.Rooms...)
 		s.Node.API.Keys = append([]string{}, s.Node.API.Keys...)
 		s.Node.Mesh.AllowedOrigins = append([]string{}, s.Node.Mesh.AllowedOrigins...)
+		s.Node.Streams.Gateway.Auth.Scopes = append([]string{}, s.Node.Streams.Gateway.Auth.Scopes...)
 		fix := func(e *Exposure) {
 			if e.Pattern != nil {
 				e.Name, e.Pattern = "/"+e.Pattern.String(), nil

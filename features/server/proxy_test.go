@@ -92,6 +92,7 @@ func TestCommandProxy(t *testing.T) {
 	b := startBackend(t, nil)
 	cfg := Config{Proxy: ProxyConfig{CommandURL: b.URL + "/command", Timeout: 500 * time.Millisecond, MaxConcurrency: 2},
 		JWT: JWTConfig{HMACSecret: testSecret}}
+	cfg.Engine.Loops = 1 // the one loop the barrier below reaches serves every connection of the test
 	n := startNode(t, cfg)
 	// The cap is on meshfast's calls: counted where they leave it (the
 	// backend's own count lags a cancelled call by however long its server
@@ -101,6 +102,14 @@ func TestCommandProxy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := connectTo(t, n, "?token="+hsToken(t, map[string]any{"sub": "alice", "meta": map[string]any{"team": "a"}}), nil)
+	// The calls are made on goroutines the event loop hands commands to:
+	// have the loop (the engine makes its state on its first connection)
+	// pass a point after the write above, so that the commands it reads
+	// next, and the calls they make, see it.
+	var synced sync.WaitGroup
+	synced.Add(n.Engine.Stats().Loops)
+	n.Engine.ForEachLoop(func(int) { synced.Done() })
+	synced.Wait()
 	var ce *protocol.CodeError
 
 	t.Run("answer", func(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"regexp"
@@ -13,11 +12,12 @@ import (
 	"time"
 
 	"github.com/meshfast/meshfast/coord"
-	"github.com/meshfast/meshfast/coord/redis"
 	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/features/mesh"
 	"github.com/meshfast/meshfast/features/realtime"
 	"github.com/meshfast/meshfast/features/streams"
+	"github.com/meshfast/meshfast/features/streams/gateway"
+	"github.com/meshfast/meshfast/features/streams/store"
 	"github.com/meshfast/meshfast/perf"
 	"github.com/meshfast/meshfast/protocol"
 )
@@ -60,6 +60,9 @@ type Config struct {
 	// node on it (Mesh.Coordinator must then be nil): several nodes on one
 	// Redis serve as one.
 	Redis RedisConfig
+	// Streams configures the durable event streams and zero-pub-sub's
+	// gateway beside Mesh (streams.go).
+	Streams StreamsConfig
 }
 
 // Node is a running meshfast node.
@@ -72,15 +75,19 @@ type Node struct {
 	Realtime *realtime.Realtime
 	// Admin is the API's own listener when APIConfig.Addr is set, else nil.
 	Admin *engine.Engine
+	// Streams are the node's durable event streams, Gateway zero-pub-sub's
+	// gateway over them (streams.go).
+	Streams *streams.Streams
+	Gateway *gateway.Gateway
 
 	history      histories // written by Start, read-only after
 	coordTimeout time.Duration
 	proxy        *proxy            // the command and connect proxies, nil without a backend
 	ownedCo      coord.Coordinator // the coordinator Start opened (Redis), closed by Shutdown
-	streams      *streams.Streams  // the durable channels' streams Start made, closed by Shutdown (expose.go)
-	streamStore  io.Closer         // their Redis store
 	health       *health           // checks of the coordinator's backend, nil without one
 	closeOnce    sync.Once         // closeCoordinator
+	ownedStore   store.Store       // the streams store Start opened (Redis), closed by Shutdown
+	givenStreams bool              // Streams came in Config.Mesh.Streams: the caller closes them
 }
 
 // ErrInvalidConfig is wrapped by every error Config.Validate returns.
@@ -119,6 +126,16 @@ func (c Config) Validate() error {
 	if err := c.Redis.validate(c.Mesh.Coordinator != nil); err != nil {
 		return err
 	}
+	meshPath, ssePath := c.Mesh.Path, c.SSE.Path
+	if meshPath == "" {
+		meshPath = mesh.DefaultPath
+	}
+	if ssePath == "" {
+		ssePath = realtime.DefaultSSEPath
+	}
+	if err := c.Streams.validate(c.Redis.URL, meshPath, ssePath); err != nil {
+		return err
+	}
 	return c.Expose.validate()
 }
 
@@ -147,6 +164,7 @@ func Start(cfg Config) (*Node, error) {
 		eo.PingInterval = -1
 	}
 	eo.SweepPeriod, eo.TickInterval = sweepFor(eo, cfg.Mesh)
+	eo.SweepPeriod, eo.TickInterval = gatewaySweep(eo, cfg.Engine.SweepPeriod, cfg.Streams.Gateway)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -184,15 +202,15 @@ func Start(cfg Config) (*Node, error) {
 		}
 		n.ownedCo, cfg.Mesh.Coordinator = rc, rc
 	}
-	if cfg.Mesh.Streams == nil {
-		rc, _ := n.ownedCo.(*redis.Coordinator)
-		st, err := n.startStreams(cfg.Expose, rc, cfg.Redis, reg, log.With("component", "streams"))
-		if err != nil {
-			_ = n.closeCoordinator()
-			return nil, err
-		}
-		cfg.Mesh.Streams = st
+	// One Streams per node: the gateway's durable events and Mesh's durable
+	// channels are the same streams (a durable channel's name is its room).
+	if cfg.Mesh.Streams != nil {
+		n.Streams, n.givenStreams = cfg.Mesh.Streams, true
+	} else if err := n.startStreams(&cfg, reg, log); err != nil {
+		_ = n.closeCoordinator()
+		return nil, err
 	}
+	cfg.Mesh.Streams = n.Streams
 	e := engine.New(eo)
 	so := cfg.SSE
 	if so.MaxConnections == 0 {
@@ -237,6 +255,12 @@ func Start(cfg Config) (*Node, error) {
 		n.guardAllRooms() // after the configured rooms: they match first
 	}
 	ms.UseFor(protocol.CmdSubscribeChannel, n.boundHistory)
+	if err := n.startGateway(&cfg, e, jwtCfg, reg, log); err != nil {
+		_ = rt.Close()
+		_ = n.closeStreams()
+		_ = n.closeCoordinator()
+		return nil, err
+	}
 	if len(cfg.API.Keys) > 0 {
 		a := newAPI(n, cfg.API, reg, log.With("component", "api"))
 		if cfg.API.Addr == "" {

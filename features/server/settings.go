@@ -75,6 +75,7 @@ func DefaultSettings() Settings {
 				Heartbeat: realtime.DefaultHeartbeat,
 				Retry:     realtime.DefaultRetry,
 			},
+			Streams: defaultStreams(),
 		},
 		ShutdownTimeout: DefaultShutdownTimeout,
 		Log:             LogSettings{Format: DefaultLogFormat, Level: DefaultLogLevel},

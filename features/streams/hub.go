@@ -34,7 +34,8 @@ import (
 //
 // Listeners are called on the shard goroutine and must not block: they
 // copy or queue what they need (a subscription queues the event; the
-// gateway, later, encodes a frame once and posts it to its loops).
+// gateway, features/streams/gateway, posts it to its fan-out shard, which
+// encodes a frame once and publishes it to the room's engine topic).
 type hub struct {
 	s      *Streams
 	seed   maphash.Seed

@@ -69,6 +69,23 @@ func (s *Streams) Use(mws ...Middleware) {
 	s.mw.Store(&next)
 }
 
+// Intercept runs op through the middleware chain around core, as the
+// feature's own actions do. It is for protocols built on Listen, such as
+// the gateway (features/streams/gateway), whose subscriptions are not
+// Subscribe's: their subscribe action then passes the same middleware,
+// which may block it. A middleware's refusal is an error wrapping
+// ErrBlocked (a *BlockedError); core's own error comes back as it is. A
+// nil core does nothing. Any goroutine; it blocks as the middleware does.
+func (s *Streams) Intercept(ctx context.Context, op *Op, core func(context.Context) error) error {
+	if err := s.check(ctx); err != nil {
+		return fmt.Errorf("streams: %s: %w", op.Action, err)
+	}
+	if core == nil {
+		core = nopCore
+	}
+	return s.intercept(ctx, op, core)
+}
+
 // hasMiddleware reports whether any middleware is registered, so that hot
 // paths skip building an Op.
 func (s *Streams) hasMiddleware() bool { return len(*s.mw.Load()) > 0 }

@@ -255,3 +255,34 @@ func TestSubscribeMiddlewareSeesEachPattern(t *testing.T) {
 		t.Fatalf("subscribe middleware saw %v", seen)
 	}
 }
+
+// Intercept runs an action made outside the feature (the gateway's
+// subscribe) through the chain: a refusal wraps ErrBlocked, the core's own
+// error comes back unwrapped, and a closed Streams refuses.
+func TestIntercept(t *testing.T) {
+	rec := &recorder{}
+	s := newNode(t, Options{Middleware: []Middleware{rec.mw("m1"), func(ctx context.Context, op *Op, next func(context.Context) error) error {
+		if op.Room == "admin:1" {
+			return errors.New("no")
+		}
+		return next(ctx)
+	}}})
+	ran := false
+	if err := s.Intercept(bg(t), &Op{Action: ActionSubscribe, Room: "chat:1"}, func(context.Context) error { ran = true; return nil }); err != nil || !ran {
+		t.Fatalf("allowed: %v, core ran %v", err, ran)
+	}
+	if got := rec.take(); fmt.Sprint(got) != "[m1 before subscribe m1 after subscribe]" {
+		t.Fatalf("chain %v", got)
+	}
+	if err := s.Intercept(bg(t), &Op{Action: ActionSubscribe, Room: "admin:1"}, nil); !errors.Is(err, ErrBlocked) {
+		t.Fatalf("refused: %v", err)
+	}
+	mine := errors.New("core failed")
+	if err := s.Intercept(bg(t), &Op{Action: ActionSubscribe, Room: "chat:1"}, func(context.Context) error { return mine }); err != mine {
+		t.Fatalf("core's error: %v", err)
+	}
+	_ = s.Close()
+	if err := s.Intercept(bg(t), &Op{Action: ActionSubscribe, Room: "chat:1"}, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("closed: %v", err)
+	}
+}

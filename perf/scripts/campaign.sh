@@ -77,6 +77,15 @@ fanoutsat)
 		-ceiling -rounds 60 -writers 2 -progress -1s -out "$OUT/$S-$R.json"
 	kill $poller 2>/dev/null
 	;;
+zps10k|mesh10k)
+	# 10,000 subscribers, 10 publishes/s of 64-byte payloads, the same shape twice: durable
+	# events over the zero-pub-sub gateway (each stored, sequenced, fanned out; zps10k) and a
+	# Mesh channel (mesh10k). The gateway lets the bench's publishers publish, unthrottled.
+	export MESHFAST_STREAMS_GATEWAY_ALLOW_CLIENT_PUBLISH=true MESHFAST_STREAMS_GATEWAY_MAX_MESSAGES_PER_WINDOW=0 \
+		MESHFAST_STREAMS_GATEWAY_MAX_CONNECTIONS=0
+	start_mf $A; mfpid=$LASTPID
+	run $MFB fanout -addr $A -protocol ${S%10k} -conns 10000 -rate 10 -duration 10s -drain 5s -progress -1s -out "$OUT/$S-$R.json"
+	;;
 ceiling)
 	run $MFB ceiling -conns 10000 -writers 2 -rounds 20 -duration 10s -progress -1s -out "$OUT/$S-$R.json"
 	;;

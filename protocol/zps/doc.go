@@ -2,12 +2,16 @@
 // (@savanapoint/zero-pub-sub), shared by the streams feature
 // (features/streams), its storage backends, its gateway and the Go client:
 // room names (scope:resourceId and the scope:* pattern), the durable event
-// envelope and the ephemeral event, with their JSON codecs.
+// envelope and the ephemeral event, with their JSON codecs, and the
+// gateway's WebSocket protocol (gateway.go: the messages each way, their
+// append-style encoders and decoders, the error codes).
 //
 //	room, err := zps.Room("chat", "123")        // "chat:123"
 //	scope, wildcard, err := zps.ParsePattern(s)  // "chat:*" → "chat", true
 //	b := ev.AppendJSON(buf[:0])                  // the envelope, as the gateway sends it
 //	err = zps.DecodeEvent(b, &ev)                // ev's byte slices alias b
+//	err = zps.DecodeClientMessage(b, &msg)       // {"type":"subscribe",…} → msg.Type, msg.Room…
+//	b = zps.AppendEventMessage(b[:0], &ev)       // {"type":"event","data":{…}}
 //
 // # Envelope
 //

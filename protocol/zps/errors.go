@@ -19,4 +19,7 @@ var (
 	// ErrInvalidJSON: a payload or metadata value that is not one JSON
 	// value, or metadata that is not an object.
 	ErrInvalidJSON = errors.New("zps: invalid JSON")
+	// ErrInvalidMessage: a gateway protocol message that is not one (not
+	// an object, no type, a member missing or of the wrong kind).
+	ErrInvalidMessage = errors.New("zps: invalid message")
 )
