@@ -152,7 +152,7 @@ func (c *Connection) Claims() any {
 func (h *handler) CheckHandshake(r *engine.Request) error {
 	s := (*Server)(h)
 	if s.origins != nil {
-		if o := r.Header("Origin"); o != nil && !s.origins.allows(o) {
+		if o := r.Header("Origin"); o != nil && !s.origins.Allows(o) {
 			s.m.refused()
 			s.logRefusal("mesh: handshake refused: origin not allowed", "remote", remote(r), "origin", string(o))
 			return errOrigin

@@ -247,10 +247,8 @@ func (o Options) Validate() error {
 	if o.CommandRate < 0 || math.IsNaN(o.CommandRate) || math.IsInf(o.CommandRate, 0) {
 		return fmt.Errorf("%w: CommandRate %v: a finite number, 0 or more", ErrInvalidOptions, o.CommandRate)
 	}
-	for _, origin := range o.AllowedOrigins {
-		if _, err := parseOrigin(origin); err != nil {
-			return fmt.Errorf("%w: AllowedOrigins: %w", ErrInvalidOptions, err)
-		}
+	if _, err := engine.ParseOrigins(o.AllowedOrigins); err != nil {
+		return fmt.Errorf("%w: AllowedOrigins: %w", ErrInvalidOptions, err)
 	}
 	return nil
 }

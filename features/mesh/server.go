@@ -28,7 +28,7 @@ type Server struct {
 	ownsCo        bool
 	nodeID        string
 	idPrefix      string  // "conn-" and this server's tag (connid.go)
-	origins       origins // Options.AllowedOrigins, parsed; nil: every origin
+	origins       engine.Origins // Options.AllowedOrigins, parsed; nil: every origin
 
 	cmdMu    sync.RWMutex
 	commands map[string]*command
@@ -71,7 +71,7 @@ func New(e *engine.Engine, o Options) (*Server, error) {
 		return nil, err
 	}
 	o = o.withDefaults()
-	allowed, err := parseOrigins(o.AllowedOrigins)
+	allowed, err := engine.ParseOrigins(o.AllowedOrigins)
 	if err != nil {
 		return nil, fmt.Errorf("%w: AllowedOrigins: %w", ErrInvalidOptions, err)
 	}

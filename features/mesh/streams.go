@@ -210,7 +210,7 @@ func (s *Server) ReleaseChannel(ctx context.Context, channel string) {
 // would, under the same rules.
 func (s *Server) AuthenticateRequest(r *engine.Request) (Identity, error) {
 	if s.origins != nil {
-		if o := r.Header("Origin"); o != nil && !s.origins.allows(o) {
+		if o := r.Header("Origin"); o != nil && !s.origins.Allows(o) {
 			s.m.refused()
 			s.logRefusal("mesh: request refused: origin not allowed", "remote", remote(r), "origin", string(o))
 			return Identity{}, errOrigin

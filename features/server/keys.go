@@ -92,7 +92,7 @@ var table = []key{
 		value: func(s *Settings) flag.Value { return (*positiveDuration)(&s.Node.Mesh.AuthTimeout) }},
 	{path: "private", usage: "clients may join only the rooms in expose.rooms and read only their own connection's metadata and their rooms' (Mesh leaves both open)",
 		value: func(s *Settings) flag.Value { return (*boolean)(&s.Node.Mesh.Private) }},
-	{path: "allowed_origins", usage: "browser origins allowed to connect (https://app.example.com, https://*.example.com); a handshake with another Origin is refused 403; [] allows all",
+	{path: "allowed_origins", usage: "browser origins allowed to connect (https://app.example.com, https://*.example.com); a handshake with another Origin is refused 403 (Mesh, event streams, gateway); [] allows all",
 		value: func(s *Settings) flag.Value { return stringList{&s.Node.Mesh.AllowedOrigins} }},
 	{path: "shutdown_timeout", flag: true, usage: "on SIGINT or SIGTERM, wait at most this `duration` for clients after sending them 1001",
 		value: func(s *Settings) flag.Value { return (*positiveDuration)(&s.ShutdownTimeout) }},

@@ -61,7 +61,8 @@ type StreamsConfig struct {
 	// Gateway configures the gateway: its path (gateway.DefaultPath,
 	// "/zps"), limits and scopes. Its Auth.JWT is the node's JWT when JWT
 	// is set; its Auth.Authorize, when nil, reads the token's allow claim
-	// (see above). Metrics and Logger are the node's.
+	// (see above); its AllowedOrigins, when nil, are Mesh's. Metrics and
+	// Logger are the node's.
 	Gateway gateway.Options
 	// Store, if set, keeps the events instead of what Storage names (an
 	// embedder's store, in-process nodes sharing one); the node does not
@@ -192,6 +193,11 @@ func (n *Node) startGateway(cfg *Config, e *engine.Engine, jwtCfg JWTConfig, reg
 	s := n.Streams
 	gopts := cfg.Streams.Gateway
 	gopts.Metrics, gopts.Logger = reg, log.With("component", "gateway")
+	if gopts.AllowedOrigins == nil {
+		// One allow-list per node: a page refused on Mesh's path must not
+		// get the same user's events through the gateway's.
+		gopts.AllowedOrigins = cfg.Mesh.AllowedOrigins
+	}
 	if jwtCfg.Enabled() {
 		auth := newJWTAuth(jwtCfg)
 		gopts.Auth.JWT = func(_ context.Context, tok string) (map[string]any, error) {

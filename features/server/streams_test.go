@@ -1,9 +1,12 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -248,4 +251,53 @@ func TestStreamsConfig(t *testing.T) {
 		t.Fatalf("gateway options %+v", n.Gateway.Options())
 	}
 	gatewayClient(t, n, zpsclient.Options{})
+}
+
+// TestAllowedOriginsEveryPath: the node's one allow-list guards every path
+// a browser page can open, so that a page refused on Mesh's does not get
+// the same user's events over the event streams' or the gateway's.
+func TestAllowedOriginsEveryPath(t *testing.T) {
+	cfg := Config{}
+	cfg.Mesh.AllowedOrigins = []string{"https://app.example.com"}
+	cfg.Expose.Channels = []ChannelExposure{{Exposure: Exposure{Name: "news"}}}
+	n := startNode(t, cfg)
+	status := func(path, origin string, sse bool) int {
+		t.Helper()
+		c, err := net.Dial("tcp", n.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		req := "GET " + path + " HTTP/1.1\r\nHost: x\r\nOrigin: " + origin + "\r\n"
+		if sse {
+			req += "Accept: text/event-stream\r\n\r\n"
+		} else {
+			req += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		}
+		if _, err := c.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("%s from %s: %v", path, origin, err)
+		}
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		path string
+		sse  bool
+		ok   int
+	}{
+		{"/", false, 101},
+		{n.Gateway.Options().Path, false, 101},
+		{"/events?channel=news", true, 200},
+	} {
+		if got := status(tc.path, "https://app.example.com", tc.sse); got != tc.ok {
+			t.Errorf("%s from the allowed origin: %d, want %d", tc.path, got, tc.ok)
+		}
+		if got := status(tc.path, "https://evil.example", tc.sse); got != 403 {
+			t.Errorf("%s from another origin: %d, want 403", tc.path, got)
+		}
+	}
 }

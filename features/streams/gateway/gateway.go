@@ -22,6 +22,8 @@ type Gateway struct {
 	o  Options
 	m  *metrics
 
+	origins engine.Origins // o.AllowedOrigins, parsed; nil: every origin
+
 	seed   maphash.Seed
 	shards []*shard
 
@@ -45,7 +47,8 @@ func New(e *engine.Engine, st *streams.Streams, o Options) (*Gateway, error) {
 		return nil, err
 	}
 	o = o.withDefaults()
-	g := &Gateway{e: e, st: st, o: o, seed: maphash.MakeSeed(), rooms: make(map[string]*room), erooms: make(map[string]*eroom),
+	origins, _ := engine.ParseOrigins(o.AllowedOrigins) // Validate parsed them
+	g := &Gateway{e: e, st: st, o: o, origins: origins, seed: maphash.MakeSeed(), rooms: make(map[string]*room), erooms: make(map[string]*eroom),
 		pingFrame: engine.AppendFrame(nil, engine.OpPing, nil)}
 	g.m = newMetrics(o.Metrics, g)
 	e.Handle(o.Path, (*handler)(g))
@@ -154,6 +157,23 @@ func (g *Gateway) Health(ctx context.Context) Health {
 // application's hooks) runs on the connection's worker.
 type handler Gateway
 
+// errOrigin refuses a handshake from a page whose origin is not allowed.
+var errOrigin = &engine.HTTPError{Status: 403, Message: "origin not allowed"}
+
+// CheckHandshake is engine.HandshakeChecker: Options.AllowedOrigins. The
+// protocol's own auth comes later, on init.
+func (h *handler) CheckHandshake(r *engine.Request) error {
+	g := (*Gateway)(h)
+	if g.origins == nil {
+		return nil
+	}
+	if o := r.Header("Origin"); o != nil && !g.origins.Allows(o) {
+		g.m.originRefused.Inc()
+		return errOrigin
+	}
+	return nil
+}
+
 func (h *handler) OnOpen(ec *engine.Conn, _ *engine.Request) {
 	g := (*Gateway)(h)
 	c := newConn(g, ec)
@@ -194,7 +214,9 @@ type metrics struct {
 	messages *perf.Counter // client messages handed to workers
 	events   *perf.Counter // events encoded and published to engine topics
 	caught   *perf.Counter // events sent by catch-ups from the store
-	errors   map[string]*perf.Counter
+	// originRefused counts handshakes refused by AllowedOrigins
+	originRefused *perf.Counter
+	errors        map[string]*perf.Counter
 }
 
 func newMetrics(reg *perf.Metrics, g *Gateway) *metrics {
@@ -202,10 +224,11 @@ func newMetrics(reg *perf.Metrics, g *Gateway) *metrics {
 		reg = perf.NewMetrics()
 	}
 	m := &metrics{
-		messages: reg.Counter("meshfast_zps_messages_total", "Gateway messages received from clients."),
-		events:   reg.Counter("meshfast_zps_events_total", "Durable events encoded once and published to a room's subscribers on this node."),
-		caught:   reg.Counter("meshfast_zps_catchup_events_total", "Events sent to subscribers catching up from the store."),
-		errors:   map[string]*perf.Counter{},
+		messages:      reg.Counter("meshfast_zps_messages_total", "Gateway messages received from clients."),
+		events:        reg.Counter("meshfast_zps_events_total", "Durable events encoded once and published to a room's subscribers on this node."),
+		caught:        reg.Counter("meshfast_zps_catchup_events_total", "Events sent to subscribers catching up from the store."),
+		originRefused: reg.Counter("meshfast_zps_handshakes_refused_total", "Gateway handshakes refused because their Origin is not allowed."),
+		errors:        map[string]*perf.Counter{},
 	}
 	for _, code := range []string{zps.CodeInvalidMessage, zps.CodeUnauthorized, zps.CodeInitRequired, zps.CodeInitTimeout,
 		zps.CodePublishDisabled, zps.CodePayloadTooLarge, zps.CodeRateLimited, zps.CodeAccessDenied,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/features/streams"
 	"github.com/meshfast/meshfast/internal/testutil"
 	"github.com/meshfast/meshfast/protocol/zps"
@@ -327,5 +328,52 @@ func (rc *rawConn) expectEOF() {
 	_ = rc.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.Copy(io.Discard, rc.br); err != nil && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset") {
 		rc.t.Fatalf("waiting for the close: %v", err)
+	}
+}
+
+// TestAllowedOrigins: a browser page of another origin is refused at the
+// handshake with 403, before any of the protocol; an allowed origin and a
+// client that sends no Origin (not a page) get the gateway.
+func TestAllowedOrigins(t *testing.T) {
+	n := startNode(t, Options{AllowedOrigins: []string{"https://app.example.com", "https://*.example.org"}}, nil)
+	for _, tc := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"", true},
+		{"https://app.example.com", true},
+		{"HTTPS://APP.EXAMPLE.COM", true},
+		{"https://a.b.example.org", true},
+		{"https://evil.com", false},
+		{"https://app.example.com.evil.com", false},
+		{"null", false},
+	} {
+		h := http.Header{}
+		if tc.origin != "" {
+			h.Set("Origin", tc.origin)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, resp, err := websocket.Dial(ctx, n.url(), &websocket.DialOptions{HTTPClient: noKeepAlive, HTTPHeader: h})
+		cancel()
+		if tc.ok {
+			if err != nil {
+				t.Fatalf("origin %q refused: %v", tc.origin, err)
+			}
+			c.CloseNow()
+			continue
+		}
+		if err == nil {
+			c.CloseNow()
+			t.Fatalf("origin %q accepted", tc.origin)
+		}
+		if resp == nil || resp.StatusCode != 403 {
+			t.Fatalf("origin %q: %v %v, want 403", tc.origin, resp, err)
+		}
+	}
+	if got := n.g.m.originRefused.Load(); got != 3 {
+		t.Fatalf("%v refusals counted, want 3", got)
+	}
+	if _, err := New(engine.New(fastEngine), n.st, Options{Path: "/other", AllowedOrigins: []string{"example.com"}}); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("a bad origin entry: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshfast/meshfast/engine"
 	"github.com/meshfast/meshfast/perf"
 	"github.com/meshfast/meshfast/protocol/zps"
 )
@@ -58,6 +59,11 @@ type Options struct {
 	Limits Limits
 	// Auth: see Auth.
 	Auth Auth
+	// AllowedOrigins, if not empty, refuses with 403 every handshake whose
+	// Origin (what a browser sends) matches none of them; the forms are
+	// engine.ParseOrigins'. A handshake without Origin comes from no
+	// browser page and is left to Auth.
+	AllowedOrigins []string
 	// Metrics receives the gateway's series (meshfast_zps_*). Nil means a
 	// registry of its own.
 	Metrics *perf.Metrics
@@ -186,6 +192,9 @@ func (o Options) Validate() error {
 		if sc, wc, err := zps.ParsePattern(s + ":*"); err != nil || !wc || sc != s {
 			return fmt.Errorf("%w: scope %q", ErrInvalidOptions, s)
 		}
+	}
+	if _, err := engine.ParseOrigins(o.AllowedOrigins); err != nil {
+		return fmt.Errorf("%w: AllowedOrigins: %w", ErrInvalidOptions, err)
 	}
 	return nil
 }

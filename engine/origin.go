@@ -1,4 +1,4 @@
-package mesh
+package engine
 
 import (
 	"bytes"
@@ -6,9 +6,14 @@ import (
 	"strings"
 )
 
-// origins is Options.AllowedOrigins, parsed once by New. Matching runs on
-// the loop for every handshake and does not allocate.
-type origins []originRule
+// Origins is an allow-list of the Origin header browsers send with a
+// handshake (RFC 6454): a page of another site can open a WebSocket or an
+// EventSource to any server, with the user's cookies, and only the server
+// can refuse it. Handlers check it in CheckHandshake; a request without
+// Origin is not from a browser page and is theirs to judge. Parse it once
+// (ParseOrigins); Allows runs on the loop for every handshake and does not
+// allocate.
+type Origins []originRule
 
 // originRule is one entry: an exact origin (suffix empty) or "scheme://*."
 // followed by suffix, which matches any subdomain of it.
@@ -18,12 +23,15 @@ type originRule struct {
 	suffix []byte // ".example.com" of a pattern, lower case, port included
 }
 
-// parseOrigins parses the allow-list; nil for an empty one (every origin).
-func parseOrigins(list []string) (origins, error) {
+// ParseOrigins parses an allow-list, each entry an origin as browsers send
+// it (scheme://host[:port], "null" by name) or "scheme://*." and a domain
+// for any subdomain of it; nil for an empty list, which allows every
+// origin. An entry no browser would send is an error, not a silent miss.
+func ParseOrigins(list []string) (Origins, error) {
 	if len(list) == 0 {
 		return nil, nil
 	}
-	out := make(origins, 0, len(list))
+	out := make(Origins, 0, len(list))
 	for _, s := range list {
 		r, err := parseOrigin(s)
 		if err != nil {
@@ -79,8 +87,12 @@ func parseOrigin(s string) (originRule, error) {
 	return originRule{scheme: []byte(lower[:i]), suffix: []byte(lower[i+1:])}, nil
 }
 
-// allows reports whether origin (as sent) matches an entry, ignoring case.
-func (o origins) allows(origin []byte) bool {
+// Allows reports whether origin (as sent) matches an entry, ignoring case.
+// A nil list allows every origin.
+func (o Origins) Allows(origin []byte) bool {
+	if o == nil {
+		return true
+	}
 	for i := range o {
 		r := &o[i]
 		if r.exact != nil {
