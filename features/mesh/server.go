@@ -27,7 +27,7 @@ type Server struct {
 	localRegistry bool
 	ownsCo        bool
 	nodeID        string
-	idPrefix      string  // "conn-" and this server's tag (connid.go)
+	idPrefix      string         // "conn-" and this server's tag (connid.go)
 	origins       engine.Origins // Options.AllowedOrigins, parsed; nil: every origin
 
 	cmdMu    sync.RWMutex
