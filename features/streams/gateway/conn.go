@@ -372,31 +372,53 @@ func (c *conn) checkTypes(types []string) bool {
 	return true
 }
 
+// maySubscribe runs what a subscribe of either kind passes before it is
+// counted: the pattern's form, the event types, Authorize and the streams
+// middleware; it answers a refusal itself. wildcard: m.Room is scope:*.
+func (c *conn) maySubscribe(ctx context.Context, m *zps.ClientMessage) (wildcard, ok bool) {
+	_, wildcard, err := zps.ParsePattern(m.Room)
+	if err != nil {
+		c.refuse(zps.CodeInvalidMessage, "Invalid message: "+trimZps(err))
+		return false, false
+	}
+	if !c.checkTypes(m.EventTypes) || !c.allowed(ctx, m.Room, ActionSubscribe) {
+		return false, false
+	}
+	op := &streams.Op{Action: streams.ActionSubscribe, Room: m.Room, SubscriberID: c.subscriberID}
+	if err := c.g.st.Intercept(ctx, op, nil); err != nil {
+		c.failed(m.Room, err)
+		return false, false
+	}
+	return wildcard, true
+}
+
+// full reports whether a new subscription, durable or ephemeral, would
+// pass MaxSubscriptions; c.mu held.
+func (c *conn) full() bool {
+	max := c.g.o.Limits.MaxSubscriptions
+	return max > 0 && len(c.subs)+len(c.esubs) >= max
+}
+
+func (c *conn) refuseFull() {
+	c.refuse(zps.CodeTooManySubscriptions, fmt.Sprintf("Too many subscriptions (at most %d)", c.g.o.Limits.MaxSubscriptions))
+}
+
 func (c *conn) subscribe(ctx context.Context, m *zps.ClientMessage) {
 	g, st := c.g, c.g.st
 	pattern := m.Room
-	_, wildcard, err := zps.ParsePattern(pattern)
-	if err != nil {
-		c.refuse(zps.CodeInvalidMessage, "Invalid message: "+trimZps(err))
-		return
-	}
-	if !c.checkTypes(m.EventTypes) || !c.allowed(ctx, pattern, ActionSubscribe) {
-		return
-	}
-	op := &streams.Op{Action: streams.ActionSubscribe, Room: pattern, SubscriberID: c.subscriberID}
-	if err := st.Intercept(ctx, op, nil); err != nil {
-		c.failed(pattern, err)
+	wildcard, ok := c.maySubscribe(ctx, m)
+	if !ok {
 		return
 	}
 	c.mu.Lock()
 	old := c.subs[pattern]
-	over := old == nil && g.o.Limits.MaxSubscriptions > 0 && len(c.subs)+len(c.esubs) >= g.o.Limits.MaxSubscriptions
+	over := old == nil && c.full()
 	if old != nil {
 		delete(c.subs, pattern)
 	}
 	c.mu.Unlock()
 	if over {
-		c.refuse(zps.CodeTooManySubscriptions, fmt.Sprintf("Too many subscriptions (at most %d)", g.o.Limits.MaxSubscriptions))
+		c.refuseFull()
 		return
 	}
 	if old != nil {
@@ -406,6 +428,7 @@ func (c *conn) subscribe(ctx context.Context, m *zps.ClientMessage) {
 	if !wildcard {
 		start = m.FromSequence
 		if !m.HasFrom {
+			var err error
 			if start, err = st.Cursor(ctx, pattern, c.subscriberID); err != nil {
 				c.failed(pattern, err)
 				return

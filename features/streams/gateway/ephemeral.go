@@ -123,27 +123,18 @@ func (g *Gateway) releaseEph(r *eroom) {
 func (c *conn) subscribeEphemeral(ctx context.Context, m *zps.ClientMessage) {
 	g := c.g
 	pattern := m.Room
-	if _, _, err := zps.ParsePattern(pattern); err != nil {
-		c.refuse(zps.CodeInvalidMessage, "Invalid message: "+trimZps(err))
-		return
-	}
-	if !c.checkTypes(m.EventTypes) || !c.allowed(ctx, pattern, ActionSubscribe) {
-		return
-	}
-	op := &streams.Op{Action: streams.ActionSubscribe, Room: pattern, SubscriberID: c.subscriberID}
-	if err := g.st.Intercept(ctx, op, nil); err != nil {
-		c.failed(pattern, err)
+	if _, ok := c.maySubscribe(ctx, m); !ok {
 		return
 	}
 	c.mu.Lock()
 	old := c.esubs[pattern]
-	over := old == nil && g.o.Limits.MaxSubscriptions > 0 && len(c.subs)+len(c.esubs) >= g.o.Limits.MaxSubscriptions
+	over := old == nil && c.full()
 	if old != nil {
 		delete(c.esubs, pattern)
 	}
 	c.mu.Unlock()
 	if over {
-		c.refuse(zps.CodeTooManySubscriptions, fmt.Sprintf("Too many subscriptions (at most %d)", g.o.Limits.MaxSubscriptions))
+		c.refuseFull()
 		return
 	}
 	if old != nil {
