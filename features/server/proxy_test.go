@@ -349,6 +349,13 @@ func TestConnectProxy(t *testing.T) {
 	if !errors.As(err, &cerr) || cerr.Code != 1013 {
 		t.Fatalf("backend down: %v, want 1013", err)
 	}
+	// Each refusal counted: banned, broken, slow (auth_timeout), down.
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if m := get(t, n, "/metrics"); !strings.Contains(m, "\nmesh_connections_refused_total 4\n") {
+			return errors.New("mesh_connections_refused_total is not 4")
+		}
+		return nil
+	})
 }
 
 // concurrency counts calls in progress and the most at once.

@@ -362,6 +362,11 @@ func registerMetrics(m *perf.Metrics, e *engine.Engine, stats func() engine.Stat
 		m.CounterFunc("meshfast_connections_refused_total", "TCP connections closed as soon as accepted, by the limit they were past.",
 			l.n, perf.Label{Name: "limit", Value: l.limit})
 	}
+	// Accepting backs off while descriptors or memory run out, rather than
+	// stopping the listener: an episode and the failed accept(2) calls in it.
+	m.CounterFunc("meshfast_accept_backoffs_total", "Times accepting backed off for want of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM).",
+		func() uint64 { return s.stats.AcceptBackoffs })
+	m.CounterFunc("meshfast_accept_errors_total", "accept(2) calls failed during those back-offs.", func() uint64 { return s.stats.AcceptErrors })
 	m.CounterFunc("meshfast_slow_consumers_total", "Connections closed as slow consumers.", func() uint64 { return s.stats.SlowConsumers })
 	m.CounterFunc("meshfast_dropped_frames_total", "Frames discarded when slow consumers were cut off.", func() uint64 { return s.stats.Dropped })
 	for _, r := range engine.CloseReasons() {

@@ -3,9 +3,11 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -260,5 +262,54 @@ func TestSweepFollowsMeshIntervals(t *testing.T) {
 	n := startNode(t, Config{Engine: engine.Options{Addr: "127.0.0.1:0"}, Mesh: mesh.Options{PingInterval: 100 * time.Millisecond}})
 	if o := n.Engine.Options(); o.SweepPeriod != 50*time.Millisecond || o.TickInterval != 50*time.Millisecond {
 		t.Fatalf("a node with 100 ms pings sweeps every %v (tick %v)", o.SweepPeriod, o.TickInterval)
+	}
+}
+
+// TestAcceptBackoffsOnMetrics: the engine's accept back-offs (counted by
+// engine.TestDescriptorExhaustion under a real descriptor shortage) reach
+// /metrics.
+func TestAcceptBackoffsOnMetrics(t *testing.T) {
+	n := startNode(t, Config{})
+	if m := get(t, n, "/metrics"); !strings.Contains(m, "\nmeshfast_accept_backoffs_total 0\n") || !strings.Contains(m, "\nmeshfast_accept_errors_total 0\n") {
+		t.Fatalf("/metrics lacks the accept back-off series at 0:\n%s", m)
+	}
+	m := perf.NewMetrics()
+	registerMetrics(m, n.Engine, func() engine.Stats {
+		s := n.Engine.Stats()
+		s.AcceptBackoffs, s.AcceptErrors = 2, 9
+		return s
+	}, n.Mesh.LocalTopics)
+	prom := string(m.WritePrometheus(nil))
+	for _, want := range []string{"\nmeshfast_accept_backoffs_total 2\n", "\nmeshfast_accept_errors_total 9\n"} {
+		if !strings.Contains(prom, want) {
+			t.Fatalf("scrape lacks %q", want[1:len(want)-1])
+		}
+	}
+}
+
+// TestMaxConnectionsOnMetrics: a TCP connection past max_connections is
+// closed at once and counted on /metrics by its limit.
+func TestMaxConnectionsOnMetrics(t *testing.T) {
+	n := startNode(t, Config{Engine: engine.Options{MaxConnections: 2}})
+	a := connectTo(t, n, "", nil)
+	_ = connectTo(t, n, "", nil)
+	c, err := net.Dial("tcp", n.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if k, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the third connection was not closed: %d bytes, %v", k, err)
+	}
+	_ = a.Close()
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if s := n.Engine.Stats(); s.TCP > 1 {
+			return fmt.Errorf("%d connections still open", s.TCP)
+		}
+		return nil
+	})
+	if m := get(t, n, "/metrics"); !strings.Contains(m, "\nmeshfast_connections_refused_total{limit=\"max_connections\"} 1\n") {
+		t.Fatalf("/metrics does not count the refusal:\n%s", m)
 	}
 }
