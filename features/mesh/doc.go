@@ -112,7 +112,7 @@
 // once with EUNAVAILABLE (protocol.CodeUnavailable), the connection stays
 // up, and when the coordinator reconnects (coord.Recovery) the node writes
 // back its connections, their metadata, rooms and presence (recover.go).
-// Every node's janitor removes, about once per NodeTTL, what nodes that
+// Every node's janitor removes, about every half NodeTTL, what nodes that
 // died without cleaning up left behind (janitor.go); a node that shuts
 // down cleanly removes its own state at once.
 //

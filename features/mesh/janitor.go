@@ -9,7 +9,7 @@ import (
 )
 
 // janitor cleans up after nodes that died without cleaning up (killed with
-// SIGKILL, a machine lost): every node, about once per NodeTTL (jittered,
+// SIGKILL, a machine lost): every node, about every half NodeTTL (jittered,
 // so that the nodes' janitors spread out), asks the coordinator for the
 // nodes whose heartbeat lapsed and removes each one's connections from
 // the registry, their rooms and their presence (coord.Admin.RemoveNode,
@@ -37,9 +37,13 @@ func (s *Server) janitor() {
 	}
 }
 
-// janitorDelay is NodeTTL, ±25%.
+// janitorDelay is half NodeTTL, ±25%: a dead node's heartbeat lapses at
+// most NodeTTL after its last one, and its clients leave rooms and
+// presence on the other nodes at most 5/8 NodeTTL later, within 1.6
+// NodeTTL, inside the presence TTL when NodeTTL is at most 5/8 of it (the
+// defaults: 10 s and 30 s, so at most about 16 s).
 func (s *Server) janitorDelay() time.Duration {
-	d := s.opts.NodeTTL
+	d := s.opts.NodeTTL / 2
 	return d*3/4 + rand.N(d/2+1)
 }
 

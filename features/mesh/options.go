@@ -38,7 +38,7 @@ const (
 	// DefaultAuthTimeout is the default of Options.AuthTimeout.
 	DefaultAuthTimeout = 10 * time.Second
 	// DefaultNodeTTL is the default of Options.NodeTTL.
-	DefaultNodeTTL = 30 * time.Second
+	DefaultNodeTTL = 10 * time.Second
 )
 
 // Options configures a Server. The zero value works.
@@ -65,11 +65,13 @@ type Options struct {
 
 	// NodeTTL is how long this node counts as alive after its last
 	// heartbeat (sent every third of it). Every node's janitor removes,
-	// about every NodeTTL, the connections, rooms and presence of the nodes
-	// whose heartbeat lapsed (a process killed with SIGKILL), so their
-	// clients leave rooms on the other nodes within about twice NodeTTL;
-	// their presence lapses sooner, with its own TTL. Zero means
-	// DefaultNodeTTL.
+	// about every half NodeTTL, the connections, rooms and presence of the
+	// nodes whose heartbeat lapsed (a process killed with SIGKILL), so
+	// their clients leave rooms and presence on the other nodes within
+	// about 1.6 NodeTTL: within the presence TTL if NodeTTL is at most 5/8
+	// of it (the defaults: 10 s and 30 s). A node whose own heartbeat lapsed
+	// while it lived (the backend out of reach, the process paused) writes
+	// its state back at its next heartbeat. Zero means DefaultNodeTTL.
 	NodeTTL time.Duration
 
 	// PingInterval is how often each connection gets a "ping" push.

@@ -35,14 +35,18 @@ const recoverRetry = 250 * time.Millisecond
 
 func (s *Server) startRecovery() {
 	s.recoverKick = make(chan struct{}, 1)
-	s.stopRecover = s.co.OnReconnect(func() {
-		select { // never blocks the coordinator's goroutine
-		case s.recoverKick <- struct{}{}:
-		default: // one is pending: it will see everything
-		}
-	})
+	s.stopRecover = s.co.OnReconnect(s.kickRecovery)
 	s.bg.Add(1)
 	go s.recoverLoop()
+}
+
+// kickRecovery asks recoverLoop for a recovery; it never blocks (the
+// coordinator's goroutine calls it).
+func (s *Server) kickRecovery() {
+	select {
+	case s.recoverKick <- struct{}{}:
+	default: // one is pending: it will see everything
+	}
 }
 
 func (s *Server) stopRecovery() { s.stopRecover() }

@@ -99,6 +99,7 @@ func New(e *engine.Engine, o Options) (*Server, error) {
 	s.m.init(o.Metrics)
 	ctx, cancel := context.WithTimeout(context.Background(), o.CoordTimeout)
 	defer cancel()
+	registered := time.Now()
 	if err := s.co.RegisterNode(ctx, s.nodeID, o.NodeTTL); err != nil {
 		return nil, fmt.Errorf("mesh: register node: %w", err)
 	}
@@ -112,12 +113,23 @@ func New(e *engine.Engine, o Options) (*Server, error) {
 	s.startRecovery()
 	e.Handle(o.Path, (*handler)(s))
 	s.bg.Add(2)
-	go s.heartbeat()
+	go s.heartbeat(registered)
 	go s.janitor()
 	return s, nil
 }
 
-func (s *Server) heartbeat() {
+// heartbeat renews the node's liveness every third of NodeTTL. last is
+// when the node's registration was sent.
+//
+// A heartbeat that took after a whole NodeTTL without one (the backend out
+// of reach or slow, the process stopped, the machine paused) means the
+// node may have counted as dead meanwhile, and another node's janitor may
+// have removed its connections, rooms and presence while its clients
+// stayed connected. No reconnect tells of that when the connection to the
+// backend never broke, so the node writes its state back as after one.
+// Times are when each heartbeat was sent, so the node never believes
+// itself alive longer than the backend does.
+func (s *Server) heartbeat(last time.Time) {
 	defer s.bg.Done()
 	t := time.NewTicker(s.opts.NodeTTL / 3)
 	defer t.Stop()
@@ -127,11 +139,19 @@ func (s *Server) heartbeat() {
 			return
 		case <-t.C:
 		}
+		sent := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.CoordTimeout)
-		if err := s.co.RegisterNode(ctx, s.nodeID, s.opts.NodeTTL); err != nil {
-			s.log.Warn("mesh: node heartbeat failed", "err", err)
-		}
+		err := s.co.RegisterNode(ctx, s.nodeID, s.opts.NodeTTL)
 		cancel()
+		if err != nil {
+			s.log.Warn("mesh: node heartbeat failed", "err", err)
+			continue
+		}
+		if gap := sent.Sub(last); gap >= s.opts.NodeTTL {
+			s.log.Warn("mesh: node heartbeat lapsed; writing this node's state back", "without_heartbeat", gap.Round(time.Millisecond))
+			s.kickRecovery()
+		}
+		last = sent
 	}
 }
 

@@ -117,7 +117,7 @@ var table = []key{
 
 	{path: "redis.url", flag: true, flagAs: "redis", usage: "run the node on Redis at this `URL` (redis://host:port, redis://:password@host:port/db; a comma-separated list of nodes for a Redis Cluster): nodes on one Redis serve as one; empty runs the node alone",
 		value: func(s *Settings) flag.Value { return (*redisURL)(&s.Node.Redis.URL) }},
-	{path: "redis.node_ttl", usage: "a node counts as alive this `duration` after its last heartbeat (sent every third of it); the others remove a dead node's clients from rooms within about twice it (their presence lapses with its own ttl)",
+	{path: "redis.node_ttl", usage: "a node counts as alive this `duration` after its last heartbeat (sent every third of it); the others remove a dead node's clients from rooms and presence within about 1.6× it (keep it at most 5/8 of the presence ttl)",
 		value: func(s *Settings) flag.Value { return (*positiveDuration)(&s.Node.Mesh.NodeTTL) }},
 
 	{path: "expose.channels", usage: "channels clients may subscribe to: a list of {name or pattern, history, durable}; durable keeps a channel (scope:resourceId) in a stream that meshfast's Go client resumes without a loss",
