@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,11 +19,72 @@ import (
 func BenchmarkCommandRoundTrip(b *testing.B) {
 	s := startServer(b, Options{})
 	s.Expose("echo", func(c *Context) (any, error) { return c.Payload, nil })
+	nc, br := rawMesh(b, s)
+	echoRoundTrips(b, nc, br)
+}
+
+// BenchmarkRoundTripBesideFlood is BenchmarkCommandRoundTrip's client while
+// 8 other connections flood a slow command: "alone" without them, "stuck"
+// with their handlers blocked (their queues full, their reading paused),
+// "busy" with handlers that take 200 µs and floods that go on. The serial
+// client's round trip should not move: a flood fills its own queue and
+// then its own socket, nobody else's.
+func BenchmarkRoundTripBesideFlood(b *testing.B) {
+	const flooders = 8
+	for _, mode := range []string{"alone", "stuck", "busy"} {
+		b.Run(mode, func(b *testing.B) {
+			s := startServer(b, Options{})
+			s.Expose("echo", func(c *Context) (any, error) { return c.Payload, nil })
+			gate := make(chan struct{})
+			s.Expose("slow", func(c *Context) (any, error) {
+				if mode == "stuck" {
+					<-gate
+				} else {
+					time.Sleep(200 * time.Microsecond)
+				}
+				return nil, nil
+			})
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			if mode != "alone" {
+				for range flooders {
+					fc, fbr := rawMesh(b, s)
+					wg.Go(func() { _, _ = io.Copy(io.Discard, fbr) }) // replies, until the close
+					wg.Go(func() {
+						defer fc.Close()
+						req := maskedText(`{"id":1,"command":"slow"}`)
+						for {
+							select {
+							case <-stop:
+								return
+							default:
+							}
+							_ = fc.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+							_, _ = fc.Write(req) // stuck: times out once the socket is full
+						}
+					})
+				}
+				time.Sleep(100 * time.Millisecond) // the floods under way: queues full, stuck ones paused
+			}
+			nc, br := rawMesh(b, s)
+			echoRoundTrips(b, nc, br)
+			b.StopTimer()
+			close(stop)
+			close(gate)
+			wg.Wait()
+		})
+	}
+}
+
+// rawMesh opens a raw Mesh connection to s and reads past its handshake
+// and mesh/assign-id.
+func rawMesh(b *testing.B, s *Server) (net.Conn, *bufio.Reader) {
+	b.Helper()
 	nc, err := net.Dial("tcp", s.Engine().Addr().String())
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer nc.Close()
+	b.Cleanup(func() { _ = nc.Close() })
 	br := bufio.NewReader(nc)
 	_, _ = io.WriteString(nc, "GET /?mesh-assign-id=1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
@@ -36,8 +98,14 @@ func BenchmarkCommandRoundTrip(b *testing.B) {
 		}
 	}
 	readFrame(b, br) // mesh/assign-id
+	return nc, br
+}
+
+// echoRoundTrips times b.N echo commands, one at a time.
+func echoRoundTrips(b *testing.B, nc net.Conn, br *bufio.Reader) {
 	req := maskedText(`{"id":1,"command":"echo","payload":"` + strings.Repeat("x", 64) + `"}`)
 	b.ReportAllocs()
+	b.ResetTimer()
 	for b.Loop() {
 		if _, err := nc.Write(req); err != nil {
 			b.Fatal(err)
