@@ -46,7 +46,12 @@
 // pings), the bytes a connection may owe (Engine.LimitPendingBytes on the
 // route), client publishing. Auth is its: a token verified on init
 // (Auth.JWT), the scopes rooms may have, and Auth.Authorize for each
-// action on each room; the streams middleware sees every action too. Each
+// action on each room; the streams middleware sees every client action
+// too (subscribe, publish, replay, ack, ephemeral publish). It does not see
+// a deliver per socket: an event goes to a room's sockets as one frame
+// encoded once per node, and a middleware call per socket per event would
+// undo that; what a subscriber may receive is decided when it subscribes.
+// Each
 // refusal is an error message with the code protocol/zps names (the
 // document's 4408 for access denied).
 //
