@@ -78,14 +78,21 @@ func connectRedis(r RedisConfig, log *slog.Logger) (*redis.Coordinator, error) {
 	return c, nil
 }
 
-// health is the last check of the coordinator's backend, which /health
-// shows: the check waits for Redis, so it runs on a goroutine of its own,
-// never on the event loop that serves /health.
+// health is the last check of each backend the node depends on (the
+// coordinator's, and the streams store's when the node opened one), which
+// /health shows: a check waits for Redis, so checks run on a goroutine of
+// their own, never on the event loop that serves /health.
 type health struct {
-	co   coord.Observed
-	last atomic.Pointer[healthCheck]
-	stop chan struct{}
-	done chan struct{}
+	probes []*healthProbe
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// healthProbe is one backend: its /health member and its check.
+type healthProbe struct {
+	name  string
+	check func(context.Context) error
+	last  atomic.Pointer[healthCheck]
 }
 
 type healthCheck struct {
@@ -93,8 +100,13 @@ type healthCheck struct {
 	at  time.Time
 }
 
-func startHealth(co coord.Observed, interval time.Duration) *health {
-	h := &health{co: co, stop: make(chan struct{}), done: make(chan struct{})}
+// startHealth checks each probe now, then every interval; nil without
+// probes.
+func startHealth(interval time.Duration, probes ...*healthProbe) *health {
+	if len(probes) == 0 {
+		return nil
+	}
+	h := &health{probes: probes, stop: make(chan struct{}), done: make(chan struct{})}
 	h.check(interval)
 	go h.run(interval)
 	return h
@@ -103,7 +115,9 @@ func startHealth(co coord.Observed, interval time.Duration) *health {
 func (h *health) check(timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	h.last.Store(&healthCheck{err: h.co.Health(ctx), at: time.Now()})
+	for _, p := range h.probes {
+		p.last.Store(&healthCheck{err: p.check(ctx), at: time.Now()})
+	}
 }
 
 func (h *health) run(interval time.Duration) {
@@ -125,42 +139,47 @@ func (h *health) close() {
 	<-h.done
 }
 
-// appendJSON appends c as the "coordinator" member of /health.
-func (c *healthCheck) appendJSON(dst []byte) []byte {
-	dst = append(dst, `"coordinator":{"ok":`...)
-	dst = strconv.AppendBool(dst, c.err == nil)
-	if c.err != nil {
-		dst = append(dst, `,"error":`...)
-		dst = protocol.AppendJSONString(dst, c.err.Error())
+// appendJSON appends the probes' last checks as members of /health and
+// reports whether every one was ok.
+func (h *health) appendJSON(dst []byte) (_ []byte, ok bool) {
+	ok = true
+	for _, p := range h.probes {
+		c := p.last.Load()
+		dst = append(dst, ',')
+		dst = protocol.AppendJSONString(dst, p.name)
+		dst = append(dst, `:{"ok":`...)
+		dst = strconv.AppendBool(dst, c.err == nil)
+		if c.err != nil {
+			ok = false
+			dst = append(dst, `,"error":`...)
+			dst = protocol.AppendJSONString(dst, c.err.Error())
+		}
+		dst = append(dst, `,"checked_ms_ago":`...)
+		dst = strconv.AppendInt(dst, time.Since(c.at).Milliseconds(), 10)
+		dst = append(dst, '}')
 	}
-	dst = append(dst, `,"checked_ms_ago":`...)
-	dst = strconv.AppendInt(dst, time.Since(c.at).Milliseconds(), 10)
-	return append(dst, '}')
+	return dst, ok
 }
 
 // healthHandler is the engine's /health with the node's id, its metrics
-// and, for a coordinator with a backend, the backend's state at the last
-// check: 503 while it is down, so that a load balancer sends new clients
-// elsewhere (the node's commands that need the backend fail meanwhile).
-// (A health request is rare: its handler is built per request, around one
-// reading of the last check.)
+// and, for each backend (the coordinator's, the streams store's), its state
+// at the last check: 503 while one is down, so that a load balancer sends
+// new clients elsewhere (the node's commands and publishes that need it
+// fail meanwhile). (A health request is rare: its handler is built per
+// request.)
 func (n *Node) healthHandler() engine.HTTPHandler {
 	return func(w *engine.Response, r *engine.Request) {
-		var c *healthCheck
-		if n.health != nil {
-			c = n.health.last.Load()
-		}
+		ok := true
 		n.Engine.HealthHandler(func(dst []byte) []byte {
 			dst = append(dst, `"node":`...)
 			dst = strconv.AppendQuote(dst, n.Mesh.NodeID())
-			if c != nil {
-				dst = append(dst, ',')
-				dst = c.appendJSON(dst)
+			if n.health != nil {
+				dst, ok = n.health.appendJSON(dst)
 			}
 			dst = append(dst, `,"metrics":`...)
 			return n.Metrics.WriteJSON(dst)
 		})(w, r)
-		if c != nil && c.err != nil {
+		if !ok {
 			w.Status = 503
 		}
 	}

@@ -19,9 +19,10 @@
 // With Config.Redis.URL set (redis.url, MESHFAST_REDIS_URL, -redis) Start
 // connects to Redis (coord/redis) and the node serves with every other
 // node on that Redis as one; Shutdown removes the node's state and closes
-// the connection. /health shows the backend as checked every
-// DefaultHealthInterval by a goroutine of the node (503 while it is down),
-// and /metrics its counters, through coord.Observed.
+// the connection. /health shows the backend, and the streams store's
+// ("streams"), as checked every DefaultHealthInterval by a goroutine of the
+// node (503 while one is down), and /metrics the coordinator's counters,
+// through coord.Observed.
 //
 // A channel exposure with Durable set makes Start keep the node's durable
 // channels in a features/streams Streams it owns (expose.go): on Redis

@@ -84,7 +84,7 @@ type Node struct {
 	coordTimeout time.Duration
 	proxy        *proxy            // the command and connect proxies, nil without a backend
 	ownedCo      coord.Coordinator // the coordinator Start opened (Redis), closed by Shutdown
-	health       *health           // checks of the coordinator's backend, nil without one
+	health       *health           // checks of the coordinator's and the streams store's backends, nil without one
 	closeOnce    sync.Once         // closeCoordinator
 	ownedStore   store.Store       // the streams store Start opened (Redis), closed by Shutdown
 	givenStreams bool              // Streams came in Config.Mesh.Streams: the caller closes them
@@ -234,10 +234,14 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Proxy.CommandURL != "" {
 		ms.ExposeFallback(px.command)
 	}
+	var probes []*healthProbe
 	if ob, ok := ms.Coordinator().(coord.Observed); ok {
 		registerCoordMetrics(reg, ob)
-		n.health = startHealth(ob, DefaultHealthInterval)
+		probes = append(probes, &healthProbe{name: "coordinator", check: ob.Health})
 	}
+	// The store, captured: Shutdown closes it while the checks may still run.
+	probes = append(probes, &healthProbe{name: "streams", check: n.Streams.Store().Health})
+	n.health = startHealth(DefaultHealthInterval, probes...)
 	ms.Expose("echo", func(c *mesh.Context) (any, error) { return c.Payload, nil })
 	if cfg.Bench {
 		n.exposeBench()

@@ -15,6 +15,7 @@ import (
 	zpsclient "github.com/meshfast/meshfast/client/zps"
 	"github.com/meshfast/meshfast/features/streams"
 	"github.com/meshfast/meshfast/features/streams/gateway"
+	redisstore "github.com/meshfast/meshfast/features/streams/store/redis"
 	"github.com/meshfast/meshfast/internal/testutil"
 	"github.com/meshfast/meshfast/protocol/zps"
 )
@@ -300,4 +301,33 @@ func TestAllowedOriginsEveryPath(t *testing.T) {
 			t.Errorf("%s from another origin: %d, want 403", tc.path, got)
 		}
 	}
+}
+
+// TestHealthCoversTheStreamsStore: /health shows the streams store's state
+// beside the coordinator's and answers 503 while the store's Redis is
+// down, then 200 again once it is back, the coordinator fine throughout.
+func TestHealthCoversTheStreamsStore(t *testing.T) {
+	r := testutil.StartRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := redisstore.New(ctx, redisstore.Options{Addrs: []string{r.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() }) // given, not owned: closed after the node's shutdown (cleanups run last first)
+	n := startNode(t, Config{Streams: StreamsConfig{Store: st}})
+	health := func(code int, member string) func() error {
+		return func() error {
+			got, body := status(t, n, "/health")
+			if got != code || !strings.Contains(body, member) {
+				return fmt.Errorf("/health: %d %s, want %d and %s", got, body, code, member)
+			}
+			return nil
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, health(200, `"streams":{"ok":true`))
+	r.Kill()
+	testutil.Eventually(t, 10*time.Second, health(503, `"streams":{"ok":false,"error":`))
+	r.Restart(t)
+	testutil.Eventually(t, 20*time.Second, health(200, `"streams":{"ok":true`))
 }
